@@ -1,0 +1,354 @@
+"""One record schema for every stage, and streaming readers/writers for it.
+
+Two record kinds flow through hala (documented in docs/RECORDS.md):
+
+* `ChatSample` — `{"id", "messages": [{"role", "content"}], "meta": {...}}`: instruction data, translated
+  instruction data, and the translation-instruction examples the corpus stage builds for training.
+* `Pair` — `{"id", "src", "tgt", "src_lang", "tgt_lang", "meta": {...}}`: parallel text for filtering,
+  corpus building and translation evaluation.
+
+Readers stream (constant memory) from JSONL (optionally .gz), Parquet, or a Hugging Face `datasets` reference.
+A record that cannot be read or does not fit the schema is never a stack trace and never silently dropped:
+it becomes a `Reject` (`file:line: reason`), is written to a rejects file and counted, and reading goes on.
+Writers write to a temporary file and rename on close (see `hala.atomic`).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from hala.atomic import atomic_path
+
+Role = Literal["system", "user", "assistant", "tool"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Role
+    content: str
+
+
+class ChatSample(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class Pair(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1)
+    src: str
+    tgt: str
+    src_lang: str = Field(min_length=2)
+    tgt_lang: str = Field(min_length=2)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("src_lang", "tgt_lang")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.lower()
+
+
+Record = Union[ChatSample, Pair]
+SCHEMAS: dict[str, type[BaseModel]] = {"chat": ChatSample, "pair": Pair}
+
+
+def stable_id(*parts: str, prefix: str = "") -> str:
+    """A short deterministic id from content (so reruns produce the same ids)."""
+    h = hashlib.sha1("\x1f".join(parts).encode("utf-8")).hexdigest()[:16]
+    return f"{prefix}{h}"
+
+
+def detect_kind(obj: dict) -> str | None:
+    if "messages" in obj:
+        return "chat"
+    if "src" in obj and "tgt" in obj:
+        return "pair"
+    return None
+
+
+# --------------------------------------------------------------------------------------------------- rejects
+@dataclass
+class Reject:
+    source: str
+    line: int | None
+    reason: str
+    raw: Any = None
+
+    def location(self) -> str:
+        return f"{self.source}:{self.line}" if self.line is not None else self.source
+
+    def __str__(self) -> str:
+        return f"{self.location()}: {self.reason}"
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "line": self.line, "reason": self.reason, "raw": self.raw}
+
+
+@dataclass
+class RejectLog:
+    """Collects rejects: counts them, and (when given a path) streams them to a JSONL file.
+
+    The file is written to a temporary name and renamed on `close()` so it is atomic like every artifact.
+    """
+
+    path: Path | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    examples: list[Reject] = field(default_factory=list)
+    max_examples: int = 20
+    _fh: Any = None
+    _tmp: Path | None = None
+
+    def add(self, reject: Reject) -> None:
+        key = reject.reason.split(":", 1)[0]
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if len(self.examples) < self.max_examples:
+            self.examples.append(reject)
+        if self.path is not None:
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+                self._fh = open(self._tmp, "w", encoding="utf-8")
+            self._fh.write(json.dumps(reject.to_json(), ensure_ascii=False, default=str) + "\n")
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            os.replace(self._tmp, self.path)
+            self._fh = None
+
+    def __enter__(self) -> "RejectLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+# --------------------------------------------------------------------------------------------------- reading
+def _open_text_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            yield lineno, raw
+
+
+def iter_jsonl(path: str | os.PathLike, rejects: RejectLog | None = None) -> Iterator[tuple[int, dict]]:
+    """Yield `(line_number, object)` for every valid JSON object line; rejects undecodable/unparsable lines."""
+    path = Path(path)
+    for lineno, raw in _open_text_lines(path):
+        if not raw.strip():
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            _reject(rejects, Reject(str(path), lineno, f"not UTF-8: byte {raw[e.start]:#04x} at column {e.start + 1}",
+                                    raw.decode("utf-8", errors="replace").rstrip("\n")))
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as e:
+            _reject(rejects, Reject(str(path), lineno, f"invalid JSON: {e.msg} at column {e.colno}", text.rstrip("\n")))
+            continue
+        if not isinstance(obj, dict):
+            _reject(rejects, Reject(str(path), lineno, f"invalid record: expected a JSON object, got {type(obj).__name__}", obj))
+            continue
+        yield lineno, obj
+
+
+def iter_parquet(path: str | os.PathLike, batch_size: int = 1024) -> Iterator[tuple[int, dict]]:
+    import pyarrow.parquet as pq
+
+    row = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+        for obj in batch.to_pylist():
+            row += 1
+            yield row, meta_from_parquet(obj)
+
+
+def iter_hf_dataset(ref: str, split: str | None = None) -> Iterator[tuple[int, dict]]:
+    """`hf:NAME[:CONFIG][@SPLIT]` (hub, needs network) or a directory written by `Dataset.save_to_disk`."""
+    import datasets
+
+    if ref.startswith("hf:"):
+        spec = ref[3:]
+        spec, _, at_split = spec.partition("@")
+        name, _, config = spec.partition(":")
+        ds = datasets.load_dataset(name, config or None, split=at_split or split or "train", streaming=True)
+    else:
+        ds = datasets.load_from_disk(ref)
+        if isinstance(ds, datasets.DatasetDict):
+            ds = ds[split or "train"]
+    for i, obj in enumerate(ds, start=1):
+        yield i, dict(obj)
+
+
+def iter_rows(ref: str | os.PathLike, rejects: RejectLog | None = None) -> Iterator[tuple[int, dict]]:
+    """Raw rows (dicts) from any supported input, with their 1-based line/row number."""
+    s = str(ref)
+    if s.startswith("hf:"):
+        return iter_hf_dataset(s)
+    path = Path(s)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    if path.is_dir():
+        return iter_hf_dataset(s)
+    if path.suffix == ".parquet":
+        return iter_parquet(path)
+    if path.suffix in {".jsonl", ".json", ".gz", ".ndjson"}:
+        return iter_jsonl(path, rejects)
+    raise ValueError(f"{path}: unsupported input format (expected .jsonl, .jsonl.gz, .parquet, a saved dataset "
+                     f"directory, or hf:NAME[:CONFIG][@SPLIT])")
+
+
+def validate(obj: dict, kind: str | None) -> Record:
+    """Validate a raw dict as a record of `kind` ('chat' or 'pair'); `kind=None` infers it from the keys."""
+    kind = kind or detect_kind(obj)
+    if kind is None:
+        raise ValueError("missing field: expected 'messages' (chat sample) or 'src'/'tgt' (pair)")
+    return SCHEMAS[kind].model_validate(obj)
+
+
+def describe_validation_error(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "<record>"
+        if err["type"] == "missing":
+            parts.append(f"missing field '{loc}'")
+        else:
+            parts.append(f"field '{loc}': {err['msg']}")
+    return "; ".join(parts)
+
+
+def read_records(
+    ref: str | os.PathLike,
+    kind: str | None = None,
+    rejects: RejectLog | None = None,
+) -> Iterator[Record]:
+    """Stream validated records of `kind` ('chat', 'pair' or None to infer) from `ref`.
+
+    Bad rows are turned into rejects (`file:line: reason`) and skipped; good rows keep flowing.
+    """
+    source = str(ref)
+    for lineno, obj in iter_rows(ref, rejects):
+        try:
+            yield validate(obj, kind)
+        except ValidationError as e:
+            _reject(rejects, Reject(source, lineno, f"invalid record: {describe_validation_error(e)}", obj))
+        except ValueError as e:
+            _reject(rejects, Reject(source, lineno, f"invalid record: {e}", obj))
+
+
+def _reject(rejects: RejectLog | None, reject: Reject) -> None:
+    if rejects is None:
+        raise ValueError(str(reject))
+    rejects.add(reject)
+
+
+# --------------------------------------------------------------------------------------------------- writing
+def to_dict(record: Record | dict) -> dict:
+    return record if isinstance(record, dict) else record.model_dump(mode="json")
+
+
+class RecordWriter:
+    """Write records to JSONL (.jsonl / .jsonl.gz) or Parquet atomically: visible only after `close()`.
+
+    If the block inside `with` raises, the temporary file is deleted and the target is left untouched.
+    """
+
+    def __init__(self, path: str | os.PathLike, parquet_batch: int = 2048):
+        self.path = Path(path)
+        self.count = 0
+        self._ctx = atomic_path(self.path)
+        self._tmp = self._ctx.__enter__()
+        self._parquet = self.path.suffix == ".parquet"
+        self._batch: list[dict] = []
+        self._parquet_batch = parquet_batch
+        self._pq_writer = None
+        if self._parquet:
+            self._fh = None
+        elif self.path.suffix == ".gz":
+            self._fh = io.TextIOWrapper(gzip.open(self._tmp, "wb"), encoding="utf-8")
+        else:
+            self._fh = open(self._tmp, "w", encoding="utf-8")
+
+    def write(self, record: Record | dict) -> None:
+        d = to_dict(record)
+        self.count += 1
+        if self._parquet:
+            self._batch.append({k: (json.dumps(v, ensure_ascii=False) if k == "meta" else v) for k, v in d.items()})
+            if len(self._batch) >= self._parquet_batch:
+                self._flush_parquet()
+        else:
+            self._fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+
+    def write_all(self, records: Iterable[Record | dict]) -> int:
+        for r in records:
+            self.write(r)
+        return self.count
+
+    def _flush_parquet(self) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if not self._batch:
+            return
+        table = pa.Table.from_pylist(self._batch)
+        if self._pq_writer is None:
+            self._pq_writer = pq.ParquetWriter(self._tmp, table.schema)
+        self._pq_writer.write_table(table.cast(self._pq_writer.schema))
+        self._batch = []
+
+    def close(self, ok: bool = True) -> None:
+        if self._parquet:
+            if ok:
+                self._flush_parquet()
+            if self._pq_writer is not None:
+                self._pq_writer.close()
+            elif ok:  # an empty parquet file still needs a schema
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.table({}), self._tmp)
+        else:
+            self._fh.close()
+        if ok:
+            self._ctx.__exit__(None, None, None)
+        else:
+            err = RuntimeError("write aborted")
+            try:
+                self._ctx.__exit__(type(err), err, None)
+            except RuntimeError:
+                pass
+
+    def __enter__(self) -> "RecordWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(ok=exc_type is None)
+
+
+def write_records(path: str | os.PathLike, records: Iterable[Record | dict]) -> int:
+    with RecordWriter(path) as w:
+        return w.write_all(records)
+
+
+def meta_from_parquet(obj: dict) -> dict:
+    """Parquet stores `meta` as a JSON string (its keys vary per record); decode it back."""
+    if isinstance(obj.get("meta"), str):
+        obj = dict(obj)
+        obj["meta"] = json.loads(obj["meta"])
+    return obj
