@@ -72,7 +72,7 @@ def stable_id(*parts: str, prefix: str = "") -> str:
 def detect_kind(obj: dict) -> str | None:
     if "messages" in obj:
         return "chat"
-    if "src" in obj and "tgt" in obj:
+    if "src" in obj or "tgt" in obj:
         return "pair"
     return None
 
@@ -347,8 +347,9 @@ def write_records(path: str | os.PathLike, records: Iterable[Record | dict]) -> 
 
 
 def meta_from_parquet(obj: dict) -> dict:
-    """Parquet stores `meta` as a JSON string (its keys vary per record); decode it back."""
+    """Parquet stores `meta` as a JSON string (its keys vary per record) and fills absent columns with nulls
+    (a file may mix kinds); undo both."""
+    obj = {k: v for k, v in obj.items() if v is not None}
     if isinstance(obj.get("meta"), str):
-        obj = dict(obj)
         obj["meta"] = json.loads(obj["meta"])
     return obj

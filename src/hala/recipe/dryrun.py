@@ -1,0 +1,41 @@
+"""`hala run --dry-run`: the stage plan (what would run, skip or resume) and cost estimates, without running."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from hala.recipe.runner import PlannedStage
+
+
+def estimates(planned: list[PlannedStage]) -> dict:
+    rows = {}
+    for p in planned:
+        e = p.spec.estimate
+        if e is not None:
+            rows[p.name] = {"tokens": e.tokens(), "gpu_hours": e.gpu_hours(), "wall_hours": e.wall_hours(),
+                            "gpus": e.gpus, "basis": e.basis}
+    return rows
+
+
+def print_plan(planned: list[PlannedStage], selected: list[str], console: Console | None = None) -> dict:
+    console = console or Console()
+    est = estimates(planned)
+    table = Table(title="stage plan")
+    for col in ("#", "stage", "type", "key", "status", "needs", "tokens", "GPU-h", "wall-h"):
+        table.add_column(col, justify="right" if col in {"#", "tokens", "GPU-h", "wall-h"} else "left")
+    for i, p in enumerate(planned, 1):
+        status = p.status if p.name in selected else "not selected"
+        e = est.get(p.name)
+        table.add_row(str(i), p.name, p.spec.type, p.key[:12], status, ",".join(p.deps) or "-",
+                      f"{e['tokens']:.3g}" if e else "-", f"{e['gpu_hours']:.1f}" if e else "-",
+                      f"{e['wall_hours']:.1f}" if e else "-")
+    console.print(table)
+    if est:
+        total_gpu = sum(e["gpu_hours"] for e in est.values())
+        total_wall = sum(e["wall_hours"] for e in est.values())
+        console.print(f"estimated total: {total_gpu:.1f} GPU-hours, {total_wall:.1f} wall-clock hours "
+                      f"(sequential stages)")
+        for name, e in est.items():
+            console.print(f"  {name}: {e['basis']}")
+    return est

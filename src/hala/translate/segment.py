@@ -1,0 +1,252 @@
+"""Split a text into translatable segments, hiding every span that must not be translated.
+
+A text becomes a `Document`: a list of pieces that are either kept verbatim (layout, markdown structure, and
+protected spans that stand alone) or the index of a `Segment` to translate. A segment is one sentence (or line)
+in which each protected span was replaced by a short numbered placeholder `[1]`, `[2]`, ...; the original bytes
+of those spans never reach the model. After translation `restore` puts the spans back and refuses (raises
+`SpanMismatch`) unless every placeholder came back exactly once, so a reassembled text carries every protected
+span byte-exact. Reassembling the untranslated segments gives back the input byte-for-byte.
+
+Protected, in priority order (an earlier kind wins where two overlap): fenced code blocks, display math
+(`$$..$$`, `\\[..\\]`, `\\begin{..}..\\end{..}`), inline code, inline math (`$..$`, `\\(..\\)`), URLs, e-mail
+addresses, HTML/XML tags and comments, template placeholders (`{{x}}`, `{% x %}`, `{name}`, `%s`, `%(x)d`), and
+any text that already looks like our own placeholder (`[3]`), so placeholders are never ambiguous.
+Markdown structure (heading marks, list markers, block quotes, table pipes and separator rows, rules) stays
+outside the segments.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# ------------------------------------------------------------------------------------------ protected spans
+# Why regexes and not a markdown parser: we need byte offsets of a few span kinds inside otherwise free text,
+# and must keep every byte we do not translate; markdown libraries normalise the text they render.
+_SPAN_PATTERNS: list[tuple[str, re.Pattern]] = [
+    ("code_block", re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n.*?^[ \t]{0,3}\1[ \t]*$", re.M | re.S)),
+    ("code_block", re.compile(r"^[ \t]{0,3}(?:`{3,}|~{3,}).*\Z", re.M | re.S)),  # unclosed: runs to the end
+    ("math_block", re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]|\\begin\{([A-Za-z*]+)\}.*?\\end\{\1\}", re.S)),
+    ("inline_code", re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)),
+    # Pandoc's rule tells math from prices: no space after the opening `$`, none before the closing one,
+    # and no digit right after it ("$5 and $10" is not math).
+    ("math", re.compile(r"(?<![\\$])\$(?=[^\s$])(?:\\.|[^$\\\n])+?(?<=[^\s\\])\$(?!\d)|\\\(.+?\\\)", re.S)),
+    ("url", re.compile(r"\b(?:[a-zA-Z][a-zA-Z0-9+.-]*://|www\.)[^\s<>\"'`]+")),
+    ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")),
+    ("html", re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s+[^<>]*?)?/?>", re.S)),
+    ("placeholder", re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{[A-Za-z0-9_.\[\]:!-]*\}"
+                               r"|%(?:\([A-Za-z0-9_]+\))?[-#0+]*\d*(?:\.\d+)?[sdifeEgGxXocr%]")),
+    ("marker", re.compile(r"\[\s*\d+\s*\]")),
+]
+_URL_TRAILING = ".,;:!?'\")]}"
+
+# The model-facing placeholder, and the lenient form we accept back (models sometimes add spaces).
+PLACEHOLDER = "[{}]"
+_PLACEHOLDER_BACK = re.compile(r"\[\s*(\d+)\s*\]")
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    kind: str
+    text: str
+
+
+def _trim_url(text: str) -> str:
+    """Sentence punctuation after a URL is not part of it; a closing bracket is, when it has an opener."""
+    while text and text[-1] in _URL_TRAILING:
+        if text[-1] == ")" and text.count("(") >= text.count(")"):
+            break
+        text = text[:-1]
+    return text
+
+
+def protected_spans(text: str) -> list[Span]:
+    """All protected spans of `text`, non-overlapping, in text order.
+
+    Kinds are matched in priority order. A later match that overlaps taken spans is dropped, unless it contains
+    them all: then it absorbs them (inline math around `\\begin{pmatrix}..`, an HTML tag around a URL).
+    """
+    taken: list[Span] = []
+    for kind, pattern in _SPAN_PATTERNS:
+        for m in pattern.finditer(text):
+            s = _trim_url(m.group(0)) if kind == "url" else m.group(0)
+            if not s:
+                continue
+            span = Span(m.start(), m.start() + len(s), kind, s)
+            hit = [t for t in taken if span.start < t.end and t.start < span.end]
+            if all(span.start <= t.start and t.end <= span.end for t in hit):
+                taken = [t for t in taken if t not in hit] + [span]
+    return sorted(taken, key=lambda sp: sp.start)
+
+
+# ------------------------------------------------------------------------------------------ document model
+class SpanMismatch(ValueError):
+    """A translation lost, duplicated or invented a placeholder; the reason says which."""
+
+
+@dataclass
+class Segment:
+    text: str                 # what the model sees, placeholders numbered from 1
+    spans: list[str] = field(default_factory=list)  # original text of placeholder i+1
+
+    def restore(self, translation: str) -> str:
+        """Put the protected spans back into `translation`; raise SpanMismatch unless each came back once."""
+        found = [int(m.group(1)) for m in _PLACEHOLDER_BACK.finditer(translation)]
+        expected = list(range(1, len(self.spans) + 1))
+        if sorted(found) != expected:
+            missing = sorted(set(expected) - set(found))
+            extra = sorted(set(found) - set(expected)) + sorted({i for i in found if found.count(i) > 1})
+            raise SpanMismatch(f"placeholders missing {missing} extra/duplicated {extra}")
+        return _PLACEHOLDER_BACK.sub(lambda m: self.spans[int(m.group(1)) - 1], translation)
+
+
+@dataclass
+class Document:
+    pieces: list[str | int]   # verbatim text, or the index of a segment
+    segments: list[Segment]
+    spans: list[Span]
+
+    def assemble(self, restored: list[str]) -> str:
+        """Join verbatim pieces and the restored segment translations (same order as `segments`)."""
+        return "".join(p if isinstance(p, str) else restored[p] for p in self.pieces)
+
+
+# ------------------------------------------------------------------------------------------ splitting
+_STRUCTURE_PREFIX = re.compile(r"^(?:[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+][ \t]+|\d{1,9}[.)][ \t]+))*[ \t]*")
+_TABLE_SEPARATOR = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|)+[ \t]*(?::?-{3,}:?[ \t]*)?\|?[ \t]*$")
+_RULE = re.compile(r"^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$")
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[^\sa-z])")
+_ABBREVIATIONS = {"e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "no.", "fig.",
+                  "approx.", "cf.", "al.", "inc.", "ltd.", "jr.", "sr."}
+_CLAUSE_BREAK = re.compile(r"(?<=[;,:])\s+|\s+")
+
+
+def _pua_sentinels(text: str, n: int) -> list[str]:
+    """`n` private-use characters absent from `text`: one-character stand-ins for spans while splitting."""
+    out, cp = [], 0xF0000
+    while len(out) < n:
+        if cp > 0x10FFFD:
+            raise ValueError("text has too many protected spans to segment")
+        ch = chr(cp)
+        if ch not in text:
+            out.append(ch)
+        cp += 1
+    return out
+
+
+def _has_words(s: str, sentinels: set[str]) -> bool:
+    return any(ch.isalpha() and ch not in sentinels for ch in s)
+
+
+def _sentences(text: str) -> list[str]:
+    """Split at sentence ends, not after common abbreviations; pieces keep their trailing whitespace."""
+    parts, start = [], 0
+    for m in _SENTENCE_END.finditer(text):
+        last_word = text[start:m.start()].rsplit(None, 1)[-1].lower() if text[start:m.start()].split() else ""
+        if last_word in _ABBREVIATIONS or re.fullmatch(r"(?:[a-z]\.)+", last_word):
+            continue
+        parts.append(text[start:m.end()])
+        start = m.end()
+    parts.append(text[start:])
+    return [p for p in parts if p]
+
+
+def _fit(sentence: str, max_chars: int) -> list[str]:
+    """Cut an over-long sentence at clause breaks (then spaces) into pieces of at most `max_chars`."""
+    if len(sentence) <= max_chars:
+        return [sentence]
+    pieces, start, cut = [], 0, 0
+    for m in _CLAUSE_BREAK.finditer(sentence):
+        if m.end() - start > max_chars and cut > start:
+            pieces.append(sentence[start:cut])
+            start = cut
+        cut = m.end()
+    if len(sentence) - start > max_chars and cut > start:
+        pieces.append(sentence[start:cut])
+        start = cut
+    pieces.append(sentence[start:])
+    return [p for p in pieces if p]
+
+
+class _Builder:
+    def __init__(self, spans: dict[str, Span], sentinels: set[str]):
+        self.pieces: list[str | int] = []
+        self.segments: list[Segment] = []
+        self.spans, self.sentinels = spans, sentinels
+
+    def keep(self, s: str) -> None:
+        if s:
+            s = "".join(self.spans[ch].text if ch in self.spans else ch for ch in s)
+            if self.pieces and isinstance(self.pieces[-1], str):
+                self.pieces[-1] += s
+            else:
+                self.pieces.append(s)
+
+    def translate(self, s: str) -> None:
+        """Add `s` as a segment, keeping its surrounding whitespace verbatim (or keep it whole if wordless)."""
+        core = s.strip()
+        if not _has_words(core, self.sentinels):
+            self.keep(s)
+            return
+        lead = s[: len(s) - len(s.lstrip())]
+        trail = s[len(s.rstrip()):]
+        self.keep(lead)
+        originals: list[str] = []
+        text = []
+        for ch in core:
+            if ch in self.spans:
+                originals.append(self.spans[ch].text)
+                text.append(PLACEHOLDER.format(len(originals)))
+            else:
+                text.append(ch)
+        self.pieces.append(len(self.segments))
+        self.segments.append(Segment("".join(text), originals))
+        self.keep(trail)
+
+
+def split(text: str, mode: str = "sentence", max_chars: int = 400) -> Document:
+    """Segment `text` for translation. `mode`: 'sentence' (one segment per sentence) or 'line' (one per line,
+    split into sentences only when longer than `max_chars`). Every segment is at most `max_chars` long where
+    the text allows a cut."""
+    if mode not in {"sentence", "line"}:
+        raise ValueError(f"unknown segmentation mode '{mode}' (sentence, line)")
+    spans = protected_spans(text)
+    sentinels = _pua_sentinels(text, len(spans))
+    by_char = dict(zip(sentinels, spans))
+    masked, pos = [], 0
+    for ch, sp in by_char.items():
+        masked.append(text[pos:sp.start] + ch)
+        pos = sp.end
+    masked.append(text[pos:])
+    b = _Builder(by_char, set(sentinels))
+    for line in "".join(masked).splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        _split_line(b, body, mode, max_chars)
+        b.keep(line[len(body):])
+    return Document(b.pieces, b.segments, spans)
+
+
+def _split_line(b: _Builder, line: str, mode: str, max_chars: int) -> None:
+    if _TABLE_SEPARATOR.match(line) or _RULE.match(line):
+        b.keep(line)
+        return
+    if line.lstrip().startswith("|"):
+        # Table row: pipes (not escaped ones) and the padding around cells stay; each cell is translated.
+        for cell in re.split(r"(?<!\\)(\|)", line):
+            if cell == "|":
+                b.keep(cell)
+            else:
+                _split_text(b, cell, mode, max_chars)
+        return
+    prefix = _STRUCTURE_PREFIX.match(line).group(0)
+    b.keep(prefix)
+    _split_text(b, line[len(prefix):], mode, max_chars)
+
+
+def _split_text(b: _Builder, text: str, mode: str, max_chars: int) -> None:
+    units = _sentences(text) if mode == "sentence" or len(text) > max_chars else [text]
+    for unit in units:
+        for piece in _fit(unit, max_chars):
+            b.translate(piece)
