@@ -116,3 +116,20 @@ def test_reference_to_a_later_or_unknown_stage_and_unknown_type_fail(tmp_path):
 def test_invalid_yaml_names_the_line(tmp_path):
     with pytest.raises(HalaError, match=r"r.yaml:3: invalid YAML"):
         load_recipe(_write(tmp_path, "name: x\nstages:\n  - a: b: c\n"))
+
+
+def test_cli_dry_run_prints_plan_and_runs_nothing(tmp_path):
+    from typer.testing import CliRunner
+
+    from hala.cli import app
+
+    path = _write(tmp_path)
+    run_dir = tmp_path / "run"
+    result = CliRunner().invoke(app, ["run", str(path), "--dry-run", "--run-dir", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert "stage plan" in result.output and "toy.join" in result.output and "pending" in result.output
+    assert not (run_dir / "manifest.json").exists()
+    result = CliRunner().invoke(app, ["run", str(path), "--run-dir", str(run_dir)])
+    assert result.exit_code == 0 and "ran 4, skipped 0" in result.output
+    result = CliRunner().invoke(app, ["run", str(path), "--dry-run", "--run-dir", str(run_dir)])
+    assert result.output.count("done") >= 4

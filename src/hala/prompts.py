@@ -32,16 +32,32 @@ FEW_SHOT_EXAMPLES: dict[tuple[str, str], list[tuple[str, str]]] = {
 }
 
 
+# Examples that carry numbered placeholders ([1], [2]: where the translate stage hid code, math or URLs). A base
+# model shown one such pair keeps the placeholders far more often (measured on Gemma-3-270M: see docs/TRANSLATE.md).
+PLACEHOLDER_EXAMPLES: dict[tuple[str, str], list[tuple[str, str]]] = {
+    ("en", "ar"): [("Use [1] to list the files in [2].", "استخدم [1] لعرض الملفات في [2].")],
+}
+
+
 def language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code.lower(), code)
 
 
-def few_shot_examples(src_lang: str, tgt_lang: str) -> list[tuple[str, str]]:
-    if (src_lang, tgt_lang) in FEW_SHOT_EXAMPLES:
-        return FEW_SHOT_EXAMPLES[(src_lang, tgt_lang)]
-    if (tgt_lang, src_lang) in FEW_SHOT_EXAMPLES:
-        return [(b, a) for a, b in FEW_SHOT_EXAMPLES[(tgt_lang, src_lang)]]
+def _examples(table: dict[tuple[str, str], list[tuple[str, str]]], src_lang: str,
+              tgt_lang: str) -> list[tuple[str, str]]:
+    if (src_lang, tgt_lang) in table:
+        return table[(src_lang, tgt_lang)]
+    if (tgt_lang, src_lang) in table:
+        return [(b, a) for a, b in table[(tgt_lang, src_lang)]]
     return []
+
+
+def few_shot_examples(src_lang: str, tgt_lang: str) -> list[tuple[str, str]]:
+    return _examples(FEW_SHOT_EXAMPLES, src_lang, tgt_lang)
+
+
+def placeholder_examples(src_lang: str, tgt_lang: str) -> list[tuple[str, str]]:
+    return _examples(PLACEHOLDER_EXAMPLES, src_lang, tgt_lang)
 
 
 @dataclass(frozen=True)

@@ -19,17 +19,21 @@ def estimates(planned: list[PlannedStage]) -> dict:
 
 
 def print_plan(planned: list[PlannedStage], selected: list[str], console: Console | None = None) -> dict:
-    console = console or Console()
+    console = console or Console(width=160 if not Console().is_terminal else None)
     est = estimates(planned)
     table = Table(title="stage plan")
-    for col in ("#", "stage", "type", "key", "status", "needs", "tokens", "GPU-h", "wall-h"):
-        table.add_column(col, justify="right" if col in {"#", "tokens", "GPU-h", "wall-h"} else "left")
+    columns = ["#", "stage", "type", "key", "status", "needs"] + (["tokens", "GPU-h", "wall-h"] if est else [])
+    for col in columns:
+        table.add_column(col, justify="right" if col in {"#", "tokens", "GPU-h", "wall-h"} else "left",
+                         no_wrap=col != "needs")
     for i, p in enumerate(planned, 1):
         status = p.status if p.name in selected else "not selected"
+        needs = "all earlier" if p.deps and len(p.deps) == i - 1 and i > 3 else ", ".join(p.deps) or "-"
+        row = [str(i), p.name, p.spec.type, p.key[:12], status, needs]
         e = est.get(p.name)
-        table.add_row(str(i), p.name, p.spec.type, p.key[:12], status, ",".join(p.deps) or "-",
-                      f"{e['tokens']:.3g}" if e else "-", f"{e['gpu_hours']:.1f}" if e else "-",
-                      f"{e['wall_hours']:.1f}" if e else "-")
+        if est:
+            row += [f"{e['tokens']:.3g}", f"{e['gpu_hours']:.1f}", f"{e['wall_hours']:.1f}"] if e else ["-"] * 3
+        table.add_row(*row)
     console.print(table)
     if est:
         total_gpu = sum(e["gpu_hours"] for e in est.values())

@@ -25,7 +25,7 @@ from typing import Callable
 from hala.atomic import read_json, write_json
 from hala.errors import HalaError
 from hala.recipe.registry import get_stage_type
-from hala.recipe.schema import Recipe, StageSpec, references, replace_references
+from hala.recipe.schema import RUN_REF, Recipe, StageSpec, references, replace_references
 
 STAGE_FILE = "stage.json"
 
@@ -58,9 +58,15 @@ def _canonical(obj) -> str:
     return json.dumps(obj, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
+def _dep_key(dep_keys: dict[str, str], dep: str) -> str:
+    if dep == RUN_REF:  # the whole run so far: every earlier stage's key
+        return hashlib.sha256(_canonical(dep_keys).encode()).hexdigest()
+    return dep_keys[dep]
+
+
 def stage_key(spec: StageSpec, dep_keys: dict[str, str]) -> str:
     stage_type = get_stage_type(spec.type)
-    config = replace_references(spec.with_, lambda dep, rel: f"@{dep_keys[dep]}/{rel}")
+    config = replace_references(spec.with_, lambda dep, rel: f"@{_dep_key(dep_keys, dep)}/{rel}")
     payload = _canonical({"type": spec.type, "version": stage_type.version, "config": config})
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
@@ -77,6 +83,8 @@ def plan(recipe: Recipe, run_dir: Path) -> list[PlannedStage]:
     planned = []
     for spec in recipe.stages:
         deps = sorted({d for d, _ in references(spec.with_)})
+        if RUN_REF in deps:
+            deps = [p.name for p in planned]
         key = stage_key(spec, keys)
         keys[spec.name] = key
         stage_dir = run_dir / f"{spec.name}-{key[:12]}"
@@ -118,7 +126,9 @@ def versions() -> dict[str, str]:
     return out
 
 
-def _resolve_ref(by_name: dict[str, PlannedStage], stage: str, rel: str) -> str:
+def _resolve_ref(by_name: dict[str, PlannedStage], run_dir: Path, stage: str, rel: str) -> str:
+    if stage == RUN_REF:
+        return str(run_dir / rel) if rel else str(run_dir)
     dep = by_name[stage]
     if not _is_done(dep.dir):
         raise HalaError(f"stage '{stage}' has not finished (needed by a later stage); run it first "
@@ -148,9 +158,9 @@ def _write_manifest(path: Path, recipe: Recipe, recipe_file: Path | None, planne
                       "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(), "stages": stages})
 
 
-def run_stage(p: PlannedStage, by_name: dict[str, PlannedStage]) -> dict:
+def run_stage(p: PlannedStage, by_name: dict[str, PlannedStage], run_dir: Path) -> dict:
     stage_type = get_stage_type(p.spec.type)
-    config_dict = replace_references(p.spec.with_, lambda s, rel: _resolve_ref(by_name, s, rel))
+    config_dict = replace_references(p.spec.with_, lambda s, rel: _resolve_ref(by_name, run_dir, s, rel))
     config = stage_type.config_class().model_validate(config_dict)
     tmp = p.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
@@ -190,7 +200,7 @@ def run_recipe(recipe: Recipe, run_dir: Path, recipe_file: Path | None = None, o
             continue
         log(f"[{'resume' if p.tmp_dir.exists() else 'run'}] {p.name} ({p.spec.type}) -> {p.dir.name}")
         try:
-            record = run_stage(p, by_name)
+            record = run_stage(p, by_name, run_dir)
         finally:
             _write_manifest(result.manifest, recipe, recipe_file, planned)
         log(f"[done] {p.name} in {record['seconds']:.1f} s")

@@ -10,8 +10,9 @@
         type: filter
         with: {input: "@pairs/pairs.jsonl"}
 
-Inside `with`, `${models.X}` / `${vars.X}` are substituted when the recipe loads, and `@STAGE/PATH` names a file
+Inside `with`, `${models.X}` / `${vars.X}` / `${hala.data}` are substituted when the recipe loads, and `@STAGE/PATH` names a file
 or directory inside an earlier stage's output: it makes that stage a dependency (and part of this stage's key).
+`@run/` names the run directory itself and depends on every earlier stage (used by the report stage).
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ from hala.errors import HalaError
 from hala.recipe.registry import get_stage_type
 
 REF = re.compile(r"^@([A-Za-z0-9_.-]+)/(.*)$")
-VAR = re.compile(r"\$\{(models|vars)\.([A-Za-z0-9_.-]+)\}")
+RUN_REF = "run"  # reserved: `@run/` is the run directory
+VAR = re.compile(r"\$\{(models|vars|hala)\.([A-Za-z0-9_.-]+)\}")
+
+
+def hala_paths() -> dict[str, str]:
+    """`${hala.data}`: the data files shipped inside the installed package (instruction set, MCQ set, ...)."""
+    from importlib import resources
+
+    return {"data": str(resources.files("hala").joinpath("data"))}
 
 
 class Estimate(BaseModel):
@@ -97,7 +106,8 @@ def substitute(value: Any, recipe: Recipe, where: str) -> Any:
         return value
 
     def lookup(m: re.Match) -> Any:
-        table = recipe.models if m.group(1) == "models" else recipe.vars
+        table = {"models": recipe.models, "vars": recipe.vars, "hala": None}[m.group(1)]
+        table = hala_paths() if table is None else table
         if m.group(2) not in table:
             raise HalaError(f"{where}: ${{{m.group(1)}.{m.group(2)}}} is not defined in the recipe's "
                             f"'{m.group(1)}' section")
@@ -159,8 +169,10 @@ def load_recipe(path: str | Path) -> Recipe:
         except ValueError as e:
             raise HalaError(f"{where}.type: {e}") from None
         stage.with_ = substitute(stage.with_, recipe, f"{where}.with")
+        if stage.name == RUN_REF:
+            raise HalaError(f"{where}: '{RUN_REF}' is reserved (it names the run directory in '@run/')")
         for dep, _ in references(stage.with_):
-            if dep not in seen:
+            if dep != RUN_REF and dep not in seen:
                 raise HalaError(f"{where}.with: '@{dep}/...' must name an earlier stage "
                                 f"(earlier: {', '.join(sorted(seen)) or 'none'})")
         try:

@@ -1,7 +1,7 @@
 """Quality guards: cheap checks that catch the ways a translator fails silently.
 
 Each check looks at one segment (source, translation, whether generation hit its token limit) and returns a
-reason code or None. A failing segment is retried once with adjusted settings (see `retry_settings`); if it
+reason code or None. A failing segment is retried once with adjusted settings (see translator.py); if it
 fails again its record is rejected with the reason, and the run report counts rejects per reason.
 """
 
@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 # Unicode script (first word of a letter's character name) expected for each target language.
 _SCRIPTS = {
@@ -36,6 +37,10 @@ class GuardConfig(BaseModel):
     max_length_ratio: float = 3.0
     min_ratio_chars: int = 20
     retry_repetition_penalty: float = 1.2
+    # Guards to switch off, e.g. ["length_ratio"] for texts whose translations are legitimately much longer.
+    # Protected spans are always verified.
+    skip: list[Literal["empty", "max_tokens", "repetition", "length_ratio", "wrong_script"]] = Field(
+        default_factory=list)
 
 
 def target_scripts(lang: str) -> set[str] | None:
@@ -68,22 +73,24 @@ class Guards:
     config: GuardConfig
 
     def check(self, source: str, output: str, hit_max_tokens: bool) -> str | None:
-        """The first failing guard's reason code, or None when the translation looks sane."""
+        """The first failing guard's reason code (guards in `skip` ignored), or None when the output looks sane."""
+        return next((r for r in self.failures(source, output, hit_max_tokens) if r not in self.config.skip), None)
+
+    def failures(self, source: str, output: str, hit_max_tokens: bool) -> Iterator[str]:
         bare_src, bare_out = _PLACEHOLDER.sub("", source).strip(), _PLACEHOLDER.sub("", output).strip()
         if not output.strip():
-            return "empty"
+            yield "empty"
         if hit_max_tokens:
-            return "max_tokens"
+            yield "max_tokens"
         if is_loop(output) and not is_loop(source):
-            return "repetition"
+            yield "repetition"
         c = self.config
         if len(bare_src) >= c.min_ratio_chars:
             ratio = len(bare_out) / len(bare_src)
             if not c.min_length_ratio <= ratio <= c.max_length_ratio:
-                return "length_ratio"
+                yield "length_ratio"
         scripts = target_scripts(self.tgt_lang)
         if scripts:
             share, n = script_share(bare_out, scripts)
             if n >= c.min_letters and share < c.min_script_share:
-                return "wrong_script"
-        return None
+                yield "wrong_script"

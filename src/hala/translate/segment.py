@@ -24,15 +24,15 @@ from dataclasses import dataclass, field
 # Why regexes and not a markdown parser: we need byte offsets of a few span kinds inside otherwise free text,
 # and must keep every byte we do not translate; markdown libraries normalise the text they render.
 _SPAN_PATTERNS: list[tuple[str, re.Pattern]] = [
-    ("code_block", re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n.*?^[ \t]{0,3}\1[ \t]*$", re.M | re.S)),
-    ("code_block", re.compile(r"^[ \t]{0,3}(?:`{3,}|~{3,}).*\Z", re.M | re.S)),  # unclosed: runs to the end
+    # A fence runs to its closing fence, or (unclosed) to the end of the text.
+    ("code_block", re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*(?:\n.*?^[ \t]{0,3}\1[ \t]*\r?$|.*\Z)", re.M | re.S)),
     ("math_block", re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]|\\begin\{([A-Za-z*]+)\}.*?\\end\{\1\}", re.S)),
     ("inline_code", re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)", re.S)),
     # Pandoc's rule tells math from prices: no space after the opening `$`, none before the closing one,
     # and no digit right after it ("$5 and $10" is not math).
     ("math", re.compile(r"(?<![\\$])\$(?=[^\s$])(?:\\.|[^$\\\n])+?(?<=[^\s\\])\$(?!\d)|\\\(.+?\\\)", re.S)),
     ("url", re.compile(r"\b(?:[a-zA-Z][a-zA-Z0-9+.-]*://|www\.)[^\s<>\"'`]+")),
-    ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")),
+    ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.[A-Za-z]{2,}\b")),
     ("html", re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s+[^<>]*?)?/?>", re.S)),
     ("placeholder", re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{[A-Za-z0-9_.\[\]:!-]*\}"
                                r"|%(?:\([A-Za-z0-9_]+\))?[-#0+]*\d*(?:\.\d+)?[sdifeEgGxXocr%]")),
@@ -65,19 +65,23 @@ def _trim_url(text: str) -> str:
 def protected_spans(text: str) -> list[Span]:
     """All protected spans of `text`, non-overlapping, in text order.
 
-    Kinds are matched in priority order. A later match that overlaps taken spans is dropped, unless it contains
-    them all: then it absorbs them (inline math around `\\begin{pmatrix}..`, an HTML tag around a URL).
+    Kinds are matched in priority order. A later match that overlaps taken spans is dropped, unless it strictly
+    contains them all: then it absorbs them (inline math around `\\begin{pmatrix}..`, an HTML tag around a URL).
     """
     taken: list[Span] = []
     for kind, pattern in _SPAN_PATTERNS:
-        for m in pattern.finditer(text):
+        pos = 0
+        while m := pattern.search(text, pos):
             s = _trim_url(m.group(0)) if kind == "url" else m.group(0)
-            if not s:
-                continue
             span = Span(m.start(), m.start() + len(s), kind, s)
             hit = [t for t in taken if span.start < t.end and t.start < span.end]
-            if all(span.start <= t.start and t.end <= span.end for t in hit):
+            if s and all(span.start <= t.start and t.end <= span.end and len(t.text) < len(s) for t in hit):
                 taken = [t for t in taken if t not in hit] + [span]
+                pos = span.end
+            else:
+                # A match straddling a taken span (a `$$` inside a code block paired with one outside) must not
+                # hide a real match that starts inside it: search again one character further.
+                pos = m.start() + 1
     return sorted(taken, key=lambda sp: sp.start)
 
 
@@ -93,13 +97,22 @@ class Segment:
 
     def restore(self, translation: str) -> str:
         """Put the protected spans back into `translation`; raise SpanMismatch unless each came back once."""
-        found = [int(m.group(1)) for m in _PLACEHOLDER_BACK.finditer(translation)]
-        expected = list(range(1, len(self.spans) + 1))
-        if sorted(found) != expected:
-            missing = sorted(set(expected) - set(found))
-            extra = sorted(set(found) - set(expected)) + sorted({i for i in found if found.count(i) > 1})
-            raise SpanMismatch(f"placeholders missing {missing} extra/duplicated {extra}")
+        check_placeholders(translation, len(self.spans))
         return _PLACEHOLDER_BACK.sub(lambda m: self.spans[int(m.group(1)) - 1], translation)
+
+
+def count_placeholders(text: str) -> int:
+    return len(_PLACEHOLDER_BACK.findall(text))
+
+
+def check_placeholders(translation: str, n: int) -> None:
+    """Raise SpanMismatch unless `translation` holds placeholders 1..n exactly once each."""
+    found = [int(m.group(1)) for m in _PLACEHOLDER_BACK.finditer(translation)]
+    expected = list(range(1, n + 1))
+    if sorted(found) != expected:
+        missing = sorted(set(expected) - set(found))
+        extra = sorted(set(found) - set(expected)) + sorted({i for i in found if found.count(i) > 1})
+        raise SpanMismatch(f"placeholders missing {missing}, extra or repeated {extra}")
 
 
 @dataclass

@@ -1,0 +1,152 @@
+"""The eval stage: configs and `run(config, out_dir)` for translation quality and multiple-choice benchmarks.
+
+Outputs (see docs/EVAL.md): `eval_translation.json` + `sentences_<src>-<tgt>.jsonl` (per-sentence scores), or
+`eval_mcq.json` + `mcq_<task>.jsonl` (per-question log-probabilities). Both resume on the same out_dir: finished
+translation chunks and finished tasks are reused when the settings are unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from hala.atomic import read_json, write_json
+from hala.records import write_records
+
+_DIRECTION = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})$")
+
+
+class EvalTranslationConfig(BaseModel):
+    """Translation quality of `model` on parallel `data`, in one or both directions."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str | None = Field(None, description="model reference to translate with (omit when every direction "
+                                                "has precomputed hypotheses)")
+    data: str = Field(description="parallel text: PREFIX of PREFIX.en/PREFIX.ar, a directory, .tsv, .jsonl pairs, "
+                                  "a saved dataset or hf:NAME")
+    src_lang: str = "en"
+    tgt_lang: str = "ar"
+    directions: list[str] | None = Field(None, description="e.g. ['en-ar', 'ar-en']; default: src_lang-tgt_lang")
+    engine: str = "hf"
+    template: str = "hala"
+    max_new_tokens: int = Field(256, gt=0)
+    batch_size: int = Field(8, gt=0)
+    engine_options: dict = Field(default_factory=dict)
+    limit: int | None = Field(None, gt=0, description="evaluate N sentence pairs spread evenly over the set")
+    hypotheses: dict[str, str] = Field(default_factory=dict,
+                                       description="direction -> file of precomputed translations (one per line)")
+    comet_model: str | None = Field(None, description="local COMET checkpoint; skipped with a reason if absent")
+    worst_k: int = Field(10, ge=0)
+    label: str | None = Field(None, description="name shown in the report, e.g. 'base' or 'trained'")
+
+    @field_validator("directions")
+    @classmethod
+    def _directions(cls, v: list[str] | None) -> list[str] | None:
+        for d in v or []:
+            if not _DIRECTION.match(d):
+                raise ValueError(f"direction '{d}' is not of the form src-tgt (e.g. en-ar)")
+        return v
+
+    def direction_list(self) -> list[tuple[str, str]]:
+        dirs = self.directions or [f"{self.src_lang}-{self.tgt_lang}"]
+        out = [tuple(d.split("-")) for d in dirs]
+        for a, b in out:
+            if {a, b} != {self.src_lang, self.tgt_lang}:
+                raise ValueError(f"direction {a}-{b} does not match the data's languages "
+                                 f"{self.src_lang}/{self.tgt_lang}")
+        return out
+
+
+class EvalMCQConfig(BaseModel):
+    """Log-likelihood multiple-choice accuracy (`acc`, `acc_norm`) of `model` on tasks and suites."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: str
+    tasks: list[str] = Field(default_factory=lambda: ["quickstart"],
+                             description="declared tasks or suites, NAME=PATH bindings, or paths")
+    task_files: list[str] = Field(default_factory=list, description="extra YAML files declaring tasks/suites")
+    few_shot: int = Field(0, ge=0)
+    batch_size: int = Field(8, gt=0)
+    limit: int | None = Field(None, gt=0, description="evaluate N questions per task, spread evenly")
+    prompt: str | None = Field(None, description="override every task's prompt format")
+    dtype: str = "float32"
+    label: str | None = Field(None, description="name shown in the report, e.g. 'base', 'tuned', 'merged'")
+
+
+def run_translation(config: EvalTranslationConfig, out_dir: Path) -> dict:
+    from hala.evaluate.translation import evaluate_translation
+
+    out_dir = Path(out_dir)
+    directions, metrics, outputs = {}, {}, {}
+    for src, tgt in config.direction_list():
+        name = f"{src}-{tgt}"
+        result = evaluate_translation(
+            config.model, config.data, src_lang=src, tgt_lang=tgt, engine=config.engine, template=config.template,
+            limit=config.limit, hypotheses=config.hypotheses.get(name), columns=(config.src_lang, config.tgt_lang),
+            max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+            engine_options=config.engine_options, worst_k=config.worst_k, comet_model=config.comet_model,
+            cache=out_dir / f"translations_{name}.jsonl")
+        sentences, comet = result.pop("sentences"), result["comet"]
+        for sentence, score in zip(sentences, comet.pop("scores", [])):
+            sentence["comet"] = score
+        outputs[f"sentences_{name}"] = f"sentences_{name}.jsonl"
+        write_records(out_dir / outputs[f"sentences_{name}"], sentences)
+        directions[name] = result
+        metrics.update({f"bleu_{name}": result["bleu"], f"chrf_{name}": result["chrf"]})
+        if "score" in comet:
+            metrics[f"comet_{name}"] = comet["score"]
+    summary = {"kind": "translation", "model": config.model, "label": config.label, "data": config.data,
+               "limit": config.limit, "directions": directions, "metrics": metrics}
+    write_json(out_dir / "eval_translation.json", summary)
+    outputs["summary"] = "eval_translation.json"
+    return {"metrics": metrics, "outputs": outputs, "directions": directions}
+
+
+def _task_key(task: str) -> str:
+    name = task.partition("=")[0]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem if "/" in name else name)
+
+
+def run_mcq(config: EvalMCQConfig, out_dir: Path) -> dict:
+    from hala.evaluate.loglik import LoglikScorer
+    from hala.evaluate.mcq import evaluate_task
+    from hala.evaluate.tasks import Registry, resolve_task
+
+    out_dir = Path(out_dir)
+    registry = Registry(config.task_files)
+    settings = {"model": config.model, "few_shot": config.few_shot, "limit": config.limit,
+                "prompt": config.prompt, "dtype": config.dtype}
+    scorer, results, outputs = None, {}, {}
+    for task in registry.expand(config.tasks):
+        key = _task_key(task)
+        done = out_dir / f"mcq_{key}.json"
+        if done.exists() and read_json(done).get("settings") == {**settings, "task": task}:
+            results[key] = read_json(done)["result"]  # finished in an earlier, interrupted run
+        else:
+            data = resolve_task(task, registry, config.prompt)
+            data.name = key
+            scorer = scorer or LoglikScorer.load(config.model, dtype=config.dtype, batch_size=config.batch_size)
+            result = evaluate_task(scorer, data, config.few_shot, config.limit)
+            write_records(out_dir / f"mcq_{key}.jsonl", result.pop("details"))
+            write_json(done, {"settings": {**settings, "task": task}, "result": result})
+            results[key] = result
+        outputs[f"details_{key}"] = f"mcq_{key}.jsonl"
+    average = {m: round(sum(r[m] for r in results.values()) / len(results), 6) for m in ("acc", "acc_norm")}
+    metrics = {"acc_norm_avg": average["acc_norm"], "acc_avg": average["acc"],
+               **{f"acc_norm_{k}": r["acc_norm"] for k, r in results.items()}}
+    summary = {"kind": "mcq", "model": config.model, "label": config.label, "few_shot": config.few_shot,
+               "limit": config.limit, "tasks": results, "average": {**average, "n_tasks": len(results)},
+               "metrics": metrics}
+    write_json(out_dir / "eval_mcq.json", summary)
+    outputs["summary"] = "eval_mcq.json"
+    return {"metrics": metrics, "outputs": outputs, "tasks": results, "average": summary["average"]}
+
+
+def run(config: EvalTranslationConfig | EvalMCQConfig, out_dir: Path) -> dict:
+    if isinstance(config, EvalTranslationConfig):
+        return run_translation(config, out_dir)
+    if isinstance(config, EvalMCQConfig):
+        return run_mcq(config, out_dir)
+    raise TypeError(f"not an eval config: {type(config).__name__}")

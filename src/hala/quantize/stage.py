@@ -1,0 +1,148 @@
+"""The quantize stage: convert a teacher to FP8, then verify it against the original before anyone uses it.
+
+    out_dir/model/              compressed-tensors checkpoint (+ tokenizer); reused when rerun with the same settings
+    out_dir/verification.json   drift report: perplexity per language, KL, top-1 agreement, chrF++, sizes, checks
+    out_dir/calibration_rejects.jsonl   (static FP8 only, when some calibration records were unreadable)
+
+The verification always runs (it is cheap next to the work it protects) and the stage raises `DriftError` after
+writing the report when a threshold is exceeded.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from hala.atomic import read_json, write_json
+from hala.quantize.checks import DriftError, drift_checks, failure_message
+from hala.quantize.config import QuantizeConfig
+from hala.quantize.convert import MARKER, conversion_settings, convert, is_converted
+
+MODEL_DIR = "model"
+REPORT = "verification.json"
+
+
+def weights_bytes(model_dir: Path) -> int:
+    return sum(f.stat().st_size for f in model_dir.glob("*.safetensors"))
+
+
+def linear_layers(model) -> dict:
+    """Which Linear layers hold FP8 weights and which stayed in high precision (e.g. the ignored lm_head).
+
+    Call before the first forward: compressed-tensors then decompresses the FP8 weights in place (to the load
+    dtype, keeping the FP8 rounding) and quantises activations on the fly, which is how FP8 runs on a CPU."""
+    import torch
+
+    fp8, kept = 0, []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            if module.weight.dtype == torch.float8_e4m3fn:
+                fp8 += 1
+            else:
+                kept.append(name)
+    return {"fp8": fp8, "unquantized": kept}
+
+
+def sample_generation(models: dict, tokenizer, prompt: str, max_new_tokens: int = 12) -> dict:
+    """A greedy continuation from each model: shows at a glance that the reloaded checkpoint generates."""
+    import torch
+
+    enc = tokenizer(prompt, return_tensors="pt").to(next(iter(models.values())).device)
+    out = {"prompt": prompt}
+    with torch.no_grad():
+        for name, model in models.items():
+            ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
+                                 pad_token_id=tokenizer.pad_token_id)
+            out[name] = tokenizer.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return out
+
+
+def verify_next_token(config: QuantizeConfig, source: Path, model_dir: Path) -> dict:
+    import torch
+
+    from hala.models import load_model, load_tokenizer
+    from hala.progress import progress_bar
+    from hala.quantize.metrics import compare_models
+    from hala.quantize.texts import load_texts
+
+    texts = load_texts(config.verify_texts)
+    tokenizer = load_tokenizer(source, trust_remote_code=config.trust_remote_code)
+    load = dict(dtype=config.verify_dtype, trust_remote_code=config.trust_remote_code, device=config.device)
+    reference = load_model(source, **load)
+    quantized = load_model(model_dir, **load)
+    layers = linear_layers(quantized)
+    with progress_bar(sum(len(t) for t in texts.values()), "verify (next-token drift)", "texts") as bar:
+        report = compare_models(reference, quantized, tokenizer, texts, config.batch_size, bar.advance)
+    n_params = sum(p.numel() for p in reference.parameters())
+    report["sizes"] = {
+        "original_on_disk_bytes": weights_bytes(source),
+        # what the original weighs at the dtype it was quantised from (the fair baseline for FP8)
+        "original_at_dtype_bytes": n_params * torch.finfo(getattr(torch, config.dtype)).bits // 8,
+        "quantized_on_disk_bytes": weights_bytes(model_dir),
+    }
+    report["sizes"]["ratio_vs_dtype"] = (report["sizes"]["quantized_on_disk_bytes"]
+                                         / report["sizes"]["original_at_dtype_bytes"])
+    report["linear_layers"] = layers
+    first_text = next(iter(texts.values()))[0]
+    report["sample"] = sample_generation({"original": reference, "quantized": quantized}, tokenizer,
+                                         " ".join(first_text.split()[:4]))
+    return report
+
+
+def run(config: QuantizeConfig, out_dir: Path) -> dict:
+    from hala.models import resolve_model
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = resolve_model(config.model)
+    model_dir = out_dir / MODEL_DIR
+    settings = conversion_settings(config, source)
+    resumed = is_converted(model_dir, settings)
+    conversion = read_json(model_dir / MARKER) if resumed else convert(
+        config, source, model_dir, out_dir / "calibration_rejects.jsonl")
+
+    t0 = time.time()
+    report = {"model": config.model, "source": str(source), "quantized_model": MODEL_DIR, "scheme": config.scheme,
+              "ignore": config.ignore, "dtype": config.dtype, "verify_dtype": config.verify_dtype,
+              "resumed_conversion": resumed,
+              "quantize_seconds": conversion["quantize_seconds"],
+              "calibration_texts": conversion["calibration_texts"]}
+    report.update(verify_next_token(config, source, model_dir))
+    report["next_token_seconds"] = round(time.time() - t0, 2)
+    report["translation"] = verify_translation(config, source, model_dir)
+    report["thresholds"] = config.thresholds.model_dump()
+    report["checks"] = drift_checks(report, config.thresholds, config.translation_check == "enforce")
+    report["passed"] = all(c["passed"] for c in report["checks"])
+    write_json(out_dir / REPORT, report)
+
+    message = failure_message(report["checks"], str(out_dir / REPORT))
+    if message:
+        raise DriftError(message)
+    return summary(report)
+
+
+def verify_translation(config: QuantizeConfig, source: Path, model_dir: Path) -> dict:
+    if config.translation_check == "skip":
+        return {"status": "skipped"}
+    from hala.quantize.texts import load_pairs
+    from hala.quantize.translation import compare_translation
+
+    t0 = time.time()
+    result = compare_translation(source, model_dir, load_pairs(config.verify_pairs), config.template,
+                                 config.translation_max_new_tokens,
+                                 # served as `hala translate` would serve it: at the checkpoint's dtype
+                                 dict(dtype=config.dtype, trust_remote_code=config.trust_remote_code,
+                                      device=config.device))
+    status = "enforced" if config.translation_check == "enforce" else "reported"
+    return {"status": status, "dtype": config.dtype, **result, "seconds": round(time.time() - t0, 2)}
+
+
+def summary(report: dict) -> dict:
+    """The JSON-able result of `run`: output names plus the headline numbers."""
+    out = {"model_dir": MODEL_DIR, "verification": REPORT, "passed": report["passed"],
+           "sizes": report["sizes"], "next_token": report["next_token"],
+           "perplexity": {lang: {k: p[k] for k in ("original", "quantized", "ratio")}
+                          for lang, p in report["perplexity"].items()}}
+    if report["translation"]["status"] != "skipped":
+        out["chrf"] = {k: report["translation"][k] for k in ("chrf_original", "chrf_quantized", "chrf_drop")}
+    return out

@@ -1,0 +1,254 @@
+"""One function per report section. Each reads what it needs from the run and returns a `Section`; when its
+input is missing the section still appears, holding a note that says what was looked for and not found."""
+
+from __future__ import annotations
+
+from hala.report import plots
+from hala.report.render import Figure, Note, Section, Table, Text
+from hala.report.rundir import Run, Stage
+
+THROUGHPUT_KEYS = ("per_s", "per_second", "tokens_per", "records_per", "pairs_per", "questions_per",
+                   "sentences_per", "samples_per")
+
+
+def _label(stage: Stage, data: dict) -> str:
+    return str(data.get("label") or stage.name)
+
+
+def _skipped(title: str, what: str) -> Section:
+    return Section(title, [Note(f"Skipped: {what}")])
+
+
+def overview(run: Run) -> Section:
+    if not run.stages:
+        return _skipped("Stages", "no manifest.json and no stage directories in the run directory.")
+    rows = []
+    for s in run.stages:
+        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                          for k, v in list(s.metrics.items())[:4] if isinstance(v, (int, float, str)))
+        rows.append([s.name, s.type, s.status or "–", s.seconds, shown or "–"])
+    blocks = [Table(["stage", "type", "status", "seconds", "metrics (first 4)"], rows)]
+    if run.manifest is None:
+        blocks.insert(0, Note("No manifest.json: every subdirectory is listed as a stage."))
+    return Section("Stages", blocks)
+
+
+def translation(run: Run, worst: int = 5) -> Section:
+    title = "Translator quality"
+    evals = run.with_file("eval_translation.json")
+    if not evals:
+        return _skipped(title, "no stage wrote eval_translation.json.")
+    rows, by_direction, signatures = [], {}, set()
+    for stage, data in evals:
+        for direction, r in (data.get("directions") or {}).items():
+            comet = r.get("comet") or {}
+            rows.append([_label(stage, data), data.get("model") or "–", direction, r.get("n"), r.get("bleu"),
+                         r.get("chrf"), comet.get("score", "skipped" if comet else None)])
+            by_direction.setdefault(direction, {})[_label(stage, data)] = r.get("chrf")
+            signatures.update(f"{k}: {v}" for k, v in (r.get("signature") or {}).items())
+    blocks = [Table(["translator", "model", "direction", "n", "BLEU", "chrF++", "COMET"], rows)]
+    blocks += _before_after(by_direction)
+    labels = list(dict.fromkeys(_label(s, d) for s, d in evals))
+    directions = list(by_direction)
+    blocks.append(Figure("translation_chrf", plots.grouped_bars(
+        directions, {lab: [by_direction[d].get(lab) for d in directions] for lab in labels}, "chrF++",
+        "chrF++ per direction (higher is better)"), "chrF++ by direction, one bar per evaluated translator"))
+    blocks += [Text("sacrebleu signatures: " + "; ".join(sorted(signatures)))] if signatures else []
+    stage, data = evals[-1]
+    for direction, r in (data.get("directions") or {}).items():
+        examples = (r.get("worst") or [])[:worst]
+        if examples:
+            blocks.append(Text(f"Lowest chrF++ sentences, {_label(stage, data)} {direction}:"))
+            blocks.append(Table(["chrF++", "source", "reference", "hypothesis"],
+                                [[e.get("chrf"), e.get("src", ""), e.get("ref", ""), _hyp(e)] for e in examples]))
+    return Section(title, blocks)
+
+
+def _hyp(example: dict) -> str:
+    if example.get("rejected"):  # the translate guards rejected it: it was scored as ""
+        return f"[rejected: {example['rejected']}]"
+    return example.get("hyp", "")
+
+
+def _before_after(by_direction: dict[str, dict[str, float]]) -> list:
+    lines = []
+    for direction, scores in by_direction.items():
+        items = [(k, v) for k, v in scores.items() if isinstance(v, (int, float))]
+        if len(items) >= 2:
+            (a, x), (b, y) = items[0], items[-1]
+            lines.append(f"{direction}: {a} {x:.2f} → {b} {y:.2f} chrF++ ({y - x:+.2f})")
+    return [Text("Before → after: " + "; ".join(lines))] if lines else []
+
+
+def benchmarks(run: Run) -> Section:
+    title = "Benchmarks (multiple choice, log-likelihood)"
+    evals = run.with_file("eval_mcq.json")
+    if not evals:
+        return _skipped(title, "no stage wrote eval_mcq.json.")
+    labels = [_label(s, d) for s, d in evals]
+    tasks = list(dict.fromkeys(t for _, d in evals for t in (d.get("tasks") or {})))
+
+    def value(data: dict, task: str, metric: str):
+        return ((data.get("tasks") or {}).get(task) or {}).get(metric)
+
+    rows = []
+    for t in tasks:
+        n = next((value(d, t, "n") for _, d in evals if value(d, t, "n")), None)
+        rows.append([t, n] + [value(d, t, "acc_norm") for _, d in evals] + [value(d, t, "acc") for _, d in evals])
+    rows.append(["average", None] + [(d.get("average") or {}).get("acc_norm") for _, d in evals]
+                + [(d.get("average") or {}).get("acc") for _, d in evals])
+    headers = ["task", "n"] + [f"{lab} acc_norm" for lab in labels] + [f"{lab} acc" for lab in labels]
+    shots = {d.get("few_shot") for _, d in evals}
+    blocks = [Text("Models: " + ", ".join(f"{lab} = {d.get('model', '?')}" for lab, (_, d) in zip(labels, evals))
+                   + f". Few-shot: {', '.join(str(s) for s in shots)}."), Table(headers, rows)]
+    groups = tasks + ["average"]
+    series = {lab: [value(d, t, "acc_norm") for t in tasks] + [(d.get("average") or {}).get("acc_norm")]
+              for lab, (_, d) in zip(labels, evals)}
+    blocks.append(Figure("benchmarks_acc_norm", plots.grouped_bars(groups, series, "acc_norm",
+                                                                   "acc_norm per task and model", (0, 1)),
+                         "acc_norm per task, one bar per model (e.g. base / tuned / merged)"))
+    return Section(title, blocks)
+
+
+def sweep(run: Run) -> Section:
+    title = "Merge t sweep"
+    found = run.with_file("sweep.json")
+    if not found:
+        return _skipped(title, "no stage wrote sweep.json.")
+    blocks = []
+    for stage, data in found:
+        rows = sorted((r for r in data.get("rows") or [] if isinstance(r.get("t"), (int, float))),
+                      key=lambda r: r["t"])
+        if not rows:
+            blocks.append(Note(f"{stage.name}: sweep.json has no rows."))
+            continue
+        metric = data.get("metric") or rows[0].get("metric") or "score"
+        best = (data.get("best_t"), data.get("best_score"))
+        blocks.append(Text(f"{stage.name}: {data.get('method', 'merge')} scored on {data.get('select_on', '?')}; "
+                           f"best t = {fmt_num(best[0])} ({metric} {fmt_num(best[1])})."))
+        blocks.append(Table(["t", metric], [[r["t"], r.get("score")] for r in rows]))
+        blocks.append(Figure(f"sweep_{stage.name}", plots.line(
+            [r["t"] for r in rows], [r.get("score") for r in rows], "t", metric,
+            f"{stage.name}: {metric} against t (0 = base, 1 = tuned)",
+            best if None not in best else None), f"{metric} of the merged model against t"))
+    return Section(title, blocks)
+
+
+def fmt_num(v) -> str:
+    return f"{v:.4g}" if isinstance(v, (int, float)) else "?"
+
+
+def quantization(run: Run) -> Section:
+    title = "Quantization check"
+    found = run.with_file("verification.json")
+    if not found:
+        return _skipped(title, "no stage wrote verification.json.")
+    blocks = []
+    for stage, data in found:
+        blocks.append(Text(f"{stage.name}: {data.get('scheme', '?')} of {data.get('model', '?')} — "
+                           f"{'passed' if data.get('passed') else 'FAILED'} its drift checks."))
+        checks = data.get("checks") or []
+        if checks:
+            blocks.append(Table(["check", "value", "limit", "passed"],
+                                [[c.get("metric"), c.get("value"), f"{c.get('op', '')} {c.get('threshold')}",
+                                  c.get("passed")] for c in checks]))
+        ppl = data.get("perplexity") or {}
+        if ppl:
+            blocks.append(Table(["language", "ppl original", "ppl quantized", "ratio"],
+                                [[lang, p.get("original"), p.get("quantized"), p.get("ratio")]
+                                 for lang, p in ppl.items()]))
+    return Section(title, blocks)
+
+
+def filtering(run: Run) -> Section:
+    title = "Filter: rejections by reason"
+    found = [(s, d) for s, d in run.with_file("report.json") if isinstance(d.get("rejected_by_rule"), dict)]
+    if not found:
+        return _skipped(title, "no filter report.json (with rejected_by_rule) in any stage.")
+    blocks = []
+    for stage, data in found:
+        reasons = {k: v for k, v in data["rejected_by_rule"].items() if isinstance(v, (int, float))}
+        total = data.get("input_pairs") or 0
+        blocks.append(Text(f"{stage.name}: {data.get('input_pairs', '?')} pairs in, {data.get('kept', '?')} kept, "
+                           f"{data.get('rejected', '?')} rejected."))
+        blocks.append(Table(["rule", "rejected", "% of input"],
+                            [[k, v, f"{100 * v / total:.2f}%" if total else "–"] for k, v in reasons.items()]))
+        if reasons:
+            blocks.append(Figure(f"filter_{stage.name}", plots.horizontal_bars(
+                list(reasons), list(reasons.values()), "pairs rejected", f"{stage.name}: rejections per rule"),
+                "pairs rejected by each filter rule"))
+    return Section(title, blocks)
+
+
+def translate_runs(run: Run) -> Section:
+    title = "Translate: rejects and throughput"
+    found = [(s, d) for s, d in run.with_file("report.json") if isinstance(d.get("rejects_by_reason"), dict)]
+    if not found:
+        return _skipped(title, "no translate report.json (with rejects_by_reason) in any stage.")
+    blocks = []
+    for stage, data in found:
+        blocks.append(Text(f"{stage.name}: {data.get('records', '?')} records, {data.get('translated', '?')} "
+                           f"translated, {data.get('rejected', '?')} rejected; {data.get('tokens_per_s', '?')} "
+                           f"tokens/s, {data.get('records_per_s', '?')} records/s."))
+        reasons = data["rejects_by_reason"]
+        if reasons:
+            blocks.append(Table(["reason", "count"], [[k, v] for k, v in reasons.items()]))
+    return Section(title, blocks)
+
+
+def training(run: Run) -> Section:
+    title = "Training"
+    found = run.with_file("train_summary.json")
+    if not found:
+        return _skipped(title, "no stage wrote train_summary.json.")
+    blocks = []
+    for stage, data in found:
+        scalars = [[k, v] for k, v in data.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+        blocks.append(Text(f"{stage.name}:"))
+        blocks.append(Table(["field", "value"], scalars))
+        history = [h for h in data.get("log_history") or data.get("history") or []
+                   if isinstance(h, dict) and "loss" in h and "step" in h]
+        if len(history) >= 2:
+            blocks.append(Figure(f"loss_{stage.name}", plots.line([h["step"] for h in history],
+                                                                  [h["loss"] for h in history], "step", "loss",
+                                                                  f"{stage.name}: training loss"),
+                                 "training loss by step"))
+    return Section(title, blocks)
+
+
+def _rates(obj: dict, prefix: str = "", depth: int = 0) -> dict[str, float]:
+    """Numbers whose key names a rate (tokens_per_s, questions_per_second, ...), two levels deep at most."""
+    out = {}
+    for k, v in obj.items():
+        if isinstance(v, dict) and depth < 2:
+            out.update(_rates(v, f"{prefix}{k}.", depth + 1))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and any(t in k for t in THROUGHPUT_KEYS):
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def throughput(run: Run) -> Section:
+    title = "Throughput and wall time"
+    timed = [s for s in run.stages if isinstance(s.seconds, (int, float))]
+    if not timed:
+        return _skipped(title, "no stage timings in manifest.json or stage.json.")
+    rows = []
+    for s in run.stages:
+        rates = _rates(s.metrics)
+        for name, data in s.files.items():
+            rates.update({f"{name}:{k}": v for k, v in _rates(data).items()})
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in list(rates.items())[:6])
+        rows.append([s.name, s.seconds, shown or "–"])
+    return Section(title, [Table(["stage", "seconds", "rates found in its outputs"], rows),
+                           Figure("stage_seconds", plots.horizontal_bars([s.name for s in timed],
+                                                                         [s.seconds for s in timed], "seconds",
+                                                                         "wall time per stage"),
+                                  "wall time per stage (from the manifest)")])
+
+
+def build(run: Run, worst_examples: int = 5) -> list[Section]:
+    sections = [overview(run), translation(run, worst_examples), benchmarks(run), sweep(run), quantization(run),
+                filtering(run), translate_runs(run), training(run), throughput(run)]
+    if run.problems:
+        sections.append(Section("Unreadable files", [Note(p) for p in run.problems]))
+    return sections

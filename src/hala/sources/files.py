@@ -1,0 +1,152 @@
+"""Parallel pairs from local files: TSV, line-aligned text files, record files (JSONL/Parquet), gettext catalogs.
+
+Every reader yields `(pair, where, line)`: `pair` a plain dict in the pair schema (no pydantic object per pair:
+the filter stage streams millions of them), `where`/`line` the location used in reject messages. Lines that
+cannot be read (bad UTF-8, wrong column count, invalid record) become rejects `file:line: reason`; a broken
+alignment between two text files is an error, because every later pair would be wrong.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import itertools
+from pathlib import Path
+from typing import IO, Iterator
+
+from pydantic import ValidationError
+
+from hala.errors import HalaError
+from hala.records import Reject, RejectLog, describe_validation_error, iter_rows, validate
+from hala.sources.catalogs import pairs_from_catalog
+
+PairRow = tuple[dict, str, "int | None"]
+PAIR_KEYS = {"id", "src", "tgt", "src_lang", "tgt_lang", "meta"}
+CATALOG_SUFFIXES = {".po", ".mo"}
+RECORD_SUFFIXES = {".jsonl", ".ndjson", ".json", ".parquet"}
+
+
+def _open_binary(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _decode(raw: bytes, where: str, lineno: int, rejects: RejectLog) -> str | None:
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError as e:
+        rejects.add(Reject(where, lineno, f"not UTF-8: byte {raw[e.start]:#04x} at column {e.start + 1}",
+                           raw.decode("utf-8", errors="replace").rstrip("\r\n")))
+        return None
+
+
+def make_pair(pid: str, src: str, tgt: str, src_lang: str, tgt_lang: str, meta: dict) -> dict:
+    return {"id": pid, "src": src, "tgt": tgt, "src_lang": src_lang, "tgt_lang": tgt_lang, "meta": meta}
+
+
+# ------------------------------------------------------------------------------------------------------- TSV
+def tsv_pairs(path: Path, src_lang: str, tgt_lang: str, name: str, rejects: RejectLog) -> Iterator[PairRow]:
+    """`src<TAB>tgt` per line; a first line `src<TAB>tgt` or `<src_lang><TAB><tgt_lang>` is a header."""
+    where = str(path)
+    with _open_binary(path) as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            line = _decode(raw, where, lineno, rejects)
+            if line is None or not line.strip():
+                continue
+            cols = line.split("\t")
+            if lineno == 1 and cols in (["src", "tgt"], [src_lang, tgt_lang]):
+                continue
+            if len(cols) != 2:
+                rejects.add(Reject(where, lineno, f"invalid TSV line: expected 2 tab-separated columns, got "
+                                                  f"{len(cols)}", line))
+                continue
+            yield make_pair(f"{name}:{lineno}", cols[0], cols[1], src_lang, tgt_lang,
+                            {"source": name, "file": path.name, "line": lineno}), where, lineno
+
+
+# ------------------------------------------------------------------------------------------- aligned text
+@functools.lru_cache(maxsize=None)
+def language_suffixes(lang: str) -> tuple[str, ...]:
+    """File suffixes a language's side may use: `ar` and its ISO 639-3 code `ara` (via pycountry)."""
+    import pycountry
+
+    found = pycountry.languages.get(alpha_2=lang) if len(lang) == 2 else None
+    codes = [lang] + ([found.alpha_3] if found is not None and found.alpha_3 != lang else [])
+    return tuple(f".{c}" for c in codes)
+
+
+def aligned_files(path: Path, src_lang: str, tgt_lang: str) -> tuple[Path, Path] | None:
+    """For `STEM`, `STEM.<src>` or `STEM.<tgt>`: the two line-aligned files, if both exist."""
+    src_sfx, tgt_sfx = language_suffixes(src_lang), language_suffixes(tgt_lang)
+    stem = path.with_suffix("") if path.suffix in src_sfx + tgt_sfx else path
+    for a, b in itertools.product(src_sfx, tgt_sfx):
+        src, tgt = stem.with_name(stem.name + a), stem.with_name(stem.name + b)
+        if src.is_file() and tgt.is_file():
+            return src, tgt
+    return None
+
+
+def _labels(path: Path) -> Iterator[str | None]:
+    """Tatoeba-style `FILE.labels` beside a text file: one language/dialect code per line (else None forever)."""
+    labels = path.with_name(path.name + ".labels")
+    if not labels.is_file():
+        return itertools.repeat(None)
+    return (line.strip() for line in labels.open(encoding="utf-8"))
+
+
+def aligned_pairs(src_path: Path, tgt_path: Path, src_lang: str, tgt_lang: str, name: str,
+                  rejects: RejectLog) -> Iterator[PairRow]:
+    """Line i of `src_path` translates line i of `tgt_path`; only the newline is stripped."""
+    where = str(src_path)
+    with _open_binary(src_path) as fs, _open_binary(tgt_path) as ft:
+        src_labels, tgt_labels = _labels(src_path), _labels(tgt_path)
+        for lineno, (a, b) in enumerate(itertools.zip_longest(fs, ft), start=1):
+            if a is None or b is None:
+                short, long_ = (src_path, tgt_path) if a is None else (tgt_path, src_path)
+                raise HalaError(f"{short} has {lineno - 1} lines but {long_} has more: line-aligned files must "
+                                f"have the same number of lines")
+            src, tgt = _decode(a, where, lineno, rejects), _decode(b, str(tgt_path), lineno, rejects)
+            la, lb = next(src_labels, None), next(tgt_labels, None)
+            if src is None or tgt is None:
+                continue
+            meta = {"source": name, "file": src_path.name, "line": lineno}
+            if la is not None or lb is not None:
+                meta["labels"] = {"src": la, "tgt": lb}
+            yield make_pair(f"{name}:{lineno}", src, tgt, src_lang, tgt_lang, meta), where, lineno
+
+
+# ----------------------------------------------------------------------------------------- record files
+def fast_pair(obj: dict) -> dict | None:
+    """`obj` if it is a valid pair record (checked by hand: pydantic per row costs more than the filters)."""
+    src_lang, tgt_lang, meta = obj.get("src_lang"), obj.get("tgt_lang"), obj.get("meta", {})
+    if (obj.keys() <= PAIR_KEYS and type(obj.get("id")) is str and obj["id"] and type(obj.get("src")) is str
+            and type(obj.get("tgt")) is str and type(src_lang) is str and len(src_lang) >= 2
+            and type(tgt_lang) is str and len(tgt_lang) >= 2 and type(meta) is dict):
+        obj["src_lang"], obj["tgt_lang"], obj["meta"] = src_lang.lower(), tgt_lang.lower(), meta
+        return obj
+    return None
+
+
+def record_pairs(ref: str, name: str, rejects: RejectLog) -> Iterator[PairRow]:
+    """Pair records from JSONL(.gz)/Parquet/a saved dataset; an invalid row becomes a reject naming the field."""
+    for lineno, obj in iter_rows(ref, rejects):
+        pair = fast_pair(obj)
+        if pair is None:
+            try:
+                pair = validate(obj, "pair").model_dump()
+            except ValidationError as e:
+                rejects.add(Reject(ref, lineno, f"invalid record: {describe_validation_error(e)}", obj))
+                continue
+        pair["meta"].setdefault("source", name)
+        yield pair, ref, lineno
+
+
+# ------------------------------------------------------------------------------------------------ gettext
+def catalog_pairs(path: Path, src_lang: str, tgt_lang: str, name: str, rejects: RejectLog) -> Iterator[PairRow]:
+    """msgid -> msgstr of a `.po`/`.mo` catalog (see hala.sources.catalogs for what is skipped and why)."""
+    try:
+        pairs = list(pairs_from_catalog(path, src_lang, tgt_lang, {"source": name}))
+    except (OSError, ValueError, UnicodeDecodeError) as e:  # polib raises these for corrupt catalogs
+        rejects.add(Reject(str(path), None, f"unreadable catalog: {e}"))
+        return
+    for pair in pairs:
+        yield pair.model_dump(), str(path), None

@@ -1,0 +1,51 @@
+"""Parallel pairs from Hugging Face datasets: `hf:NAME[:CONFIG][@SPLIT]` (needs network) or a saved dataset dir.
+
+Three row layouts are understood, which covers OPUS-100, WMT, FLORES-style and hala's own pair files:
+* `{"translation": {"en": "...", "ar": "..."}}` (OPUS-100 `ar-en`, WMT),
+* one column per language code: `{"en": "...", "ar": "..."}`,
+* hala's pair schema (`src`, `tgt`, `src_lang`, `tgt_lang`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Iterator
+
+from hala.errors import HalaError
+from hala.records import Reject, RejectLog, iter_hf_dataset
+from hala.sources.files import PairRow, fast_pair, make_pair
+
+
+def row_to_pair(row: dict, src_lang: str, tgt_lang: str, pid: str, meta: dict) -> tuple[dict | None, str]:
+    """(pair, "") or (None, why the row does not fit any known layout)."""
+    pair = fast_pair(dict(row)) if "src" in row else None
+    if pair is not None:
+        pair["meta"] = {**meta, **pair["meta"]}
+        return pair, ""
+    table = row.get("translation") if isinstance(row.get("translation"), dict) else row
+    src, tgt = table.get(src_lang), table.get(tgt_lang)
+    if isinstance(src, str) and isinstance(tgt, str):
+        return make_pair(pid, src, tgt, src_lang, tgt_lang, meta), ""
+    return None, (f"invalid row: no '{src_lang}'/'{tgt_lang}' text (expected a 'translation' mapping, one column "
+                  f"per language, or the pair schema; columns: {', '.join(sorted(row))})")
+
+
+def _opened(ref: str) -> Iterator[tuple[int, dict]]:
+    """The dataset's rows; a dataset that cannot be opened is one clear error, not a stack trace."""
+    rows = iter_hf_dataset(ref)
+    try:
+        first = next(rows, None)  # datasets loads (or fails to reach the Hub) on the first row
+    except Exception as e:  # noqa: BLE001 - datasets raises many types (ConnectionError, FileNotFoundError, ...)
+        where = "the Hugging Face Hub (this needs network; offline, use a local file or a save_to_disk " \
+                "directory)" if ref.startswith("hf:") else "disk"
+        raise HalaError(f"{ref}: cannot load the dataset from {where}: {type(e).__name__}: {e}") from None
+    return itertools.chain([first] if first is not None else [], rows)
+
+
+def hub_pairs(ref: str, src_lang: str, tgt_lang: str, name: str, rejects: RejectLog) -> Iterator[PairRow]:
+    for i, row in _opened(ref):
+        pair, why = row_to_pair(row, src_lang, tgt_lang, f"{name}:{i}", {"source": name, "row": i})
+        if pair is None:
+            rejects.add(Reject(ref, i, why, {k: v for k, v in row.items() if isinstance(v, (str, int, float))}))
+            continue
+        yield pair, ref, i

@@ -1,0 +1,61 @@
+"""TRL's SFTTrainer with one change: on CPU the LM head is applied only at positions that carry a label.
+
+Why a subclass: TRL 1.16 already replaces the full-vocabulary logits with a fused, chunked log-prob head, but it
+scores only the labelled positions on Triton devices (CUDA/XPU); elsewhere it scores every position, padding and
+prompt included, with a tile loop written in torch ops. Gemma-3's LM head (262k x 640) costs more than its 18
+transformer layers, and in translation data most positions are prompt, so on a CPU that head dominates each step.
+transformers 5.23 lets `logits_to_keep` be a boolean (batch, seq) mask, returning logits for the kept positions
+only, flattened to (n_kept, vocab) — exactly the label positions, through the model's own forward (so DDP, FSDP
+and PEFT wrappers all see a normal call). Liger's fused loss is Triton-only, so it is no option on CPU either.
+Everything else (data preparation, assistant masks, truncation, metrics, checkpointing) is TRL's and
+transformers'. On a GPU, `label_only_head=False` keeps TRL's fused head, which is already label-only there and
+never materialises the (n_kept, vocab) logits.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from trl import SFTTrainer
+
+
+class HalaSFTTrainer(SFTTrainer):
+    def __init__(self, *args, label_only_head: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.label_only_head = label_only_head
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if not self.label_only_head or return_outputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        mode = "train" if self.model.training else "eval"
+        labels = inputs["labels"]
+        targets = labels[:, 1:]
+        trained = targets != -100
+        # Position t predicts token t+1: keep the positions whose next token is trained.
+        keep = F.pad(trained, (0, 1), value=False)
+        model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
+        logits = model(**model_inputs, use_cache=False, logits_to_keep=keep).logits
+        if logits.dim() != 2:
+            raise RuntimeError(f"{type(self.accelerator.unwrap_model(model)).__name__} ignores a boolean "
+                               f"`logits_to_keep`; set label_only_head: false for this model")
+        target_ids = targets[trained]
+        loss = F.cross_entropy(logits.float(), target_ids, reduction="sum")
+        # Same normalisation as SFTTrainer: by the trained tokens of the whole accumulated (and, with
+        # average_tokens_across_devices, all-process) batch, which DDP then averages across processes.
+        denominator = trained.sum() if num_items_in_batch is None else num_items_in_batch
+        loss = loss / torch.as_tensor(denominator, device=loss.device).clamp(min=1)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes
+        self._log_token_metrics(mode, logits, target_ids, inputs)
+        return loss
+
+    @torch.no_grad()
+    def _log_token_metrics(self, mode: str, logits: torch.Tensor, target_ids: torch.Tensor, inputs: dict) -> None:
+        """The metrics SFTTrainer logs (token accuracy, tokens seen), from the label-only logits."""
+        gather = self.accelerator.gather_for_metrics
+        n_valid = gather(torch.as_tensor(target_ids.numel(), device=logits.device)).sum()
+        n_correct = gather((logits.argmax(-1) == target_ids).sum()).sum()
+        self._metrics[mode]["mean_token_accuracy"].append((n_correct / n_valid).item() if n_valid > 0 else 0.0)
+        if mode == "train":
+            self._total_train_tokens += gather(inputs["attention_mask"].sum()).sum().item()
+        self._metrics[mode]["num_tokens"] = [self._total_train_tokens]

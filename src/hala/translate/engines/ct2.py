@@ -1,0 +1,81 @@
+"""CTranslate2: the fast CPU engine. A HF model is converted once (cached under HALA_HOME/ct2), then run
+int8 by default. Measured here on Gemma-3-270M, batch 16: int8 ~176 tok/s vs HF bf16 ~121 tok/s.
+
+With `compute_type="float32"` its greedy output equals the hf engine's in float32 (same token ids in, see
+base.prompt_ids). CTranslate2 sorts a call's prompts by length and splits them into `batch_size` batches itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from filelock import FileLock
+from pydantic import BaseModel, ConfigDict
+
+from hala.atomic import atomic_dir
+from hala.models import hala_home, load_tokenizer, resolve_model
+from hala.translate.engines.base import GenSettings, Generation, Prompt, eos_ids, finish, prompt_ids, stop_token_ids
+
+
+class CT2Options(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    compute_type: str = "int8"   # int8, int8_float32, float32 (bf16 is refused on this CPU)
+    threads: int = 0             # 0: CTranslate2's default (all cores)
+    trust_remote_code: bool = False
+
+
+def _model_stamp(model_dir: Path) -> str:
+    """Identify a model directory's content cheaply (names, sizes, mtimes), to key the conversion cache."""
+    files = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in model_dir.iterdir() if p.is_file())
+    return hashlib.sha1(json.dumps([str(model_dir.resolve()), files]).encode()).hexdigest()[:12]
+
+
+def converted(model: str, quantization: str, trust_remote_code: bool = False) -> Path:
+    """The CTranslate2 copy of `model` for `quantization`, converted once (atomic, under a file lock)."""
+    import ctranslate2
+
+    src = resolve_model(model)
+    target = hala_home() / "ct2" / f"{src.name}-{_model_stamp(src)}-{quantization}"
+    if (target / "model.bin").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(target) + ".lock"):
+        if not (target / "model.bin").exists():
+            with atomic_dir(target) as tmp:
+                conv = ctranslate2.converters.TransformersConverter(str(src), load_as_float16=False,
+                                                                   trust_remote_code=trust_remote_code)
+                conv.convert(str(tmp), quantization=quantization, force=True)
+    return target
+
+
+class CT2Engine:
+    name = "ct2"
+
+    def __init__(self, model: str, batch_size: int = 16, **options):
+        import ctranslate2
+
+        self.options = CT2Options(**options)
+        self.batch_size = batch_size
+        self.tokenizer = load_tokenizer(model, trust_remote_code=self.options.trust_remote_code)
+        from transformers import GenerationConfig
+
+        try:
+            gen_config = GenerationConfig.from_pretrained(resolve_model(model))
+        except OSError:  # no generation_config.json: the tokenizer's EOS is the only end token
+            gen_config = None
+        self.eos = eos_ids(self.tokenizer, gen_config)
+        path = converted(model, self.options.compute_type, self.options.trust_remote_code)
+        self.generator = ctranslate2.Generator(str(path), device="cpu", compute_type=self.options.compute_type,
+                                               intra_threads=self.options.threads)
+
+    def generate(self, prompts: list[Prompt], settings: GenSettings) -> list[Generation]:
+        tok = self.tokenizer
+        tokens = [tok.convert_ids_to_tokens(prompt_ids(tok, p)) for p in prompts]
+        ends = self.eos | stop_token_ids(tok, settings.stop)
+        results = self.generator.generate_batch(
+            tokens, max_batch_size=self.batch_size, max_length=settings.max_new_tokens, sampling_topk=1,
+            repetition_penalty=settings.repetition_penalty, include_prompt_in_result=False,
+            end_token=sorted(ends), return_end_token=True)
+        return [finish(tok, r.sequences_ids[0], ends, settings.max_new_tokens, settings.stop) for r in results]

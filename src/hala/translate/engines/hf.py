@@ -1,0 +1,57 @@
+"""transformers `generate`: works for any causal LM hala can load. Greedy, length-sorted batches, left padding.
+
+Sorting prompts by length before batching keeps padding (wasted compute) small; left padding keeps every
+prompt's last token at the same position so a batch decodes together. bf16 is the CPU default (measured here:
+~2× faster than fp32 on a CPU with avx512_bf16).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from hala.translate.engines.base import GenSettings, Generation, Prompt, eos_ids, finish, prompt_ids, stop_token_ids
+
+
+class HFOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dtype: str = "bfloat16"
+    trust_remote_code: bool = False
+    device: str | None = None
+
+
+class HFEngine:
+    name = "hf"
+
+    def __init__(self, model: str, batch_size: int = 8, **options):
+        from hala.models import load_model, load_tokenizer
+
+        self.options = HFOptions(**options)
+        self.batch_size = batch_size
+        self.tokenizer = load_tokenizer(model, trust_remote_code=self.options.trust_remote_code)
+        self.tokenizer.padding_side = "left"
+        self.model = load_model(model, dtype=self.options.dtype, trust_remote_code=self.options.trust_remote_code,
+                                device=self.options.device)
+
+    def generate(self, prompts: list[Prompt], settings: GenSettings) -> list[Generation]:
+        ids = [prompt_ids(self.tokenizer, p) for p in prompts]
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out: list[Generation | None] = [None] * len(ids)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            for i, gen in zip(batch, self._batch([ids[i] for i in batch], settings)):
+                out[i] = gen
+        return out  # type: ignore[return-value]
+
+    def _batch(self, batch: list[list[int]], settings: GenSettings) -> list[Generation]:
+        import torch
+
+        tok = self.tokenizer
+        enc = tok.pad({"input_ids": batch}, padding=True, return_tensors="pt").to(self.model.device)
+        ends = eos_ids(tok, self.model.generation_config) | stop_token_ids(tok, settings.stop)
+        with torch.no_grad():
+            seqs = self.model.generate(**enc, do_sample=False, max_new_tokens=settings.max_new_tokens,
+                                       repetition_penalty=settings.repetition_penalty,
+                                       eos_token_id=sorted(ends), pad_token_id=tok.pad_token_id,
+                                       top_p=None, top_k=None, temperature=None)
+        new = seqs[:, enc["input_ids"].shape[1]:].tolist()
+        return [finish(tok, row, ends, settings.max_new_tokens, settings.stop) for row in new]

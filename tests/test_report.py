@@ -1,0 +1,127 @@
+"""`hala report`: a small fake run directory (the layout documented in docs/EVAL.md) renders to Markdown and a
+self-contained HTML page whose tables carry the run's numbers; missing or broken inputs become notes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hala.report import ReportConfig, run
+
+
+def _write(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
+
+
+def make_fake_run(root: Path) -> Path:
+    """A run with a filter, translator evals before/after training, train summary, merge sweep, MCQ evals."""
+    stages = {
+        "filter": ("filter-aaaa", "filter", 3.5, {"kept": 1180}),
+        "translator_base_eval": ("evalb-bbbb", "eval.translation", 61.0, {"chrf_en-ar": 17.61}),
+        "train_translator": ("train-cccc", "train", 512.0, {"train_loss": 1.234}),
+        "translator_eval": ("evalt-dddd", "eval.translation", 58.0, {"chrf_en-ar": 21.37}),
+        "quantize": ("quant-eeee", "quantize", 40.0, {}),
+        "merge": ("merge-ffff", "merge", 120.0, {"t": 0.6}),
+        "eval_base": ("mcqb-gggg", "eval.mcq", 30.0, {"acc_norm_avg": 0.3125}),
+        "eval_merged": ("mcqm-hhhh", "eval.mcq", 31.0, {"acc_norm_avg": 0.4375}),
+    }
+    _write(root / "manifest.json", {"recipe": "fake-quickstart", "stages": {
+        name: {"type": t, "key": d.split("-")[1] * 8, "dir": d, "status": "done", "seconds": s, "metrics": m}
+        for name, (d, t, s, m) in stages.items()}})
+    _write(root / "filter-aaaa" / "report.json", {
+        "input_pairs": 1500, "kept": 1180, "rejected": 320, "seconds": 3.5, "pairs_per_second": 428.6,
+        "rejected_by_rule": {"empty": 12, "length_ratio": 97, "langid": 151, "duplicate": 60}})
+    for d, label, chrf, bleu in (("evalb-bbbb", "base", 17.61, 3.05), ("evalt-dddd", "trained", 21.37, 5.42)):
+        _write(root / d / "eval_translation.json", {
+            "kind": "translation", "model": f"model-{label}", "label": label, "directions": {
+                "en-ar": {"n": 100, "bleu": bleu, "chrf": chrf, "sentences_per_second": 1.7,
+                          "signature": {"bleu": "nrefs:1|tok:intl", "chrf": "nrefs:1|nc:6|nw:2"},
+                          "comet": {"skipped": "no COMET model configured"},
+                          "worst": [{"i": 7, "src": "about how long?", "ref": "منذ متى؟", "hyp": "", "chrf": 0.0,
+                                     "rejected": "max_tokens: segment"}]},
+                "ar-en": {"n": 100, "bleu": bleu + 1, "chrf": chrf + 10.5, "signature": {}}}})
+    _write(root / "train-cccc" / "train_summary.json", {"train_loss": 1.234, "steps": 150, "tokens_per_second": 70.2,
+                                                        "log_history": [{"step": 10, "loss": 2.5},
+                                                                        {"step": 150, "loss": 1.2}]})
+    _write(root / "quant-eeee" / "verification.json", {
+        "model": "teacher", "scheme": "FP8_DYNAMIC", "passed": True,
+        "perplexity": {"en": {"original": 22.6, "quantized": 24.3, "ratio": 1.075}},
+        "checks": [{"metric": "kl_mean", "value": 0.039, "op": "<=", "threshold": 0.1, "passed": True}]})
+    _write(root / "merge-ffff" / "sweep.json", {
+        "select_on": "mcq:quickstart", "method": "slerp", "metric": "acc_norm", "best_t": 0.6, "best_score": 0.4375,
+        "rows": [{"t": 0.0, "score": 0.3125, "metric": "acc_norm"}, {"t": 0.3, "score": 0.375, "metric": "acc_norm"},
+                 {"t": 0.6, "score": 0.4375, "metric": "acc_norm"}, {"t": 1.0, "score": 0.40625,
+                                                                     "metric": "acc_norm"}]})
+    for d, label, a, b in (("mcqb-gggg", "base", 0.2813, 0.3438), ("mcqm-hhhh", "merged", 0.4063, 0.4688)):
+        _write(root / d / "eval_mcq.json", {
+            "kind": "mcq", "model": f"model-{label}", "label": label, "few_shot": 0, "tasks": {
+                "mcq-ar": {"n": 150, "acc": a, "acc_norm": a, "questions_per_second": 3.2},
+                "acva-ar": {"n": 300, "acc": b, "acc_norm": b + 0.01}},
+            "average": {"acc": round((a + b) / 2, 4), "acc_norm": round((a + b + 0.01) / 2, 4), "n_tasks": 2}})
+    return root
+
+
+def test_report_html_carries_the_runs_numbers(tmp_path):
+    run_dir = make_fake_run(tmp_path / "run")
+    summary = run(ReportConfig(run_dir=str(run_dir)), run_dir)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    md = (run_dir / "report.md").read_text(encoding="utf-8")
+    for number in ("17.61", "21.37", "31.87", "28.11", "0.2813", "0.4688", "0.3538", "97", "151", "0.4375",
+                   "FP8_DYNAMIC", "1.075", "fake-quickstart", "منذ متى؟", "512"):
+        assert number in html, number
+    assert "base 17.61 → trained 21.37 chrF++ (+3.76)" in html and "[rejected: max_tokens: segment]" in html
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == summary["metrics"]["figures"] >= 6
+    assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
+    assert not re.search(r'(src|href)="(http|//|file:)', html)  # self-contained: nothing fetched
+    assert "| average |" in md and "report_files/benchmarks_acc_norm.png" in md
+    assert (run_dir / "report_files" / "sweep_merge.png").read_bytes().startswith(b"\x89PNG")
+    assert summary["skipped"] == ["Translate: rejects and throughput"]
+
+
+def test_missing_and_broken_inputs_become_notes(tmp_path):
+    run_dir = tmp_path / "partial"
+    (run_dir / "only-stage").mkdir(parents=True)
+    (run_dir / "only-stage" / "eval_mcq.json").write_text("{not json", encoding="utf-8")
+    summary = run(ReportConfig(run_dir=str(run_dir)), tmp_path / "out")
+    html = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert "No manifest.json" in html and "Skipped: no stage wrote eval_mcq.json." in html
+    assert "unreadable (JSONDecodeError" in html
+    assert "Benchmarks (multiple choice, log-likelihood)" in summary["skipped"]
+    with pytest.raises(FileNotFoundError):
+        run(ReportConfig(run_dir=str(tmp_path / "nope")), tmp_path / "out2")
+
+
+def test_report_reads_what_the_eval_stage_writes(tiny_model, tmp_path):
+    """The eval stage's real outputs (not hand-written JSON) feed the report."""
+    from hala.evaluate.stage import EvalMCQConfig, EvalTranslationConfig, run_mcq, run_translation
+
+    run_dir = tmp_path / "run"
+    (tmp_path / "d.en").write_text("Hello world, good morning.\n", encoding="utf-8")
+    (tmp_path / "d.ar").write_text("مرحبا بالعالم، صباح الخير.\n", encoding="utf-8")
+    (tmp_path / "h.txt").write_text("مرحبا يا عالم، صباح الخير.\n", encoding="utf-8")
+    t = run_translation(EvalTranslationConfig(data=str(tmp_path / "d"), hypotheses={"en-ar": str(tmp_path / "h.txt")},
+                                              label="given"), run_dir / "evt")
+    m = run_mcq(EvalMCQConfig(model=str(tiny_model), limit=2, label="tiny"), run_dir / "evm")
+    _write(run_dir / "manifest.json", {"recipe": "r", "stages": {
+        "evt": {"dir": "evt", "status": "done", "seconds": 1.0, "metrics": t["metrics"]},
+        "evm": {"dir": "evm", "status": "done", "seconds": 2.0, "metrics": m["metrics"]}}})
+    run(ReportConfig(run_dir=str(run_dir)), run_dir)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert f"{t['metrics']['chrf_en-ar']:.4g}" in html and "tiny acc_norm" in html
+
+
+def test_cli_report(tmp_path):
+    from typer.testing import CliRunner
+
+    from hala.cli import app
+
+    run_dir = make_fake_run(tmp_path / "run")
+    res = CliRunner().invoke(app, ["report", str(run_dir), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out" / "report.html").exists() and "figures" in res.output

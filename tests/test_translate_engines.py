@@ -1,0 +1,204 @@
+"""Engines: ct2 == hf in float32, vllm through a stand-in module, openai against a real local HTTP server."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import types
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import torch
+
+from hala.errors import HalaError
+from hala.translate import translate_texts
+from hala.translate.engines import GenSettings, Prompt, make_engine
+
+PROMPTS = [Prompt(text="English: Hello there.\nArabic:"), Prompt(text="English: The cat sits on the mat.\nArabic:"),
+           Prompt(messages=({"role": "user", "content": "Translate everything that follows into Arabic:\nHi"},))]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # On a shared 2-core machine two OpenMP threads spin against other jobs (measured: ~25x slower generate).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_ct2_float32_equals_hf_float32(tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("HALA_HOME", str(tmp_path / "home"))
+    hf = make_engine("hf", str(tiny_model), batch_size=2, dtype="float32")
+    ct2 = make_engine("ct2", str(tiny_model), batch_size=2, compute_type="float32")
+    for settings in (GenSettings(max_new_tokens=10), GenSettings(max_new_tokens=10, stop=("\n",)),
+                     GenSettings(max_new_tokens=10, repetition_penalty=1.3)):
+        assert ct2.generate(PROMPTS, settings) == hf.generate(PROMPTS, settings)
+    # Converted once, then reused from HALA_HOME/ct2.
+    converted = list((tmp_path / "home" / "ct2").glob("*-float32"))
+    assert len(converted) == 1 and (converted[0] / "model.bin").exists()
+    make_engine("ct2", str(tiny_model), compute_type="float32")
+    assert list((tmp_path / "home" / "ct2").glob("*-float32")) == converted
+
+
+def test_unknown_engine_and_option_are_errors(tiny_model):
+    with pytest.raises(ValueError, match="unknown engine"):
+        make_engine("nope", str(tiny_model))
+    with pytest.raises(ValueError, match="dtyp"):
+        make_engine("hf", str(tiny_model), dtyp="float32")
+
+
+# ------------------------------------------------------------------------------------------ vllm
+class _FakeVLLM:
+    """Stands in for the `vllm` package (no GPU here): checks what hala passes and answers like vLLM."""
+
+    calls: list = []
+
+    class SamplingParams:
+        def __init__(self, **kw):
+            self.kw = kw
+
+    class LLM:
+        def __init__(self, model: str, **kw):
+            _FakeVLLM.calls.append(("LLM", model, kw))
+
+        def generate(self, inputs, params, use_tqdm=True):
+            _FakeVLLM.calls.append(("generate", inputs, params.kw, use_tqdm))
+            out = []
+            for i, _ in enumerate(inputs):
+                # vLLM already cuts at stop strings; hala trims again in case a back-end does not.
+                text = " مرحبا [1]\nEnglish:" if i == 0 else "x" * 5
+                c = types.SimpleNamespace(text=text, token_ids=[1, 2, 3], finish_reason="stop" if i == 0 else "length")
+                out.append(types.SimpleNamespace(outputs=[c]))
+            return out
+
+
+def test_vllm_engine_with_stand_in_module(tiny_model, monkeypatch):
+    fake = types.ModuleType("vllm")
+    fake.LLM, fake.SamplingParams = _FakeVLLM.LLM, _FakeVLLM.SamplingParams
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    _FakeVLLM.calls.clear()
+    eng = make_engine("vllm", str(tiny_model), dtype="bfloat16", tensor_parallel_size=2)
+    gens = eng.generate(PROMPTS[:2], GenSettings(max_new_tokens=7, stop=("\n",)))
+    (_, model, kw), (_, inputs, params, tqdm) = _FakeVLLM.calls
+    assert model == str(tiny_model) and kw["dtype"] == "bfloat16" and kw["tensor_parallel_size"] == 2
+    assert params == {"temperature": 0.0, "max_tokens": 7, "repetition_penalty": 1.0, "stop": ["\n"]}
+    assert tqdm is False
+    # Token ids come from hala's tokenization, the same ids the hf/ct2 engines decode from.
+    assert inputs[0]["prompt_token_ids"] == eng.tokenizer(PROMPTS[0].text)["input_ids"]
+    assert gens[0].text == "مرحبا [1]" and not gens[0].hit_max_tokens and gens[1].hit_max_tokens
+
+
+def test_vllm_missing_is_a_clear_error(tiny_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)
+    with pytest.raises(ImportError, match="hala\\[vllm\\]"):
+        make_engine("vllm", str(tiny_model))
+
+
+# ------------------------------------------------------------------------------------------ openai
+class _Server:
+    """A real OpenAI-compatible HTTP server on 127.0.0.1: fails the first request of each text with 429 (and
+    one with 503) to exercise retries, 'translates' by a fixed dictionary, and records what it received."""
+
+    TABLE = {"Hello there.": "مرحبا هناك.", "The cat sits on the mat.": "القط يجلس على الحصيرة.",
+             "Use [1] now.": "استخدم [1] الآن."}
+
+    def __init__(self):
+        self.requests: list[tuple[str, dict, str | None]] = []
+        self.failed: set[str] = set()
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests.append((self.path, body, self.headers.get("Authorization")))
+                text = (body["messages"][-1]["content"].split("\n", 1)[1] if "messages" in body
+                        else body["prompt"].rsplit("English: ", 1)[1].split("\n")[0])
+                if text == "Bad request.":
+                    return self._send(400, {"error": {"message": "bad model"}})
+                with server.lock:
+                    first = text not in server.failed
+                    server.failed.add(text)
+                if first:
+                    return self._send(503 if text == "Hello there." else 429, {"error": "slow down"})
+                out = server.TABLE.get(text, "")
+                choice = ({"message": {"role": "assistant", "content": out}} if "messages" in body
+                          else {"text": " " + out + "\nEnglish: more"})
+                self._send(200, {"choices": [{**choice, "finish_reason": "stop"}],
+                                 "usage": {"completion_tokens": len(out.split())}})
+
+            def _send(self, code, obj):
+                data = json.dumps(obj).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def server():
+    s = _Server()
+    yield s
+    s.httpd.shutdown()
+
+
+def test_openai_engine_retries_and_translates_through_a_real_server(server, monkeypatch):
+    monkeypatch.setenv("HALA_TEST_KEY", "sk-secret-123")
+    opts = dict(base_url=server.url, api_key_env="HALA_TEST_KEY", concurrency=4, backoff=0.01)
+    out = translate_texts(["Hello there. The cat sits on the mat.", "Use `ls` now."], "served-model",
+                          engine="openai", **opts)
+    assert out == ["مرحبا هناك. القط يجلس على الحصيرة.", "استخدم `ls` الآن."]
+    paths = {p for p, _, _ in server.requests}
+    assert paths == {"/v1/chat/completions"}
+    assert len(server.requests) == 6  # 3 texts, each failed once then retried
+    assert all(auth == "Bearer sk-secret-123" for _, _, auth in server.requests)
+    body = server.requests[-1][1]
+    assert body["model"] == "served-model" and body["temperature"] == 0.0 and "`ls`" not in json.dumps(body)
+    # Completion templates go to /completions with a stop string; the run-on after the newline is trimmed.
+    out = translate_texts(["Hello there."], "served-model", engine="openai", template="few-shot", **opts)
+    assert out == ["مرحبا هناك."]
+    assert server.requests[-1][0] == "/v1/completions" and server.requests[-1][1]["stop"] == ["\n"]
+
+
+def test_openai_engine_errors_name_the_server_never_the_key(server, monkeypatch):
+    monkeypatch.setenv("HALA_TEST_KEY", "sk-secret-123")
+    eng = make_engine("openai", "m", base_url=server.url, api_key_env="HALA_TEST_KEY", max_retries=0, backoff=0)
+    prompt = Prompt(messages=({"role": "user", "content": "Translate:\nBad request."},))
+    with pytest.raises(HalaError) as e:
+        eng.generate([prompt], GenSettings())
+    assert "HTTP 400" in str(e.value) and "bad model" in str(e.value) and "sk-secret" not in str(e.value)
+    with pytest.raises(HalaError, match="HTTP 429 after 1 attempt"):
+        eng.generate([Prompt(messages=({"role": "user", "content": "T:\nThe cat sits on the mat."},))], GenSettings())
+    dead = make_engine("openai", "m", base_url="http://127.0.0.1:9/v1", max_retries=1, backoff=0, timeout=2)
+    with pytest.raises(HalaError, match="no answer after 2 attempt"):
+        dead.generate([prompt], GenSettings())
+
+
+# ------------------------------------------------------------------------------------------ real embedded model
+@pytest.mark.embedded
+@pytest.mark.slow
+def test_embedded_gemma_few_shot_ct2_translates_and_keeps_spans(embedded_gemma):
+    from hala.translate import translate_with_reasons
+
+    texts = ["Where is the nearest train station?", "The derivative of $x^2$ is $2x$.",
+             "You can download it from https://www.python.org/downloads/ today."]
+    out = translate_with_reasons(texts, str(embedded_gemma), engine="ct2", template="few-shot", max_new_tokens=64)
+    accepted = [(src, t) for src, (t, reason) in zip(texts, out) if reason is None]
+    assert accepted, out
+    for src, t in accepted:
+        assert sum("\u0600" <= ch <= "\u06ff" for ch in t) > 5  # Arabic letters
+    for span in ("$x^2$", "$2x$", "https://www.python.org/downloads/"):
+        for src, t in accepted:
+            if span in src:
+                assert span in t
