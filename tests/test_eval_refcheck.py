@@ -52,7 +52,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.mark.slow
 def test_acc_and_acc_norm_equal_lm_evaluation_harness(tiny_model, tmp_path, one_thread):
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM

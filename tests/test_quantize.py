@@ -17,18 +17,22 @@ from hala.quantize.checks import drift_checks, failure_message  # noqa: E402
 from hala.quantize.texts import load_pairs, load_texts  # noqa: E402
 
 REPORT_KEYS = {"model", "source", "quantized_model", "scheme", "ignore", "dtype", "verify_dtype",
-               "resumed_conversion",
-               "quantize_seconds", "calibration_texts", "perplexity", "next_token", "sizes", "linear_layers",
-               "sample", "next_token_seconds", "translation", "thresholds", "checks", "passed"}
+               "resumed_conversion", "quantize_seconds", "calibration_texts", "perplexity", "next_token", "sizes",
+               "linear_layers", "seconds", "cpu_seconds", "translation", "thresholds", "checks", "passed"}
+SECONDS_KEYS = {"load", "next_token", "translation", "verify"}
 PPL_KEYS = {"original", "quantized", "ratio", "tokens", "kl_mean", "top1_agreement"}
-TRANSLATION_KEYS = {"status", "dtype", "pairs", "src_lang", "tgt_lang", "template", "chrf_original", "chrf_quantized",
-                    "chrf_drop", "rejected_original", "rejected_quantized", "examples", "seconds"}
+TRANSLATION_KEYS = {"status", "pairs", "src_lang", "tgt_lang", "template", "max_new_tokens", "chrf_original",
+                    "chrf_quantized", "chrf_drop", "rejected_original", "rejected_quantized", "examples"}
 
 
 def _write_jsonl(path: Path, rows: list[dict | str]) -> Path:
     path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n"
                             for r in rows), encoding="utf-8")
     return path
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.fixture(scope="module")
@@ -42,11 +46,11 @@ def dev_pairs(tmp_path_factory) -> Path:
 def quantized(tiny_model, dev_pairs, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("q-dynamic")
     config = QuantizeConfig(model=str(tiny_model), verify_pairs=str(dev_pairs), translation_check="report",
-                            translation_max_new_tokens=8)
+                            translation_pairs=2, translation_max_new_tokens=8, batch_size=3)
     return out, run(config, out)
 
 
-def test_report_has_every_field(quantized):
+def test_report_has_every_field(quantized, dev_pairs):
     out, summary = quantized
     report = read_json(out / "verification.json")
     assert REPORT_KEYS <= set(report)
@@ -57,12 +61,19 @@ def test_report_has_every_field(quantized):
     nt = report["next_token"]
     assert nt["positions"] == sum(report["perplexity"][lang]["tokens"] for lang in ("en", "ar"))
     assert nt["kl_mean"] >= 0 and 0 <= nt["top1_agreement"] <= 1
-    assert TRANSLATION_KEYS <= set(report["translation"])
-    assert report["translation"]["status"] == "reported" and report["translation"]["pairs"] == 3
+    assert set(report["translation"]) == TRANSLATION_KEYS
+    assert report["translation"]["status"] == "reported" and report["translation"]["pairs"] == 2
+    assert report["translation"]["max_new_tokens"] == 8
+    assert [e["src"] for e in report["translation"]["examples"]] == [p["src"] for p in _read_jsonl(dev_pairs)[:2]]
+    assert set(report["seconds"]) == set(report["cpu_seconds"]) == SECONDS_KEYS
+    assert report["cpu_seconds"]["verify"] >= report["cpu_seconds"]["next_token"] > 0
     # 'report' mode computes chrF++ but does not enforce it
     assert [c["metric"] for c in report["checks"]] == ["ppl_ratio_en", "ppl_ratio_ar", "kl_mean", "top1_agreement"]
     assert report["passed"] is True and summary["passed"] is True
     assert summary["chrf"]["chrf_drop"] == report["translation"]["chrf_drop"]
+    # what the recipe runner records in its manifest
+    assert summary["outputs"] == {"model": "model", "verification": "verification.json"}
+    assert summary["metrics"]["kl_mean"] == nt["kl_mean"] and summary["metrics"]["passed"] is True
     # FP8 weights + scales are smaller than the bf16 original (the tied embedding stays bf16)
     sizes = report["sizes"]
     assert sizes["quantized_on_disk_bytes"] < sizes["original_at_dtype_bytes"]
@@ -117,6 +128,8 @@ def test_cli_fails_on_tight_thresholds_and_resumes_conversion(quantized, tiny_mo
     report = read_json(out / "verification.json")  # written before failing, so the numbers can be inspected
     assert report["passed"] is False and report["resumed_conversion"] is True
     assert report["translation"] == {"status": "skipped"}
+    # without translations, a greedy sample from each model shows the reloaded checkpoint generates
+    assert set(report["sample"]) == {"prompt", "original", "quantized"} and "sample" in report["cpu_seconds"]
     assert weights.stat().st_mtime_ns == mtime  # same settings: the finished conversion was reused
 
 
@@ -134,6 +147,18 @@ def test_static_fp8_calibrates_on_records(tiny_model, tmp_path):
     group = read_json(out / "model" / "config.json")["quantization_config"]["config_groups"]["group_0"]
     assert group["input_activations"]["dynamic"] is False and group["input_activations"]["strategy"] == "tensor"
     assert group["weights"]["strategy"] == "tensor"
+
+
+def test_translation_token_cap_follows_the_references(tiny_model):
+    from hala.models import load_tokenizer
+    from hala.quantize.translation import token_cap
+
+    tok = load_tokenizer(tiny_model)
+    long_ref = "تم تأجيل الاجتماع إلى يوم الاثنين المقبل بسبب الطقس."
+    longest = len(tok(long_ref, add_special_tokens=False)["input_ids"])
+    assert longest > 16
+    assert token_cap(tok, ["نعم", long_ref]) == -(-3 * longest // 2)  # 1.5x, rounded up
+    assert token_cap(tok, ["نعم"]) == 16
 
 
 def test_config_errors_name_the_field():
@@ -183,15 +208,19 @@ def test_bad_verification_text_is_an_error_naming_the_line(tmp_path):
 
 @pytest.mark.embedded
 @pytest.mark.slow
-def test_embedded_gemma_quantizes_within_default_thresholds(embedded_gemma, tmp_path):
+def test_embedded_gemma_quantizes_and_translates_within_default_thresholds(embedded_gemma, tmp_path):
     texts = load_texts(None)
     rows = [{"id": f"{lang}-{i}", "lang": lang, "text": t} for lang, ts in texts.items() for i, t in enumerate(ts[:4])]
     verify = _write_jsonl(tmp_path / "verify.jsonl", rows)
     out = tmp_path / "gemma-fp8"
-    summary = run(QuantizeConfig(model=str(embedded_gemma), verify_texts=str(verify), translation_check="skip",
-                                 batch_size=4), out)
+    summary = run(QuantizeConfig(model=str(embedded_gemma), verify_texts=str(verify), translation_check="report",
+                                 translation_pairs=3), out)
     report = read_json(out / "verification.json")
     assert summary["passed"] and report["linear_layers"]["unquantized"] == ["lm_head"]
     assert report["next_token"]["top1_agreement"] > 0.8 and report["next_token"]["kl_mean"] < 0.1
     assert report["sizes"]["quantized_on_disk_bytes"] < report["sizes"]["original_at_dtype_bytes"]
     assert os.path.getsize(out / "model" / "model.safetensors") == report["sizes"]["quantized_on_disk_bytes"]
+    # the FP8 teacher translates through hala.translate's hf engine: Arabic out, nothing rejected by the guards
+    translation = report["translation"]
+    assert translation["rejected_quantized"] == 0 and translation["chrf_quantized"] > 10
+    assert all(any("\u0600" <= ch <= "\u06ff" for ch in e["quantized"]) for e in translation["examples"])

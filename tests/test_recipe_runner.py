@@ -133,3 +133,12 @@ def test_cli_dry_run_prints_plan_and_runs_nothing(tmp_path):
     assert result.exit_code == 0 and "ran 4, skipped 0" in result.output
     result = CliRunner().invoke(app, ["run", str(path), "--dry-run", "--run-dir", str(run_dir)])
     assert result.output.count("done") >= 4
+
+
+def test_stage_metrics_fall_back_to_the_numbers_a_summary_reports():
+    from hala.recipe.runner import stage_metrics
+
+    assert stage_metrics({"metrics": {"acc": 0.5}, "kept": 3}) == {"acc": 0.5}
+    summary = {"kept": 3, "kept_share": 0.75, "ok": True, "output": "kept.jsonl",
+               "rejected_by_rule": {"duplicate": 1}, "provenance": {"engine": "hf"}}
+    assert stage_metrics(summary) == {"kept": 3, "kept_share": 0.75, "rejected_by_rule": {"duplicate": 1}}

@@ -61,9 +61,20 @@ def _translator(engine, cache=None) -> Translator:
     ("The cat sits on the mat.", "The cat sits on the mat.", False, "wrong_script"),
     ("The cat sits on the mat.", "القط يجلس على الحصيرة.", False, None),
     ("Use [1] to list files.", "استخدم [1] لعرض الملفات.", False, None),
+    # Names copied from the source do not count against the script share ...
+    ("Install PostgreSQL and JavaScript tools.", "ثبت PostgreSQL و JavaScript.", False, None),
+    # ... but a copied sentence is still caught, and so is an output with no Arabic letter at all.
+    ("Show me a hello world program in Rust.", "Show me a hello world program in Rust.", False, "wrong_script"),
+    ("Python.", "Python.", False, "wrong_script"),
 ])
 def test_guards(src, out, hit, reason):
     assert Guards("ar", GuardConfig()).check(src, out, hit) == reason
+
+
+def test_copied_names_exemption_can_be_switched_off():
+    strict = Guards("ar", GuardConfig(exempt_copied_names=False))
+    assert strict.check("Install PostgreSQL and JavaScript tools.", "ثبت PostgreSQL و JavaScript.", False) == \
+        "wrong_script"
 
 
 def test_guard_can_be_skipped_and_the_next_failure_still_counts():
@@ -235,3 +246,85 @@ def test_config_rejects_unknown_keys_and_templates():
         TranslateConfig(input="x", model="y", engin="hf")
     with pytest.raises(ValueError):
         TranslateConfig(input="x", model="y", template="nope")
+
+
+# ------------------------------------------------------------------------------------------ protection retry
+def test_few_shot_prompt_shows_a_placeholder_example_with_the_segments_count():
+    from hala.translate.translator import build_prompt
+
+    def last_shot(text: str) -> str:  # the source side of the last example
+        return build_prompt("few-shot", text, "en", "ar").text.split("\nEnglish: ")[-2].split("\n")[0]
+
+    assert "[1]" not in build_prompt("few-shot", "Plain words.", "en", "ar").text
+    assert last_shot("Run [1] now.").count("[") == 1
+    assert last_shot("Copy [1] to [2].").count("[") == 2
+    assert last_shot("Use [1], [2], [3] and [4].").count("[") == 3  # the closest there is
+
+
+def test_span_mismatch_in_a_run_is_retried_then_rejected_with_the_reason(tmp_path, tiny_model, monkeypatch):
+    rows = [{"id": "fixed", "messages": [{"role": "user", "content": "Run `make` now."}]},
+            {"id": "lost", "messages": [{"role": "user", "content": "Type `ls` here."}]}]
+    engine = DictEngine({"Run [1] now.": "شغّل الآن.", "Type [1] here.": "اكتب هنا."},
+                        retry_table={"Run [1] now.": "شغّل [1] الآن.", "Type [1] here.": "اكتب [2] هنا."})
+    monkeypatch.setattr("hala.translate.runner.make_engine", lambda *a, **k: engine)
+    src = _write_jsonl(tmp_path / "in.jsonl", rows)
+    report = run(TranslateConfig(input=str(src), model=str(tiny_model), engine="hf"), tmp_path / "out")
+    (row,) = [json.loads(x) for x in (tmp_path / "out" / "translated.jsonl").read_text().splitlines()]
+    assert row["id"] == "fixed" and row["messages"][0]["content"] == "شغّل `make` الآن."
+    (rej,) = [json.loads(x) for x in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    assert rej["raw"]["id"] == "lost" and rej["line"] == 2
+    assert rej["reason"].startswith("protected_span: placeholders missing [1], extra or repeated [2]")
+    assert "'Type [1] here.'" in rej["reason"]  # names the segment and the bad output
+    assert report["retried_segments"] == 2 and report["fixed_by_retry"] == 1
+    assert report["rejects_by_reason"] == {"protected_span": 1}
+
+
+def test_changed_model_files_invalidate_the_cache_and_redo_finished_shards(tmp_path, tiny_model):
+    import os
+    import shutil
+    import sqlite3
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    src = _write_jsonl(tmp_path / "in.jsonl", CHATS)
+    cfg = TranslateConfig(input=str(src), model=str(model), engine="hf", engine_options={"dtype": "float32"},
+                          max_new_tokens=4, guards=NO_GUARDS)
+    out = tmp_path / "out"
+
+    def cached() -> int:
+        with sqlite3.connect(out / "cache.sqlite") as db:
+            return db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]
+
+    first = run(cfg, out)
+    rows = cached()
+    assert rows == first["generated_segments"] == 3
+    shard = out / "shards" / "part-00000.json"
+    stamp = read_json(shard)["fingerprint"]
+    run(cfg, out)  # unchanged model: nothing regenerated
+    assert cached() == rows and read_json(shard)["fingerprint"] == stamp
+    # "Retrain" in place (new weights file time): the finished shard is redone under a new cache key.
+    weights = next(model.glob("*.safetensors"))
+    os.utime(weights, (weights.stat().st_atime, weights.stat().st_mtime + 10))
+    again = run(cfg, out)
+    assert cached() == 2 * rows and read_json(shard)["fingerprint"] != stamp
+    assert again["translated"] == first["translated"] == 2
+    ids = [json.loads(x)["id"] for x in (out / "translated.jsonl").read_text().splitlines()]
+    assert ids == ["c1", "c2"]
+
+
+def test_progress_moves_inside_a_shard(tmp_path, tiny_model, monkeypatch):
+    from hala.records import RejectLog
+    from hala.translate.runner import Run, read_items
+
+    sentences = [f"Sentence number {w}." for w in ("one", "two", "three", "four", "five", "six")]
+    engine = DictEngine({s: "جملة رقم." for s in sentences})
+    monkeypatch.setattr("hala.translate.runner.make_engine", lambda *a, **k: engine)
+    rows = [{"id": f"r{i}", "messages": [{"role": "user", "content": f"{a} {b}"}]}
+            for i, (a, b) in enumerate(zip(sentences[::2], sentences[1::2]))]
+    cfg = TranslateConfig(input=str(_write_jsonl(tmp_path / "in.jsonl", rows)), model=str(tiny_model), batch_size=1)
+    calls: list[tuple[int, float]] = []
+    (tmp_path / "out").mkdir()
+    stats = Run(cfg, tmp_path / "out").shard(0, list(read_items(cfg, RejectLog())), lambda t, n: calls.append((t, n)))
+    assert stats["written"] == 3 and len(engine.calls) == 2  # 6 segments, 4 per engine call
+    assert len(calls) == 3 and calls[0][1] == pytest.approx(2.0) and calls[0][0] > 0
+    assert sum(n for _, n in calls) == pytest.approx(3.0)  # the shard's records, in fractions along the way

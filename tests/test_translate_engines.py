@@ -6,10 +6,10 @@ import json
 import sys
 import threading
 import types
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import torch
+from fake_http import JSONHandler, serve
 
 from hala.errors import HalaError
 from hala.translate import translate_texts
@@ -110,10 +110,7 @@ class _Server:
         self.lock = threading.Lock()
         server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
+        class Handler(JSONHandler):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.lock:
@@ -133,17 +130,7 @@ class _Server:
                 self._send(200, {"choices": [{**choice, "finish_reason": "stop"}],
                                  "usage": {"completion_tokens": len(out.split())}})
 
-            def _send(self, code, obj):
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.httpd, self.url, _ = serve(Handler)
 
 
 @pytest.fixture
@@ -202,3 +189,37 @@ def test_embedded_gemma_few_shot_ct2_translates_and_keeps_spans(embedded_gemma):
         for src, t in accepted:
             if span in src:
                 assert span in t
+
+
+def test_vllm_engine_through_the_stage_restores_spans(tiny_model, monkeypatch, tmp_path):
+    """The whole `run` path with engine vllm on CPU: a fake LLM 'translates' by decoding the prompt ids."""
+    from hala.translate import TranslateConfig, run
+
+    table = {"Use [1] here.": "استخدم [1] هنا.", "Hello there.": "مرحبا هناك."}
+    tok = {}
+
+    class LLM:
+        def __init__(self, model: str, **kw):
+            from hala.models import load_tokenizer
+
+            tok["t"] = load_tokenizer(model)
+
+        def generate(self, inputs, params, use_tqdm=True):
+            outs = []
+            for x in inputs:
+                prompt = tok["t"].decode(x["prompt_token_ids"], skip_special_tokens=True)
+                src = prompt.rsplit("into Arabic:\n", 1)[1].split("\n")[0]
+                c = types.SimpleNamespace(text=table[src], token_ids=[1] * 4, finish_reason="stop")
+                outs.append(types.SimpleNamespace(outputs=[c]))
+            return outs
+
+    fake = types.ModuleType("vllm")
+    fake.LLM, fake.SamplingParams = LLM, _FakeVLLM.SamplingParams
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "Hello there. Use `x > 1` here."}]})
+                   + "\n", encoding="utf-8")
+    report = run(TranslateConfig(input=str(src), model=str(tiny_model), engine="vllm"), tmp_path / "out")
+    (row,) = [json.loads(x) for x in (tmp_path / "out" / "translated.jsonl").read_text().splitlines()]
+    assert row["messages"][0]["content"] == "مرحبا هناك. استخدم `x > 1` هنا."
+    assert row["meta"]["translation"]["engine"] == "vllm" and report["tokens"] == 8

@@ -34,8 +34,12 @@ FEW_SHOT_EXAMPLES: dict[tuple[str, str], list[tuple[str, str]]] = {
 
 # Examples that carry numbered placeholders ([1], [2]: where the translate stage hid code, math or URLs). A base
 # model shown one such pair keeps the placeholders far more often (measured on Gemma-3-270M: see docs/TRANSLATE.md).
+# It also copies their number, inventing a [2] after seeing two, so the translate stage shows the example whose
+# placeholder count is closest to the segment's: hence one example per count.
 PLACEHOLDER_EXAMPLES: dict[tuple[str, str], list[tuple[str, str]]] = {
-    ("en", "ar"): [("Use [1] to list the files in [2].", "استخدم [1] لعرض الملفات في [2].")],
+    ("en", "ar"): [("Use [1] to list the files in [2].", "استخدم [1] لعرض الملفات في [2]."),
+                   ("Open [1] before you start.", "افتح [1] قبل أن تبدأ."),
+                   ("Save it as [1], then run [2] to print [3].", "احفظه باسم [1]، ثم شغّل [2] لطباعة [3].")],
 }
 
 

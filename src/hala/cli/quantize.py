@@ -32,18 +32,23 @@ def quantize_cmd(
                                                help="Tokens per calibration text (scheme fp8)."),
     verify_texts: str = typer.Option(None, help="JSONL of {id, lang, text} for the perplexity/KL check "
                                                 "(default: the shipped English+Arabic set)."),
+    verify_texts_per_lang: int = typer.Option(_default("verify_texts_per_lang"),
+                                              help="Use the first N verification texts of each language."),
     verify_pairs: str = typer.Option(None, help="Pair records for the chrF++ check (default: shipped en->ar)."),
-    verify_dtype: str = typer.Option(_default("verify_dtype"), help="Precision of both models during "
-                                                                    "verification (float32 is exact for the "
-                                                                    "reference and faster on CPU)."),
+    verify_dtype: str = typer.Option(_default("verify_dtype"), help="Precision both models are loaded at for "
+                                                                    "the whole verification (float32: exact "
+                                                                    "reference, and the fast choice on CPUs "
+                                                                    "without bf16 instructions; bfloat16 on GPU)."),
     device: str = typer.Option(None, help="Torch device for verification, e.g. cuda (default: CPU)."),
     template: str = typer.Option(_default("template"), help="Prompt template for the translation check "
                                                             "(hala.prompts: few-shot, zero-shot, hala)."),
     translation_check: str = typer.Option(_default("translation_check"),
                                           help="enforce the chrF++ threshold, only report chrF++, or skip "
                                                "translating (for models that cannot translate)."),
-    translation_max_new_tokens: int = typer.Option(_default("translation_max_new_tokens"),
-                                                   help="Generation cap per dev sentence (translation check)."),
+    translation_pairs: int = typer.Option(_default("translation_pairs"),
+                                          help="Translate the first N dev pairs (translation check)."),
+    translation_max_new_tokens: int = typer.Option(None, help="Generation cap per dev sentence (translation "
+                                                              "check). Default: 1.5x the longest reference."),
     max_ppl_ratio: float = typer.Option(_default("max_ppl_ratio", DriftThresholds),
                                         help="Fail if quantised/original perplexity exceeds this (per language)."),
     max_kl: float = typer.Option(_default("max_kl", DriftThresholds),
@@ -52,7 +57,8 @@ def quantize_cmd(
                                    help="Fail if next-token top-1 agreement falls below this (0-1)."),
     max_chrf_drop: float = typer.Option(_default("max_chrf_drop", DriftThresholds),
                                         help="Fail if chrF++ drops by more than this many points."),
-    batch_size: int = typer.Option(_default("batch_size"), help="Texts per forward pass during verification."),
+    batch_size: int = typer.Option(_default("batch_size"), help="Texts per forward pass (next-token check) and "
+                                                                "sentences per generate call (translation check)."),
     trust_remote_code: bool = typer.Option(False, help="Allow model repositories' own code (off by default)."),
 ) -> None:
     """Quantise a model to FP8 (llm-compressor; a compressed-tensors checkpoint that transformers and vLLM load),
@@ -70,9 +76,11 @@ def quantize_cmd(
         config = QuantizeConfig(
             model=model, scheme=scheme, ignore=ignore or _default("ignore"), dtype=dtype,
             trust_remote_code=trust_remote_code, calibration=calibration, calibration_samples=calibration_samples,
-            calibration_max_length=calibration_max_length, verify_texts=verify_texts, verify_pairs=verify_pairs,
+            calibration_max_length=calibration_max_length, verify_texts=verify_texts,
+            verify_texts_per_lang=verify_texts_per_lang, verify_pairs=verify_pairs,
             verify_dtype=verify_dtype, device=device, template=template, translation_check=translation_check,
-            translation_max_new_tokens=translation_max_new_tokens, batch_size=batch_size,
+            translation_pairs=translation_pairs, translation_max_new_tokens=translation_max_new_tokens,
+            batch_size=batch_size,
             thresholds=DriftThresholds(max_ppl_ratio=max_ppl_ratio, max_kl=max_kl, min_top1=min_top1,
                                        max_chrf_drop=max_chrf_drop))
     except ValidationError as e:

@@ -51,6 +51,11 @@ def translate_cmd(
     option: list[str] = typer.Option(None, "--option", help="Engine option KEY=VALUE (repeatable), e.g. "
                                      "compute_type=float32 (ct2), dtype=float32 (hf), "
                                      "base_url=http://host:8000/v1 / api_key_env=MY_KEY (openai)."),
+    distributed: str = typer.Option("none", help="ray: run the engine on the workers of a Ray cluster "
+                                                  "(needs the ray extra; same output and resume; see "
+                                                  "docs/SCALING.md)."),
+    ray_option: list[str] = typer.Option(None, "--ray-option", help="Ray option KEY=VALUE (repeatable): "
+                                         "address=auto, workers=4, cpus_per_worker=2, gpus_per_worker=1."),
 ) -> None:
     """Translate a dataset: every chat message (roles kept), the `src` of pairs (into `tgt`), or --fields
     columns. Code, LaTeX, URLs, e-mails, HTML tags, placeholders and markdown structure are never sent to the
@@ -66,7 +71,7 @@ def translate_cmd(
         kind=kind, fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else [], limit=limit,
         dry_run=dry_run, batch_size=batch_size, max_new_tokens=max_new_tokens, segment=segment,
         max_segment_chars=max_segment_chars, shard_size=shard_size, engine_options=_engine_options(option or []),
-        guards={"skip": skip_guard or []})
+        guards={"skip": skip_guard or []}, distributed=distributed, ray=_engine_options(ray_option or []))
     report = run(config, Path(out))
     if dry_run:
         _show_dry_run(report)
@@ -76,7 +81,8 @@ def translate_cmd(
     for reason, n in sorted(report["rejects_by_reason"].items(), key=lambda kv: -kv[1]):
         typer.echo(f"  rejected {n:>6}  {reason}")
     typer.echo(f"segments: {report['segments']} ({report['unique_segments']} unique, "
-               f"{report['generated_segments']} generated)  tokens: {report['tokens']}  "
+               f"{report['generated_segments']} generated, {report['retried_segments']} retried, "
+               f"{report['fixed_by_retry']} fixed by the retry)  tokens: {report['tokens']}  "
                f"{report['tokens_per_s']} tok/s  {report['records_per_s']} records/s")
     typer.echo(f"output: {report['output']}\nrejects: {report['rejects']}")
 

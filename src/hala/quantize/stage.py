@@ -43,7 +43,7 @@ def linear_layers(model) -> dict:
     return {"fp8": fp8, "unquantized": kept}
 
 
-def sample_generation(models: dict, tokenizer, prompt: str, max_new_tokens: int = 12) -> dict:
+def sample_generation(models: dict, tokenizer, prompt: str, max_new_tokens: int = 8) -> dict:
     """A greedy continuation from each model: shows at a glance that the reloaded checkpoint generates."""
     import torch
 
@@ -57,7 +57,30 @@ def sample_generation(models: dict, tokenizer, prompt: str, max_new_tokens: int 
     return out
 
 
-def verify_next_token(config: QuantizeConfig, source: Path, model_dir: Path) -> dict:
+class Clock:
+    """Wall and CPU seconds per verification step: on a shared machine wall time depends on the neighbours, CPU
+    seconds (all threads of this process) say what the step itself cost."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self._start = self._last = (time.time(), time.process_time())
+
+    def lap(self, step: str) -> None:
+        now = (time.time(), time.process_time())
+        self.wall[step] = round(now[0] - self._last[0], 2)
+        self.cpu[step] = round(now[1] - self._last[1], 2)
+        self._last = now
+
+    def report(self) -> dict:
+        self.wall["verify"] = round(self._last[0] - self._start[0], 2)
+        self.cpu["verify"] = round(self._last[1] - self._start[1], 2)
+        return {"seconds": self.wall, "cpu_seconds": self.cpu}
+
+
+def verify(config: QuantizeConfig, source: Path, model_dir: Path) -> dict:
+    """Every verification field of the report. Each model is loaded once, at `verify_dtype`, and serves the
+    next-token check, the translation check and the sample."""
     import torch
 
     from hala.models import load_model, load_tokenizer
@@ -65,15 +88,24 @@ def verify_next_token(config: QuantizeConfig, source: Path, model_dir: Path) -> 
     from hala.quantize.metrics import compare_models
     from hala.quantize.texts import load_texts
 
-    texts = load_texts(config.verify_texts)
+    clock = Clock()
+    texts = {lang: t[:config.verify_texts_per_lang] for lang, t in load_texts(config.verify_texts).items()}
     tokenizer = load_tokenizer(source, trust_remote_code=config.trust_remote_code)
     load = dict(dtype=config.verify_dtype, trust_remote_code=config.trust_remote_code, device=config.device)
-    reference = load_model(source, **load)
-    quantized = load_model(model_dir, **load)
-    layers = linear_layers(quantized)
+    models = {"original": load_model(source, **load), "quantized": load_model(model_dir, **load)}
+    report: dict = {"linear_layers": linear_layers(models["quantized"])}  # before the first forward decompresses
+    clock.lap("load")
     with progress_bar(sum(len(t) for t in texts.values()), "verify (next-token drift)", "texts") as bar:
-        report = compare_models(reference, quantized, tokenizer, texts, config.batch_size, bar.advance)
-    n_params = sum(p.numel() for p in reference.parameters())
+        report.update(compare_models(models["original"], models["quantized"], tokenizer, texts, config.batch_size,
+                                     bar.advance))
+    clock.lap("next_token")
+    report["translation"] = verify_translation(config, models, tokenizer)
+    clock.lap("translation")
+    if config.translation_check == "skip":  # otherwise the translation examples show both models generating
+        first_text = next(iter(texts.values()))[0]
+        report["sample"] = sample_generation(models, tokenizer, " ".join(first_text.split()[:4]))
+        clock.lap("sample")
+    n_params = sum(p.numel() for p in models["original"].parameters())
     report["sizes"] = {
         "original_on_disk_bytes": weights_bytes(source),
         # what the original weighs at the dtype it was quantised from (the fair baseline for FP8)
@@ -82,11 +114,21 @@ def verify_next_token(config: QuantizeConfig, source: Path, model_dir: Path) -> 
     }
     report["sizes"]["ratio_vs_dtype"] = (report["sizes"]["quantized_on_disk_bytes"]
                                          / report["sizes"]["original_at_dtype_bytes"])
-    report["linear_layers"] = layers
-    first_text = next(iter(texts.values()))[0]
-    report["sample"] = sample_generation({"original": reference, "quantized": quantized}, tokenizer,
-                                         " ".join(first_text.split()[:4]))
+    report.update(clock.report())
     return report
+
+
+def verify_translation(config: QuantizeConfig, models: dict, tokenizer) -> dict:
+    if config.translation_check == "skip":
+        return {"status": "skipped"}
+    from hala.quantize.texts import load_pairs
+    from hala.quantize.translation import compare_translation
+
+    pairs = load_pairs(config.verify_pairs)[:config.translation_pairs]
+    result = compare_translation(models, tokenizer, pairs, config.template, config.translation_max_new_tokens,
+                                 config.batch_size)
+    status = "enforced" if config.translation_check == "enforce" else "reported"
+    return {"status": status, **result}
 
 
 def run(config: QuantizeConfig, out_dir: Path) -> dict:
@@ -101,15 +143,12 @@ def run(config: QuantizeConfig, out_dir: Path) -> dict:
     conversion = read_json(model_dir / MARKER) if resumed else convert(
         config, source, model_dir, out_dir / "calibration_rejects.jsonl")
 
-    t0 = time.time()
     report = {"model": config.model, "source": str(source), "quantized_model": MODEL_DIR, "scheme": config.scheme,
               "ignore": config.ignore, "dtype": config.dtype, "verify_dtype": config.verify_dtype,
               "resumed_conversion": resumed,
               "quantize_seconds": conversion["quantize_seconds"],
               "calibration_texts": conversion["calibration_texts"]}
-    report.update(verify_next_token(config, source, model_dir))
-    report["next_token_seconds"] = round(time.time() - t0, 2)
-    report["translation"] = verify_translation(config, source, model_dir)
+    report.update(verify(config, source, model_dir))
     report["thresholds"] = config.thresholds.model_dump()
     report["checks"] = drift_checks(report, config.thresholds, config.translation_check == "enforce")
     report["passed"] = all(c["passed"] for c in report["checks"])
@@ -121,28 +160,20 @@ def run(config: QuantizeConfig, out_dir: Path) -> dict:
     return summary(report)
 
 
-def verify_translation(config: QuantizeConfig, source: Path, model_dir: Path) -> dict:
-    if config.translation_check == "skip":
-        return {"status": "skipped"}
-    from hala.quantize.texts import load_pairs
-    from hala.quantize.translation import compare_translation
-
-    t0 = time.time()
-    result = compare_translation(source, model_dir, load_pairs(config.verify_pairs), config.template,
-                                 config.translation_max_new_tokens,
-                                 # served as `hala translate` would serve it: at the checkpoint's dtype
-                                 dict(dtype=config.dtype, trust_remote_code=config.trust_remote_code,
-                                      device=config.device))
-    status = "enforced" if config.translation_check == "enforce" else "reported"
-    return {"status": status, "dtype": config.dtype, **result, "seconds": round(time.time() - t0, 2)}
-
-
 def summary(report: dict) -> dict:
-    """The JSON-able result of `run`: output names plus the headline numbers."""
-    out = {"model_dir": MODEL_DIR, "verification": REPORT, "passed": report["passed"],
+    """The JSON-able result of `run`: output names and headline numbers (`metrics`/`outputs` go into the recipe
+    run's manifest)."""
+    metrics = {"passed": report["passed"], "kl_mean": report["next_token"]["kl_mean"],
+               "top1_agreement": report["next_token"]["top1_agreement"],
+               **{f"ppl_ratio_{lang}": p["ratio"] for lang, p in report["perplexity"].items()},
+               "quantized_on_disk_bytes": report["sizes"]["quantized_on_disk_bytes"],
+               "verify_seconds": report["seconds"]["verify"], "verify_cpu_seconds": report["cpu_seconds"]["verify"]}
+    out = {"metrics": metrics, "outputs": {"model": MODEL_DIR, "verification": REPORT},
+           "model_dir": MODEL_DIR, "verification": REPORT, "passed": report["passed"],
            "sizes": report["sizes"], "next_token": report["next_token"],
            "perplexity": {lang: {k: p[k] for k in ("original", "quantized", "ratio")}
                           for lang, p in report["perplexity"].items()}}
     if report["translation"]["status"] != "skipped":
         out["chrf"] = {k: report["translation"][k] for k in ("chrf_original", "chrf_quantized", "chrf_drop")}
+        metrics["chrf_drop"] = report["translation"]["chrf_drop"]
     return out

@@ -1,14 +1,29 @@
 """Translation check: the original and the quantised teacher translate the same dev pairs; chrF++ of each.
 
-Translation goes through `hala.translate` (hf engine), i.e. the very code path that will later use the
-quantised teacher, so this also proves the checkpoint plugs into `hala translate`.
+Translation goes through `hala.translate` (hf engine: prompts, batching, stop tokens, guards), i.e. the very code
+path that will later use the quantised teacher, so this also proves the checkpoint plugs into `hala translate`.
+The engine wraps the models the next-token check already loaded instead of loading them again.
+
+Cost is one batched greedy decode per model; it grows with the number of decode steps, not with the number of
+sentences, so the dev pairs go in as few batches as possible and the token cap follows the references' length.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+import math
 
 from hala.records import Pair
+from hala.translate.engines.hf import HFEngine, HFOptions
+
+
+class LoadedHFEngine(HFEngine):
+    """hala's hf engine around a model already in memory (HFEngine.__init__ loads from disk); generation is
+    HFEngine's own code."""
+
+    def __init__(self, model, tokenizer, batch_size: int):
+        self.options = HFOptions()
+        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
+        self.tokenizer.padding_side = "left"
 
 
 def chrf_pp(hypotheses: list[str], references: list[str]) -> float:
@@ -17,18 +32,29 @@ def chrf_pp(hypotheses: list[str], references: list[str]) -> float:
     return CHRF(word_order=2).corpus_score(hypotheses, [references]).score  # word_order=2 is chrF++
 
 
-def compare_translation(original: str | Path, quantized: str | Path, pairs: list[Pair], template: str,
-                        max_new_tokens: int, engine_options: dict) -> dict:
+def token_cap(tokenizer, references: list[str]) -> int:
+    """1.5x the longest reference in tokens (and at least 16): room for a wordier but sane translation, while a
+    looping one stops early. Decode steps are most of the check's cost (on CPU each step reads every weight)."""
+    longest = max(len(ids) for ids in tokenizer(references, add_special_tokens=False)["input_ids"])
+    return max(16, math.ceil(1.5 * longest))
+
+
+def compare_translation(models: dict, tokenizer, pairs: list[Pair], template: str, max_new_tokens: int | None,
+                        batch_size: int) -> dict:
+    """`models` maps "original"/"quantized" to loaded models; chrF++ of each on `pairs`, and a few examples."""
     from hala.translate import translate_texts
 
     sources = [p.src for p in pairs]
     references = [p.tgt for p in pairs]
     src_lang, tgt_lang = pairs[0].src_lang, pairs[0].tgt_lang
-    outputs = {name: translate_texts(sources, str(ref), src_lang=src_lang, tgt_lang=tgt_lang, template=template,
-                                     engine="hf", max_new_tokens=max_new_tokens, **engine_options)
-               for name, ref in (("original", original), ("quantized", quantized))}
+    cap = max_new_tokens or token_cap(tokenizer, references)
+    outputs = {name: translate_texts(sources, "", src_lang=src_lang, tgt_lang=tgt_lang, template=template,
+                                     engine=LoadedHFEngine(model, tokenizer, batch_size),
+                                     max_new_tokens=cap)
+               for name, model in models.items()}
     scores = {name: chrf_pp(hyps, references) for name, hyps in outputs.items()}
     return {"pairs": len(pairs), "src_lang": src_lang, "tgt_lang": tgt_lang, "template": template,
+            "max_new_tokens": cap,
             "chrf_original": scores["original"], "chrf_quantized": scores["quantized"],
             "chrf_drop": scores["original"] - scores["quantized"],
             # hala.translate returns "" for a translation its guards rejected (wrong script, loop, ...)

@@ -19,6 +19,8 @@ class StageType:
     run: str  # "module:function"
     version: int = 1
     description: str = ""
+    # True: the stage itself runs under `accelerate launch` with several processes (every rank calls `run`)
+    multi_process: bool = False
 
     def config_class(self) -> type:
         return _load(self.config)
@@ -53,7 +55,7 @@ for _stage in [
               description="instruction datasets (messages / sharegpt / columns layouts) as chat samples"),
     StageType("data.mix", "hala.sources.chat:ChatMixConfig", "hala.sources.chat:run_mix",
               description="concatenate chat-sample files into one training set (cap per input, dedup by id)"),
-    StageType("quantize", "hala.quantize.config:QuantizeConfig", "hala.quantize.stage:run",
+    StageType("quantize", "hala.quantize.config:QuantizeConfig", "hala.quantize.stage:run", version=2,
               description="FP8 compression with llm-compressor, verified against the original"),
     StageType("translate", "hala.translate.config:TranslateConfig", "hala.translate.runner:run",
               description="structure-safe, resumable translation of chat samples, pairs or tables"),
@@ -61,7 +63,7 @@ for _stage in [
               description="named filter rules over parallel pairs; kept, rejects, report"),
     StageType("corpus", "hala.corpus.config:CorpusConfig", "hala.corpus.stage:run",
               description="bidirectional translation-instruction examples with leak-free splits"),
-    StageType("train", "hala.train.config:TrainConfig", "hala.train.stage:run",
+    StageType("train", "hala.train.config:TrainConfig", "hala.train.stage:run", multi_process=True,
               description="SFT (LoRA or full) with assistant-only loss; writes a plain merged model"),
     StageType("merge", "hala.merge.config:MergeConfig", "hala.merge:run",
               description="slerp/linear merge with its base, optional t sweep"),

@@ -158,6 +158,19 @@ def _write_manifest(path: Path, recipe: Recipe, recipe_file: Path | None, planne
                       "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(), "stages": stages})
 
 
+def stage_metrics(summary: dict) -> dict:
+    """The stage's own `metrics`, or else the numbers its summary reports (counts, losses, rates), so the
+    manifest shows every stage's figures without each stage having to pick them."""
+    if "metrics" in summary:
+        return summary["metrics"]
+
+    def number(v) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+    return {k: v for k, v in summary.items()
+            if number(v) or (isinstance(v, dict) and v and all(number(x) for x in v.values()))}
+
+
 def run_stage(p: PlannedStage, by_name: dict[str, PlannedStage], run_dir: Path) -> dict:
     stage_type = get_stage_type(p.spec.type)
     config_dict = replace_references(p.spec.with_, lambda s, rel: _resolve_ref(by_name, run_dir, s, rel))
@@ -166,21 +179,50 @@ def run_stage(p: PlannedStage, by_name: dict[str, PlannedStage], run_dir: Path) 
     tmp.mkdir(parents=True, exist_ok=True)
     record = {"name": p.name, "type": p.spec.type, "key": p.key, "config": p.spec.with_, "deps": p.deps,
               "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    write_json(tmp / STAGE_FILE, record)
+    main = process_rank()[0] == 0
+    if main:
+        write_json(tmp / STAGE_FILE, record)
     t0 = time.time()
     try:
         result = stage_type.run_function()(config, tmp) or {}
     except BaseException as e:
-        write_json(tmp / STAGE_FILE, {**record, "status": "failed", "seconds": round(time.time() - t0, 2),
-                                      "error": f"{type(e).__name__}: {e}"})
+        if main:
+            write_json(tmp / STAGE_FILE, {**record, "status": "failed", "seconds": round(time.time() - t0, 2),
+                                          "error": f"{type(e).__name__}: {e}"})
         raise
+    wait_for_other_processes()
+    if not main:  # under `accelerate launch` only the main process records and publishes the result
+        return {**record, "status": "done", "seconds": round(time.time() - t0, 2)}
     record.update(status="done", seconds=round(time.time() - t0, 2), finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                  metrics=result.get("metrics", {}), outputs=result.get("outputs", {}))
+                  metrics=stage_metrics(result), outputs=result.get("outputs", {}))
     write_json(tmp / STAGE_FILE, record)
     if p.dir.exists():  # a stale, unfinished directory with the same key
         shutil.rmtree(p.dir)
     os.replace(tmp, p.dir)
     return record
+
+
+def process_rank() -> tuple[int, int]:
+    """(rank, world size) of this process under `accelerate launch` / torchrun; (0, 1) otherwise."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def wait_for_other_processes() -> None:
+    if process_rank()[1] > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+
+
+def _check_multi_process(planned: list[PlannedStage], selected: list[str]) -> None:
+    """Several processes may only run stages built for it (training); anything else would run N times over."""
+    world = process_rank()[1]
+    if world == 1:
+        return
+    for p in planned:
+        if p.name in selected and not _is_done(p.dir) and not get_stage_type(p.spec.type).multi_process:
+            raise HalaError(f"stage '{p.name}' ({p.spec.type}) cannot run in {world} processes: run it with plain "
+                            f"`hala run`, and launch only training stages with --only")
 
 
 def run_recipe(recipe: Recipe, run_dir: Path, recipe_file: Path | None = None, only: list[str] | None = None,
@@ -189,8 +231,11 @@ def run_recipe(recipe: Recipe, run_dir: Path, recipe_file: Path | None = None, o
     planned = plan(recipe, run_dir)
     by_name = {p.name: p for p in planned}
     selected = select(planned, only, from_stage)
+    _check_multi_process(planned, selected)
+    main = process_rank()[0] == 0
     result = RunResult(manifest=run_dir / "manifest.json")
-    _write_manifest(result.manifest, recipe, recipe_file, planned)
+    write_manifest = _write_manifest if main else (lambda *args: None)
+    write_manifest(result.manifest, recipe, recipe_file, planned)
     for p in planned:
         if p.name not in selected:
             continue
@@ -202,7 +247,8 @@ def run_recipe(recipe: Recipe, run_dir: Path, recipe_file: Path | None = None, o
         try:
             record = run_stage(p, by_name, run_dir)
         finally:
-            _write_manifest(result.manifest, recipe, recipe_file, planned)
+            write_manifest(result.manifest, recipe, recipe_file, planned)
+        wait_for_other_processes()  # the next stage may read what the main process just published
         log(f"[done] {p.name} in {record['seconds']:.1f} s")
         result.ran.append(p.name)
     return result

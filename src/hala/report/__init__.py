@@ -26,6 +26,9 @@ def run(config: ReportConfig, out_dir: Path) -> dict:
 
     out_dir = Path(out_dir)
     run_data = read_run(config.run_dir)
+    for stage in run_data.stages:  # run as a recipe stage, the report is written in its own `<dir>.tmp`
+        if stage.dir is not None and stage.dir.with_name(stage.dir.name + ".tmp").resolve() == out_dir.resolve():
+            stage.status = "running (this report)"
     built = build(run_data, config.worst_examples)
     title = config.title or f"hala run report: {run_data.recipe}"
     intro = f"Run directory {Path(config.run_dir).resolve()}, generated {time.strftime('%Y-%m-%d %H:%M:%S')}."

@@ -23,7 +23,7 @@ def _png(fig) -> bytes:
 
 
 def grouped_bars(groups: list[str], series: dict[str, list[float | None]], ylabel: str, title: str,
-                 ylim: tuple[float, float] | None = None) -> bytes:
+                 ylim: tuple[float, float | None] | None = None) -> bytes:
     """One cluster of bars per group (x), one bar per series in each; values printed on the bars."""
     plt = _plt()
     n = max(1, len(series))
@@ -41,7 +41,10 @@ def grouped_bars(groups: list[str], series: dict[str, list[float | None]], ylabe
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     if ylim:
-        ax.set_ylim(*ylim)
+        bottom, top = ylim
+        if top is None:  # headroom above the tallest bar for its label; all-zero data still gets a real axis
+            top = max([v for vals in series.values() for v in vals if v is not None] + [0]) * 1.15 or 1.0
+        ax.set_ylim(bottom, top)
     ax.grid(axis="y", alpha=0.3)
     if len(series) > 1:
         ax.legend(fontsize=8)
@@ -75,4 +78,39 @@ def line(xs: list[float], ys: list[float], xlabel: str, ylabel: str, title: str,
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def curves(series: dict[str, tuple[list[float], list[float]]], xlabel: str, ylabel: str, title: str) -> bytes:
+    """Several y(x) series on one axis: a line for series with several points, a marker for single points."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    for name, (xs, ys) in series.items():
+        ax.plot(xs, ys, "-" if len(xs) > 1 else "D", label=name, markersize=6)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def bar_panels(panels: dict[str, tuple[list[str], list[float]]], title: str) -> bytes:
+    """One small horizontal-bar panel per unit (tokens/s, sentences/s, ...): rates in different units never
+    share an axis."""
+    plt = _plt()
+    heights = [0.3 * len(labels) + 0.8 for labels, _ in panels.values()]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(7, sum(heights) + 0.6), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    for ax, (unit, (labels, values)) in zip(axes[:, 0], panels.items()):
+        ax.barh(range(len(labels)), values, height=0.55, color="tab:green")
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.set_ylim(len(labels) - 0.5, -0.5)  # first stage on top, even for a one-bar panel
+        ax.margins(x=0.12)  # room for the value printed after the longest bar
+        for i, v in enumerate(values):
+            ax.annotate(f"{v:.3g}", (v, i), va="center", fontsize=7, xytext=(2, 0), textcoords="offset points")
+        ax.set_xlabel(unit, fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0, 0].set_title(title, fontsize=10)
     return _png(fig)

@@ -5,7 +5,7 @@
     RUN_DIR/<dir>/eval_translation.json   eval stage, translation (hala.evaluate)
     RUN_DIR/<dir>/eval_mcq.json           eval stage, multiple choice
     RUN_DIR/<dir>/sweep.json              merge stage, t sweep
-    RUN_DIR/<dir>/report.json             filter stage (rejected_by_rule) or translate stage (rejects_by_reason)
+    RUN_DIR/<dir>/report.json             filter stage (rules) or translate stage (rejects_by_reason)
     RUN_DIR/<dir>/train_summary.json      train stage
     RUN_DIR/<dir>/verification.json       quantize stage (drift checks)
 

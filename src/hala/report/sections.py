@@ -7,12 +7,16 @@ from hala.report import plots
 from hala.report.render import Figure, Note, Section, Table, Text
 from hala.report.rundir import Run, Stage
 
-THROUGHPUT_KEYS = ("per_s", "per_second", "tokens_per", "records_per", "pairs_per", "questions_per",
-                   "sentences_per", "samples_per")
-
 
 def _label(stage: Stage, data: dict) -> str:
     return str(data.get("label") or stage.name)
+
+
+def _short(run: Run, value) -> str:
+    """A path inside the run directory shown relative to it (stage dirs carry long keys already)."""
+    text = str(value) if value is not None else "–"
+    root = str(run.path.resolve()) + "/"
+    return text[len(root):] if text.startswith(root) else text
 
 
 def _skipped(title: str, what: str) -> Section:
@@ -42,17 +46,20 @@ def translation(run: Run, worst: int = 5) -> Section:
     for stage, data in evals:
         for direction, r in (data.get("directions") or {}).items():
             comet = r.get("comet") or {}
-            rows.append([_label(stage, data), data.get("model") or "–", direction, r.get("n"), r.get("bleu"),
-                         r.get("chrf"), comet.get("score", "skipped" if comet else None)])
+            rows.append([_label(stage, data), _short(run, data.get("model")), direction, r.get("n"),
+                         r.get("rejected"), r.get("bleu"), r.get("chrf"),
+                         comet.get("score", "skipped" if comet else None)])
             by_direction.setdefault(direction, {})[_label(stage, data)] = r.get("chrf")
             signatures.update(f"{k}: {v}" for k, v in (r.get("signature") or {}).items())
-    blocks = [Table(["translator", "model", "direction", "n", "BLEU", "chrF++", "COMET"], rows)]
+    blocks = [Table(["translator", "model", "direction", "n", "rejected by guards", "BLEU", "chrF++", "COMET"],
+                    rows)]
     blocks += _before_after(by_direction)
     labels = list(dict.fromkeys(_label(s, d) for s, d in evals))
     directions = list(by_direction)
     blocks.append(Figure("translation_chrf", plots.grouped_bars(
         directions, {lab: [by_direction[d].get(lab) for d in directions] for lab in labels}, "chrF++",
-        "chrF++ per direction (higher is better)"), "chrF++ by direction, one bar per evaluated translator"))
+        "chrF++ per direction (higher is better)", (0, None)),
+        "chrF++ by direction, one bar per evaluated translator"))
     blocks += [Text("sacrebleu signatures: " + "; ".join(sorted(signatures)))] if signatures else []
     stage, data = evals[-1]
     for direction, r in (data.get("directions") or {}).items():
@@ -99,7 +106,8 @@ def benchmarks(run: Run) -> Section:
                 + [(d.get("average") or {}).get("acc") for _, d in evals])
     headers = ["task", "n"] + [f"{lab} acc_norm" for lab in labels] + [f"{lab} acc" for lab in labels]
     shots = {d.get("few_shot") for _, d in evals}
-    blocks = [Text("Models: " + ", ".join(f"{lab} = {d.get('model', '?')}" for lab, (_, d) in zip(labels, evals))
+    blocks = [Text("Models: " + ", ".join(f"{lab} = {_short(run, d.get('model', '?'))}"
+                                         for lab, (_, d) in zip(labels, evals))
                    + f". Few-shot: {', '.join(str(s) for s in shots)}."), Table(headers, rows)]
     groups = tasks + ["average"]
     series = {lab: [value(d, t, "acc_norm") for t in tasks] + [(d.get("average") or {}).get("acc_norm")]
@@ -145,13 +153,22 @@ def quantization(run: Run) -> Section:
         return _skipped(title, "no stage wrote verification.json.")
     blocks = []
     for stage, data in found:
-        blocks.append(Text(f"{stage.name}: {data.get('scheme', '?')} of {data.get('model', '?')} — "
+        blocks.append(Text(f"{stage.name}: {data.get('scheme', '?')} of {_short(run, data.get('model', '?'))} — "
                            f"{'passed' if data.get('passed') else 'FAILED'} its drift checks."))
         checks = data.get("checks") or []
         if checks:
             blocks.append(Table(["check", "value", "limit", "passed"],
                                 [[c.get("metric"), c.get("value"), f"{c.get('op', '')} {c.get('threshold')}",
                                   c.get("passed")] for c in checks]))
+        tr, sizes = data.get("translation") or {}, data.get("sizes") or {}
+        if tr.get("status") not in (None, "skipped"):
+            blocks.append(Text(f"Translation with both models ({tr.get('pairs', '?')} pairs, {tr.get('src_lang')}→"
+                               f"{tr.get('tgt_lang')}, {tr.get('template')} prompt, {tr['status']}): chrF++ "
+                               f"{fmt_num(tr.get('chrf_original'))} original, {fmt_num(tr.get('chrf_quantized'))} "
+                               f"quantized."))
+        if sizes.get("quantized_on_disk_bytes"):
+            blocks.append(Text(f"On disk: {fmt_num(sizes.get('original_on_disk_bytes', 0) / 1e6)} MB original, "
+                               f"{fmt_num(sizes['quantized_on_disk_bytes'] / 1e6)} MB quantized."))
         ppl = data.get("perplexity") or {}
         if ppl:
             blocks.append(Table(["language", "ppl original", "ppl quantized", "ratio"],
@@ -161,22 +178,25 @@ def quantization(run: Run) -> Section:
 
 
 def filtering(run: Run) -> Section:
-    title = "Filter: rejections by reason"
-    found = [(s, d) for s, d in run.with_file("report.json") if isinstance(d.get("rejected_by_rule"), dict)]
+    title = "Filter: rejections by rule"
+    found = [(s, d) for s, d in run.with_file("report.json") if isinstance(d.get("rules"), list)]
     if not found:
-        return _skipped(title, "no filter report.json (with rejected_by_rule) in any stage.")
+        return _skipped(title, "no filter report.json (with per-rule counts) in any stage.")
     blocks = []
     for stage, data in found:
-        reasons = {k: v for k, v in data["rejected_by_rule"].items() if isinstance(v, (int, float))}
-        total = data.get("input_pairs") or 0
+        rules = [r for r in data["rules"] if isinstance(r, dict) and "name" in r]
         blocks.append(Text(f"{stage.name}: {data.get('input_pairs', '?')} pairs in, {data.get('kept', '?')} kept, "
-                           f"{data.get('rejected', '?')} rejected."))
-        blocks.append(Table(["rule", "rejected", "% of input"],
-                            [[k, v, f"{100 * v / total:.2f}%" if total else "–"] for k, v in reasons.items()]))
-        if reasons:
+                           f"{data.get('rejected', '?')} rejected, {data.get('read_errors', '?')} unreadable "
+                           f"(in the stage's rejects file too); {data.get('pairs_per_second', '?')} pairs/s."))
+        blocks.append(Table(["rule", "what it rejects", "checked", "rejected", "% of input"], [
+            [r["name"], r.get("summary", ""), r.get("checked"),
+             f"skipped: {r['skipped']}" if r.get("skipped") else r.get("rejected"),
+             None if r.get("skipped") else f"{100 * (r.get('share_of_input') or 0):.2f}%"] for r in rules]))
+        hits = [r for r in rules if not r.get("skipped") and (r.get("rejected") or 0) > 0]
+        if hits:  # rules that rejected nothing stay in the table only: the plot shows where pairs went
             blocks.append(Figure(f"filter_{stage.name}", plots.horizontal_bars(
-                list(reasons), list(reasons.values()), "pairs rejected", f"{stage.name}: rejections per rule"),
-                "pairs rejected by each filter rule"))
+                [r["name"] for r in hits], [r["rejected"] for r in hits], "pairs rejected",
+                f"{stage.name}: rejections per rule"), "pairs rejected by each rule that rejected any"))
     return Section(title, blocks)
 
 
@@ -185,15 +205,21 @@ def translate_runs(run: Run) -> Section:
     found = [(s, d) for s, d in run.with_file("report.json") if isinstance(d.get("rejects_by_reason"), dict)]
     if not found:
         return _skipped(title, "no translate report.json (with rejects_by_reason) in any stage.")
-    blocks = []
-    for stage, data in found:
-        blocks.append(Text(f"{stage.name}: {data.get('records', '?')} records, {data.get('translated', '?')} "
-                           f"translated, {data.get('rejected', '?')} rejected; {data.get('tokens_per_s', '?')} "
-                           f"tokens/s, {data.get('records_per_s', '?')} records/s."))
-        reasons = data["rejects_by_reason"]
-        if reasons:
-            blocks.append(Table(["reason", "count"], [[k, v] for k, v in reasons.items()]))
-    return Section(title, blocks)
+    rows = [[stage.name, d.get("records"), d.get("translated"), d.get("rejected"), d.get("tokens"),
+             d.get("tokens_per_s"), d.get("records_per_s"),
+             ", ".join(f"{k} {v}" for k, v in d["rejects_by_reason"].items()) or "–"] for stage, d in found]
+    return Section(title, [Table(["stage", "records", "translated", "rejected", "tokens generated", "tokens/s",
+                                  "records/s", "rejects by reason"], rows)])
+
+
+TRAIN_FIELDS = ("mode", "steps", "epochs", "train_examples_used", "train_loss", "final_loss", "eval_loss",
+                "real_tokens_seen", "session.seconds", "session.real_tokens_per_second")
+
+
+def _field(data: dict, dotted: str):
+    for part in dotted.split("."):
+        data = data.get(part) if isinstance(data, dict) else None
+    return data
 
 
 def training(run: Run) -> Section:
@@ -201,29 +227,35 @@ def training(run: Run) -> Section:
     found = run.with_file("train_summary.json")
     if not found:
         return _skipped(title, "no stage wrote train_summary.json.")
-    blocks = []
-    for stage, data in found:
-        scalars = [[k, v] for k, v in data.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
-        blocks.append(Text(f"{stage.name}:"))
-        blocks.append(Table(["field", "value"], scalars))
-        history = [h for h in data.get("log_history") or data.get("history") or []
-                   if isinstance(h, dict) and "loss" in h and "step" in h]
-        if len(history) >= 2:
-            blocks.append(Figure(f"loss_{stage.name}", plots.line([h["step"] for h in history],
-                                                                  [h["loss"] for h in history], "step", "loss",
-                                                                  f"{stage.name}: training loss"),
-                                 "training loss by step"))
+    rows = [["base model"] + [_short(run, d.get("base_model")) for _, d in found]]
+    rows += [[f] + [_field(d, f) for _, d in found] for f in TRAIN_FIELDS]
+    blocks: list = [Table(["field"] + [s.name for s, _ in found], rows)]
+    curves = {}
+    for stage, data in found:  # train_summary.json: losses [{step, loss}], eval_losses [{step, eval_loss}]
+        for key, value, name in (("losses", "loss", stage.name), ("eval_losses", "eval_loss", f"{stage.name} (dev)")):
+            points = [(h["step"], h[value]) for h in data.get(key) or [] if isinstance(h, dict) and value in h]
+            if points:
+                curves[name] = ([x for x, _ in points], [y for _, y in points])
+    if any(len(xs) >= 2 for xs, _ in curves.values()):
+        blocks.append(Figure("training_loss", plots.curves(curves, "step", "loss", "training loss"),
+                             "training loss by step (dev loss as markers where a dev set was given)"))
     return Section(title, blocks)
 
 
-def _rates(obj: dict, prefix: str = "", depth: int = 0) -> dict[str, float]:
-    """Numbers whose key names a rate (tokens_per_s, questions_per_second, ...), two levels deep at most."""
-    out = {}
+RATE_SUFFIXES = ("_per_second", "_per_s")
+
+
+def _rates(obj: dict, item: str = "", depth: int = 0) -> list[tuple[str, str, float]]:
+    """(item, unit, value) for every number whose key names a rate (tokens_per_s, questions_per_second, ...),
+    two levels deep at most. `item` is the key of a per-item mapping (a direction, a task), never a container."""
+    out = []
     for k, v in obj.items():
         if isinstance(v, dict) and depth < 2:
-            out.update(_rates(v, f"{prefix}{k}.", depth + 1))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and any(t in k for t in THROUGHPUT_KEYS):
-            out[f"{prefix}{k}"] = v
+            out += _rates(v, k if depth == 1 else item, depth + 1)
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            unit = next((k[: -len(x)] for x in RATE_SUFFIXES if k.endswith(x)), None)
+            if unit:
+                out.append((item, unit.replace("_", " ") + "/s", v))
     return out
 
 
@@ -232,18 +264,22 @@ def throughput(run: Run) -> Section:
     timed = [s for s in run.stages if isinstance(s.seconds, (int, float))]
     if not timed:
         return _skipped(title, "no stage timings in manifest.json or stage.json.")
-    rows = []
+    rows, panels = [], {}
     for s in run.stages:
-        rates = _rates(s.metrics)
-        for name, data in s.files.items():
-            rates.update({f"{name}:{k}": v for k, v in _rates(data).items()})
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in list(rates.items())[:6])
-        rows.append([s.name, s.seconds, shown or "–"])
-    return Section(title, [Table(["stage", "seconds", "rates found in its outputs"], rows),
-                           Figure("stage_seconds", plots.horizontal_bars([s.name for s in timed],
-                                                                         [s.seconds for s in timed], "seconds",
-                                                                         "wall time per stage"),
-                                  "wall time per stage (from the manifest)")])
+        rates = list(dict.fromkeys(r for data in [s.metrics, *s.files.values()] for r in _rates(data)))
+        rows.append([s.name, s.seconds, ", ".join(f"{f'{i} ' if i else ''}{v:.4g} {u}" for i, u, v in rates) or "–"])
+        for item, unit, value in rates:
+            panels.setdefault(unit, ([], []))
+            panels[unit][0].append(f"{s.name} {item}".strip())
+            panels[unit][1].append(value)
+    blocks: list = [Table(["stage", "seconds", "throughput (from its outputs)"], rows),
+                    Figure("stage_seconds", plots.horizontal_bars([s.name for s in timed], [s.seconds for s in timed],
+                                                                  "seconds", "wall time per stage"),
+                           "wall time per stage (from the manifest)")]
+    if panels:
+        blocks.append(Figure("throughput", plots.bar_panels(panels, "throughput"),
+                             "throughput per stage, one panel per unit (higher is faster)"))
+    return Section(title, blocks)
 
 
 def build(run: Run, worst_examples: int = 5) -> list[Section]:

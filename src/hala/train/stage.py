@@ -45,10 +45,14 @@ def _check_same_run(config: TrainConfig, out_dir: Path, is_main: bool) -> None:
 
 
 def _read_chat_template(value: str) -> str:
+    # Template text always contains Jinja braces; anything else is a path (checked before stat(), which
+    # fails with "file name too long" on template text).
+    if "{" in value:
+        return value
     path = Path(value).expanduser()
-    if "{" not in value and not path.is_file():
+    if not path.is_file():
         raise FileNotFoundError(f"chat_template: {value} is neither a template file nor template text")
-    return path.read_text(encoding="utf-8") if path.is_file() else value
+    return path.read_text(encoding="utf-8")
 
 
 def load_tokenizer(config: TrainConfig, model_dir: Path):
@@ -246,6 +250,13 @@ def _summary(session: Session, result, resume: str | None, eval_loss: float | No
             "real_tokens_per_second": round(progress.session_tokens / seconds, 2) if seconds else None,
         },
         "processes": trainer.accelerator.num_processes,
+        "distributed_backend": _backend(),
         "assistant_mask": session.strategy,
         "settings": session.plan.to_dict(),
     }
+
+
+def _backend() -> str | None:
+    import torch.distributed as dist
+
+    return dist.get_backend() if dist.is_available() and dist.is_initialized() else None

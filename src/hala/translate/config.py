@@ -31,6 +31,10 @@ class TranslateConfig(BaseModel):
     limit: int | None = Field(None, ge=1, description="translate only the first N records")
     output: str = Field("translated.jsonl", description="final output file name inside out_dir")
     dry_run: bool = False
+    distributed: Literal["none", "ray"] = Field("none", description="ray: spread the engine over the workers "
+                                                "of a Ray cluster (same output; see docs/SCALING.md)")
+    ray: dict[str, Any] = Field(default_factory=dict, description="Ray options (hala.translate.distributed."
+                                "RayOptions): address, workers, cpus_per_worker, gpus_per_worker")
 
     @field_validator("src_lang", "tgt_lang")
     @classmethod
@@ -46,5 +50,6 @@ class TranslateConfig(BaseModel):
         return v
 
     def resume_key(self) -> dict:
-        """What must not change between a run and its resume (the limit and dry-run flag may)."""
-        return self.model_dump(mode="json", exclude={"limit", "dry_run"})
+        """What must not change between a run and its resume (the limit, dry-run flag and where the work runs
+        may: a single-machine run can be resumed on Ray and back, the output is the same)."""
+        return self.model_dump(mode="json", exclude={"limit", "dry_run", "distributed", "ray"})

@@ -25,6 +25,7 @@ _SCRIPTS = {
 _LATIN_LANGS = {"en", "fr", "de", "es", "it", "pt", "nl", "pl", "tr", "id", "ms", "sw", "vi", "cs", "sv", "da",
                 "no", "fi", "ro", "hu", "ca", "hr", "sk", "sl", "et", "lv", "lt", "tl"}
 _PLACEHOLDER = re.compile(r"\[\s*\d+\s*\]")
+_WORD = re.compile(r"\w+")
 # A unit of 1-40 characters repeated 4+ more times in a row, or a word 3-gram seen 4+ times.
 _LOOP = re.compile(r"(.{1,40}?)\1{4,}", re.S)
 
@@ -32,6 +33,10 @@ _LOOP = re.compile(r"(.{1,40}?)\1{4,}", re.S)
 class GuardConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     min_script_share: float = 0.5     # share of target-script letters among the output's letters
+    # Names copied from the source (Python, JavaScript, HTTP, utf8: a word with a capital or a digit) are left
+    # out of that share, since translations keep them in their own script; an output with no target-script
+    # letter at all still fails.
+    exempt_copied_names: bool = True
     min_letters: int = 6              # script check only when the output has at least this many letters
     min_length_ratio: float = 0.3     # output/source characters, checked when the source is long enough
     max_length_ratio: float = 3.0
@@ -57,6 +62,12 @@ def script_share(text: str, scripts: set[str]) -> tuple[float, int]:
         return 0.0, 0
     hits = sum(1 for ch in letters if unicodedata.name(ch, "").split(" ", 1)[0] in scripts)
     return hits / len(letters), len(letters)
+
+
+def without_copied_names(source: str, output: str) -> str:
+    """`output` minus the words it copied from `source` that look like names (a capital letter or a digit)."""
+    names = {w for w in _WORD.findall(source) if any(ch.isupper() or ch.isdigit() for ch in w)}
+    return _WORD.sub(lambda m: "" if m.group(0) in names else m.group(0), output)
 
 
 def is_loop(text: str) -> bool:
@@ -91,6 +102,9 @@ class Guards:
                 yield "length_ratio"
         scripts = target_scripts(self.tgt_lang)
         if scripts:
-            share, n = script_share(bare_out, scripts)
-            if n >= c.min_letters and share < c.min_script_share:
+            any_share, all_letters = script_share(bare_out, scripts)
+            share, n = (script_share(without_copied_names(bare_src, bare_out), scripts) if c.exempt_copied_names
+                        else (any_share, all_letters))
+            if (n >= c.min_letters and share < c.min_script_share) or (all_letters >= c.min_letters and
+                                                                         any_share == 0):
                 yield "wrong_script"

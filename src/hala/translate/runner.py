@@ -6,7 +6,8 @@ Layout of `out_dir`:
     cache.sqlite               dedup cache: segment -> translation or reject reason (see cache.py)
     shards/part-00000.jsonl    translated records of input records 0..shard_size-1, written atomically
     shards/part-00000.rejects.jsonl
-    shards/part-00000.json     shard stats, written last: its presence marks the shard done
+    shards/part-00000.json     shard stats, written last: its presence marks the shard done (its `fingerprint`
+                               must match the run's, so a shard made from other model files is redone)
     translated.jsonl           all shards joined, once every shard is done
     rejects.jsonl              unreadable input lines and rejected records, each with its reason
     report.json                counts (rejects per reason), throughput, provenance
@@ -23,6 +24,7 @@ import copy
 import json
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import islice
 from pathlib import Path
 from typing import Iterator
@@ -31,12 +33,14 @@ from pydantic import ValidationError
 
 from hala.atomic import read_json, write_json
 from hala.errors import HalaError
+from hala.models import resolve_model
 from hala.prompts import get_template
 from hala.records import (Reject, RejectLog, RecordWriter, describe_validation_error, detect_kind, iter_rows,
                           validate)
 from hala.translate.cache import Cache, Entry, fingerprint
 from hala.translate.config import TranslateConfig
 from hala.translate.engines import GenSettings, make_engine
+from hala.translate.engines.base import model_stamp
 from hala.translate.guards import Guards
 from hala.translate.segment import Document, split
 from hala.translate.translator import Translator, assemble, build_prompt, prompt_identity
@@ -141,10 +145,23 @@ class Run:
                            "src_lang": config.src_lang, "tgt_lang": config.tgt_lang,
                            "settings": self.settings.to_json(), "engine_options": config.engine_options,
                            "segment": config.segment}
-        self.fingerprint = fingerprint(**self.provenance, guards=config.guards.model_dump(),
-                                       prompt=prompt_identity(config.template, config.src_lang, config.tgt_lang))
         self._translator: Translator | None = None
         self._cache: Cache | None = None
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """Everything that shapes a segment's output: provenance, guards, the prompt templates and examples, and
+        the model's files (so a retrained model in the same directory is not served old translations).
+        Computed on first need: it resolves the model reference, which a dry run must not do."""
+        c = self.config
+        return fingerprint(**self.provenance, guards=c.guards.model_dump(),
+                           prompt=prompt_identity(c.template, c.src_lang, c.tgt_lang),
+                           model_files=model_identity(c.engine, c.model))
+
+    def is_done(self, k: int) -> bool:
+        """Shard `k` is written and was produced with the current fingerprint (else it is redone)."""
+        path = self.shard_path(k, ".json")
+        return path.exists() and read_json(path).get("fingerprint") == self.fingerprint
 
     @property
     def cache(self) -> Cache:
@@ -169,9 +186,11 @@ class Run:
         c = self.config
         return [[split(t, c.segment, c.max_segment_chars) for t in texts_of(it, c)] for it in items]
 
-    def shard(self, k: int, items: list[Item], on_tokens=lambda n: None) -> dict:
+    def shard(self, k: int, items: list[Item], on_progress=lambda tokens, records: None) -> dict:
         """Translate one shard and write it; returns its stats (also written, last, as the done marker).
-        `on_tokens(n)` is called after each batch with the tokens it generated (live throughput display)."""
+        `on_progress(tokens, records)` is called after each batch with the tokens it generated and the share of
+        the shard's records it stands for (a fraction: records are written when the shard is), so the progress
+        bar moves and has an ETA inside a shard too."""
         t0 = time.time()
         docs = self.docs(items)
         sources = list(dict.fromkeys(s.text for ds in docs for d in ds for s in d.segments))
@@ -179,21 +198,29 @@ class Run:
         # Batches exclude what earlier shards produced, so a resumed shard rebuilds exactly the batches an
         # uninterrupted run would have sent (finished ones are all in the cache and skipped).
         todo = [s for s in sources if s not in found or found[s].shard >= k]
-        tokens = generated = 0
+        tokens = generated = retried = fixed = 0
         chunk = self.config.batch_size * 4
+        shown = 0.0
         for i in range(0, len(todo), chunk):
             batch = todo[i:i + chunk]
+            share = len(items) * len(batch) / len(todo)
+            shown += share
             if all(s in found for s in batch):
+                on_progress(0, share)
                 continue
             tr = self.translator
-            before = tr.tokens
+            before = tr.tokens, tr.retried, tr.fixed
             found.update(tr.run(batch, shard=k))
-            tokens += tr.tokens - before
+            tokens += tr.tokens - before[0]
+            retried += tr.retried - before[1]
+            fixed += tr.fixed - before[2]
             generated += len(batch)
-            on_tokens(tr.tokens - before)
+            on_progress(tr.tokens - before[0], share)
         stats = self._write_shard(k, items, docs, found)
+        on_progress(0, len(items) - shown)  # a shard with nothing left to generate
         stats.update(segments=sum(len(d.segments) for ds in docs for d in ds), unique_segments=len(sources),
-                     generated_segments=generated, tokens=tokens, seconds=round(time.time() - t0, 3))
+                     generated_segments=generated, retried_segments=retried, fixed_by_retry=fixed, tokens=tokens,
+                     seconds=round(time.time() - t0, 3))
         write_json(self.shard_path(k, ".json"), stats)
         return stats
 
@@ -209,7 +236,8 @@ class Run:
                     rejects.add(Reject(self.config.input, item.line, reason, item.row))
             if rejects.total == 0:  # an empty rejects file still marks the shard as written
                 self.shard_path(k, ".rejects.jsonl").write_text("")
-        return {"shard": k, "records": len(items), "written": out.count, "rejected": dict(rejects.counts)}
+        return {"shard": k, "records": len(items), "written": out.count, "rejected": dict(rejects.counts),
+                "fingerprint": self.fingerprint}
 
     def dry_run(self, items: Iterator[Item], examples: int = 3) -> dict:
         """Segments and prompts, no model: what a run would send."""
@@ -229,6 +257,14 @@ class Run:
                     for d in docs for s in d.segments]})
         return {"dry_run": True, "records": n, "segments": segs, "unique_segments": len(unique),
                 "examples": shown}
+
+
+def model_identity(engine: str, model: str) -> str | None:
+    """A stamp of the model's files for engines that load `model` locally; None for a served model (openai:
+    `model` is a name and the server owns the weights)."""
+    if engine == "openai":
+        return None
+    return model_stamp(resolve_model(model))
 
 
 def _prompt_json(prompt) -> str | list:
@@ -256,9 +292,15 @@ def _check_resume(config: TranslateConfig, out_dir: Path) -> None:
 def run(config: TranslateConfig, out_dir: Path | str) -> dict:
     """Translate `config.input` into `out_dir` (resumable: rerun the same config to continue); returns the
     report (also written to out_dir/report.json). With `config.dry_run`, only segments and prompts."""
-    from hala.progress import progress_bar
+    if config.distributed == "ray" and not config.dry_run:  # on a Ray cluster (recipes and the CLI come here)
+        from hala.translate.distributed import run_ray
+
+        return run_ray(config, out_dir)
+    from hala.progress import console, progress_bar
 
     out_dir = Path(out_dir)
+    if not config.input.startswith("hf:") and not Path(config.input).exists():
+        raise FileNotFoundError(f"{config.input}: no such file or directory")
     input_rejects = RejectLog(max_examples=10**9)  # kept in memory: written with the record rejects at the end
     items = read_items(config, input_rejects)
     if config.limit:
@@ -276,15 +318,19 @@ def run(config: TranslateConfig, out_dir: Path | str) -> dict:
     tokens_now = 0
     with progress_bar(total, "translate", "records") as bar:
 
-        def on_tokens(n: int, records: int = 0) -> None:
+        def on_progress(tokens: int, records: float) -> None:
             nonlocal tokens_now
-            tokens_now += n
+            tokens_now += tokens
             bar.advance(records, info=f"{tokens_now / max(time.time() - t0, 1e-9):.1f} tok/s")
 
         for k, batch in enumerate(_batches(items, config.shard_size)):
-            done = r.shard_path(k, ".json")
-            stats.append(read_json(done) if done.exists() else r.shard(k, batch, on_tokens))
-            on_tokens(0, len(batch))
+            if r.is_done(k):
+                stats.append(read_json(r.shard_path(k, ".json")))
+                on_progress(0, len(batch))
+            else:
+                if r.shard_path(k, ".json").exists():
+                    console.print(f"translate: shard {k} was made with other model files or prompts; redoing it")
+                stats.append(r.shard(k, batch, on_progress))
     return _finish(r, stats, input_rejects, time.time() - t0)
 
 
@@ -316,7 +362,10 @@ def _finish(r: Run, stats: list[dict], input_rejects: RejectLog, seconds: float)
         "records": records, "translated": out.count, "rejected": sum(reasons.values()) - input_rejects.total,
         "input_rejects": input_rejects.total, "rejects_by_reason": reasons,
         "segments": sum(s["segments"] for s in stats), "unique_segments": sum(s["unique_segments"] for s in stats),
-        "generated_segments": sum(s["generated_segments"] for s in stats), "tokens": tokens,
+        "generated_segments": sum(s["generated_segments"] for s in stats),
+        # .get: shards written by the Ray path (distributed.py) do not count retries
+        "retried_segments": sum(s.get("retried_segments", 0) for s in stats),
+        "fixed_by_retry": sum(s.get("fixed_by_retry", 0) for s in stats), "tokens": tokens,
         "seconds": round(work, 2), "wall_seconds_this_run": round(seconds, 2),
         "tokens_per_s": round(tokens / work, 2) if work else None,
         "records_per_s": round(records / work, 3) if work else None,

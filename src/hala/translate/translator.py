@@ -19,12 +19,15 @@ from hala.translate.segment import Document, SpanMismatch, check_placeholders, c
 
 def shots_for(template_id: str, text: str, src_lang: str, tgt_lang: str) -> list[tuple[str, str]]:
     """Few-shot examples for a completion prompt: when `text` holds placeholders, the last example is one
-    that shows placeholders being kept (a base model copies the pattern it is shown)."""
+    that shows placeholders being kept, with as many placeholders as `text` where there is such an example
+    (a base model copies the pattern it is shown, including how many placeholders it has)."""
     t = get_template(template_id)
     plain = few_shot_examples(src_lang, tgt_lang)
     marked = placeholder_examples(src_lang, tgt_lang)
-    if t.shots and marked and count_placeholders(text):
-        return plain[: t.shots - 1] + marked[:1]
+    n = count_placeholders(text)
+    if t.shots and marked and n:
+        closest = min(marked, key=lambda ex: abs(count_placeholders(ex[0]) - n))
+        return plain[: t.shots - 1] + [closest]
     return plain
 
 
@@ -51,6 +54,8 @@ class Translator:
     guards: Guards
     cache: Cache
     tokens: int = 0     # generated tokens, retries included
+    retried: int = 0    # segments generated a second time
+    fixed: int = 0      # ... whose second output was accepted
 
     def prompt(self, text: str) -> Prompt:
         return build_prompt(self.template_id, text, self.src_lang, self.tgt_lang)
@@ -85,6 +90,8 @@ class Translator:
             for s, g in zip(group, self.engine.generate([self.prompt(s) for s in group], settings)):
                 self.tokens += g.tokens
                 results[s] = Entry(g.text, self.review(s, g), g.tokens, shard)
+                self.retried += 1
+                self.fixed += results[s].reason is None
         self.cache.put_many(results)
         return results
 

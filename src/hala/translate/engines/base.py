@@ -10,8 +10,11 @@ back-end stops at once instead of running on to the token limit, and `trim_at_st
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 
@@ -50,6 +53,13 @@ class Engine(Protocol):
     name: str
 
     def generate(self, prompts: list[Prompt], settings: GenSettings) -> list[Generation]: ...
+
+
+def model_stamp(model_dir: Path) -> str:
+    """Identify a model directory's content cheaply (path, file names, sizes, mtimes): retraining or replacing
+    the weights changes it. Keys the ct2 conversion cache and the translation cache's fingerprint."""
+    files = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in model_dir.iterdir() if p.is_file())
+    return hashlib.sha1(json.dumps([str(model_dir.resolve()), files]).encode()).hexdigest()[:12]
 
 
 def trim_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:

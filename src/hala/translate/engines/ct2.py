@@ -7,8 +7,6 @@ base.prompt_ids). CTranslate2 sorts a call's prompts by length and splits them i
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 from filelock import FileLock
@@ -16,7 +14,8 @@ from pydantic import BaseModel, ConfigDict
 
 from hala.atomic import atomic_dir
 from hala.models import hala_home, load_tokenizer, resolve_model
-from hala.translate.engines.base import GenSettings, Generation, Prompt, eos_ids, finish, prompt_ids, stop_token_ids
+from hala.translate.engines.base import (GenSettings, Generation, Prompt, eos_ids, finish, model_stamp, prompt_ids,
+                                         stop_token_ids)
 
 
 class CT2Options(BaseModel):
@@ -26,18 +25,12 @@ class CT2Options(BaseModel):
     trust_remote_code: bool = False
 
 
-def _model_stamp(model_dir: Path) -> str:
-    """Identify a model directory's content cheaply (names, sizes, mtimes), to key the conversion cache."""
-    files = sorted((p.name, p.stat().st_size, int(p.stat().st_mtime)) for p in model_dir.iterdir() if p.is_file())
-    return hashlib.sha1(json.dumps([str(model_dir.resolve()), files]).encode()).hexdigest()[:12]
-
-
 def converted(model: str, quantization: str, trust_remote_code: bool = False) -> Path:
     """The CTranslate2 copy of `model` for `quantization`, converted once (atomic, under a file lock)."""
     import ctranslate2
 
     src = resolve_model(model)
-    target = hala_home() / "ct2" / f"{src.name}-{_model_stamp(src)}-{quantization}"
+    target = hala_home() / "ct2" / f"{src.name}-{model_stamp(src)}-{quantization}"
     if (target / "model.bin").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,9 @@
 """transformers `generate`: works for any causal LM hala can load. Greedy, length-sorted batches, left padding.
 
 Sorting prompts by length before batching keeps padding (wasted compute) small; left padding keeps every
-prompt's last token at the same position so a batch decodes together. bf16 is the CPU default (measured here:
-~2× faster than fp32 on a CPU with avx512_bf16).
+prompt's last token at the same position so a batch decodes together. The default precision is bf16 where the
+device computes it natively (GPUs; CPUs with avx512_bf16/AMX: measured ~2× faster than fp32 there) and fp32
+elsewhere: on a CPU without native bf16 it is emulated, ~4.6× slower than fp32 (docs/QUANTIZE.md).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from hala.translate.engines.base import GenSettings, Generation, Prompt, eos_ids
 
 class HFOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    dtype: str = "bfloat16"
+    dtype: str | None = None  # None: the fastest exact-enough choice for the device (see the module docstring)
     trust_remote_code: bool = False
     device: str | None = None
 
@@ -29,7 +30,8 @@ class HFEngine:
         self.batch_size = batch_size
         self.tokenizer = load_tokenizer(model, trust_remote_code=self.options.trust_remote_code)
         self.tokenizer.padding_side = "left"
-        self.model = load_model(model, dtype=self.options.dtype, trust_remote_code=self.options.trust_remote_code,
+        self.model = load_model(model, dtype=self.options.dtype or _fast_dtype(self.options.device),
+                                trust_remote_code=self.options.trust_remote_code,
                                 device=self.options.device)
 
     def generate(self, prompts: list[Prompt], settings: GenSettings) -> list[Generation]:
@@ -55,3 +57,9 @@ class HFEngine:
                                        top_p=None, top_k=None, temperature=None)
         new = seqs[:, enc["input_ids"].shape[1]:].tolist()
         return [finish(tok, row, ends, settings.max_new_tokens, settings.stop) for row in new]
+
+
+def _fast_dtype(device: str | None) -> str:
+    from hala.train.hardware import native_bf16
+
+    return "bfloat16" if native_bf16(device or "cpu") else "float32"  # no device: load_model keeps it on CPU
