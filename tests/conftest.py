@@ -56,3 +56,15 @@ def _offline_hub(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a shared 2-core machine two OpenMP threads spin against other jobs (measured: ~25x
+    slower generate), and for tiny models thread synchronisation costs more than the math."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -21,13 +21,7 @@ PAIRS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # These models are tiny: thread synchronisation would cost more than the math (and the CI box is shared).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def chat_sample(i: int, src: str, tgt: str) -> dict:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from hala.atomic import read_json
 from hala.errors import HalaError
@@ -19,13 +18,7 @@ from hala.translate.translator import Translator
 NO_GUARDS = {"skip": ["empty", "max_tokens", "repetition", "length_ratio", "wrong_script"]}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # On a shared 2-core machine two OpenMP threads spin against other jobs (measured: ~25x slower generate).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class DictEngine:

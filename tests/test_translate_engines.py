@@ -8,7 +8,6 @@ import threading
 import types
 
 import pytest
-import torch
 from fake_http import JSONHandler, serve
 
 from hala.errors import HalaError
@@ -19,13 +18,7 @@ PROMPTS = [Prompt(text="English: Hello there.\nArabic:"), Prompt(text="English: 
            Prompt(messages=({"role": "user", "content": "Translate everything that follows into Arabic:\nHi"},))]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # On a shared 2-core machine two OpenMP threads spin against other jobs (measured: ~25x slower generate).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_ct2_float32_equals_hf_float32(tiny_model, tmp_path, monkeypatch):

@@ -10,11 +10,9 @@ reloading proves the saved adapter is complete.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
-from hala.atomic import atomic_dir
+from hala.atomic import atomic_dir, replace_dir
 
 MODEL_DIR = "model"
 ADAPTER_DIR = "adapter"
@@ -46,17 +44,6 @@ def stop_at_end_of_turn(generation_config, tokenizer) -> None:
         generation_config.eos_token_id = eos + [token_id]
 
 
-def _move_dir(src: Path, dst: Path) -> None:
-    """Replace `dst` by `src` (both in out_dir, so the renames are atomic)."""
-    if dst.exists():
-        old = dst.with_name(f".{dst.name}.old.{os.getpid()}")
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
-
-
 def finalize(staging: Path, out_dir: Path, base_dir: Path, lora: bool, tokenizer,
              trust_remote_code: bool = False) -> None:
     """Main process only: `staging` holds what `trainer.save_model` wrote (adapter or full weights)."""
@@ -68,12 +55,12 @@ def finalize(staging: Path, out_dir: Path, base_dir: Path, lora: bool, tokenizer
         generation = GenerationConfig.from_pretrained(staging)
         stop_at_end_of_turn(generation, tokenizer)
         generation.save_pretrained(staging)
-        _move_dir(staging, out_dir / MODEL_DIR)
+        replace_dir(staging, out_dir / MODEL_DIR)
         return
     from peft import PeftModel
 
     adapter = out_dir / ADAPTER_DIR
-    _move_dir(staging, adapter)
+    replace_dir(staging, adapter)
     base = AutoModelForCausalLM.from_pretrained(base_dir, dtype="auto", use_safetensors=True,
                                                 trust_remote_code=trust_remote_code)
     merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
