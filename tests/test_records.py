@@ -90,3 +90,16 @@ def test_unsupported_format_and_missing_file_are_clear(tmp_path):
         list(read_records(tmp_path / "a.csv"))
     with pytest.raises(FileNotFoundError, match="nope.jsonl"):
         list(read_records(tmp_path / "nope.jsonl"))
+
+
+def test_cli_reports_an_invalid_option_value_in_one_line_naming_the_field(tmp_path):
+    import subprocess
+    import sys
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "messages": [{"role": "user", "content": "Hi"}]}\n')
+    result = subprocess.run([sys.executable, "-m", "hala.cli", "translate", str(src), "-m", "x", "--engine", "ray",
+                             "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "hala: error: TranslateConfig: field 'engine': Input should be 'ct2', 'hf', 'vllm' or 'openai'"]

@@ -34,6 +34,17 @@ def run_cli(app) -> None:
                   file=sys.stderr)
             sys.exit(1)
         if isinstance(e, USER_ERRORS):
-            print(f"hala: error: {e}", file=sys.stderr)
+            print(f"hala: error: {_one_line(e)}", file=sys.stderr)
             sys.exit(1)
         raise
+
+
+def _one_line(e: Exception) -> str:
+    """A pydantic error (an option a command passed into a stage config) as `Config: field 'x': message`."""
+    from pydantic import ValidationError
+
+    if isinstance(e, ValidationError):
+        from hala.records import describe_validation_error
+
+        return f"{e.title}: {describe_validation_error(e)}"
+    return str(e)
