@@ -37,10 +37,9 @@ def pairs_file(n: int, path: Path) -> Path:
 
 def one(name: str, config, out: Path) -> dict:
     from hala.translate import run
-    from hala.translate.distributed import run_ray
 
     t0, c0 = time.time(), time.process_time()
-    report = (run_ray if config.distributed == "ray" else run)(config, out)
+    report = run(config, out)  # config.distributed picks the executor
     wall, cpu = time.time() - t0, time.process_time() - c0
     texts = [json.loads(x)["tgt"] for x in (out / config.output).read_text(encoding="utf-8").splitlines()]
     r = {"variant": name, "wall_s": round(wall, 2), "driver_cpu_s": round(cpu, 2), "tokens": report["tokens"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from hala.recipe.registry import StageType, register
 
@@ -23,7 +23,8 @@ def write(config: WriteConfig, out_dir: Path) -> dict:
 class JoinConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     inputs: list[str]
-    fail_once_marker: str | None = None  # if set and the file does not exist: create it, then fail
+    # if set and the file does not exist: create it, then fail (a side effect, so not an input of the key)
+    fail_once_marker: str | None = Field(None, json_schema_extra={"input": False})
 
 
 def join(config: JoinConfig, out_dir: Path) -> dict:

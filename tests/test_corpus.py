@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hala.corpus import CorpusConfig, run
-from hala.filters.normalize import normalize_text
+from hala.normalize import normalize_text
 from hala.prompts import translation_messages
 from hala.records import read_records, write_records
 
@@ -167,3 +167,20 @@ def test_cli_corpus(tmp_path):
     bad = CliRunner().invoke(app, ["corpus", str(tmp_path / "p.jsonl"), "--out", str(tmp_path / "o2"),
                                    "--cap", "nosuch=3"])
     assert bad.exit_code != 0
+
+
+def test_concatenated_examples_join_train_pairs_only(tmp_path):
+    many = [pair(f"m{i}", f"Sentence number {i} is here.", f"الجملة رقم {i} هنا.") for i in range(300)]
+    report, out = build(tmp_path, {"a": many}, dev_fraction=0.2, test_fraction=0.2, concat_every=2, concat_max=3)
+    train_pairs = {p["src"] for p in lines(out / "pairs_train.jsonl")}
+    joined = [e for e in lines(out / "train.jsonl") if "concat" in e["meta"]]
+    assert len(joined) == 2 * report["sources"]["a"]["concatenated_examples"] > 0  # both directions
+    for e in joined:
+        if e["meta"]["direction"] != "en-ar":
+            continue
+        parts = [s + "." for s in e["messages"][0]["content"].split("\n", 1)[1].split(". ") if s]
+        parts[-1] = parts[-1][:-1]
+        assert len(parts) == e["meta"]["concat"] and set(parts) <= train_pairs  # no dev/test sentence
+    for split in ("dev", "test"):
+        assert not any("concat" in e["meta"] for e in lines(out / f"{split}.jsonl"))
+    assert report["splits"]["train"]["pairs"] == len(train_pairs)  # joined examples are not pairs

@@ -8,7 +8,7 @@ import pytest
 
 from hala.errors import HalaError
 from hala.filters import FilterConfig, build_rule, default_rules, load_config, run
-from hala.filters.normalize import digest, normalize_text
+from hala.normalize import digest, normalize_text
 from hala.records import write_records
 
 

@@ -106,3 +106,31 @@ def test_embedded_gemma_chat_template_matches_gemma3_format(embedded_gemma):
 def test_embedded_smollm_generates(embedded_smollm):
     out = generate_text("embedded:smollm2-135m-instruct", "What is 2+2?", max_new_tokens=8, chat=True)
     assert len(out.strip()) > 0
+
+
+def test_turn_end_token_is_the_special_token_after_an_answer():
+    """Generation of an answer must stop at the template's end-of-turn token: without it a trained chat model
+    runs on past its answer to the token limit (issue 13's stray tokens)."""
+    from hala.models import turn_end_token_ids
+    from hala.testing import build_tiny_tokenizer
+    from hala.translate.engines.base import eos_ids
+
+    tok = build_tiny_tokenizer()
+    im_end = tok.convert_tokens_to_ids("<|im_end|>")
+    assert turn_end_token_ids(tok) == [im_end]
+    tok.eos_token = "<|endoftext|>"  # a model whose EOS is not its end of turn still stops at the end of turn
+    assert im_end in eos_ids(tok, None) and tok.eos_token_id in eos_ids(tok, None)
+    tok.chat_template = None
+    assert turn_end_token_ids(tok) == []
+
+
+@pytest.mark.embedded
+@pytest.mark.slow
+def test_embedded_gemma_stops_at_end_of_turn(embedded_gemma):
+    import json
+
+    from hala.models import load_tokenizer
+
+    tok = load_tokenizer("embedded:gemma-3-270m")
+    eos = json.loads((embedded_gemma / "generation_config.json").read_text())["eos_token_id"]
+    assert sorted(eos) == sorted({tok.eos_token_id, tok.convert_tokens_to_ids("<end_of_turn>")})

@@ -224,3 +224,55 @@ def test_embedded_gemma_quantizes_and_translates_within_default_thresholds(embed
     translation = report["translation"]
     assert translation["rejected_quantized"] == 0 and translation["chrf_quantized"] > 10
     assert all(any("\u0600" <= ch <= "\u06ff" for ch in e["quantized"]) for e in translation["examples"])
+
+
+def test_verification_holds_one_model_at_a_time_and_matches_the_joint_comparison(quantized, tiny_model, monkeypatch,
+                                                                                   tmp_path):
+    """Defect 2: the original is freed before the quantised model loads (a weak reference to it is dead by then),
+    device_map placement works (accelerate, here on CPU), and the streamed comparison equals the old one that
+    held both models."""
+    import gc
+    import weakref
+
+    import hala.quantize.stage as stage
+    from hala.models import load_model, load_tokenizer
+    from hala.quantize.metrics import compare_models
+    from hala.quantize.texts import load_texts
+
+    loaded, alive_at_load = [], []
+    real = stage.load_for_verify
+
+    def tracking(model_dir, config, dtype):
+        gc.collect()
+        alive_at_load.append(sum(r() is not None for r in loaded))
+        model = real(model_dir, config, dtype)
+        loaded.append(weakref.ref(model))
+        return model
+
+    monkeypatch.setattr(stage, "load_for_verify", tracking)
+    out = quantized[0]
+    config = QuantizeConfig(model=str(tiny_model), translation_check="skip", batch_size=3, device_map="auto",
+                            verify_spill_bytes=0)
+    report = stage.verify(config, Path(tiny_model), out / "model", tmp_path)
+    assert alive_at_load == [0, 0] and len(loaded) == 2
+    assert report["placement"] == {"dtype": "float32", "where": "gpus", "copies_at_once": 1}
+    assert report["logprobs_spilled_bytes"] > 0 and not (tmp_path / ".verify-logprobs").exists()
+
+    texts = {lang: t[:config.verify_texts_per_lang] for lang, t in load_texts(None).items()}
+    joint = compare_models(load_model(tiny_model), load_model(out / "model"), load_tokenizer(tiny_model), texts, 3)
+    assert report["next_token"]["positions"] == joint["next_token"]["positions"]
+    assert report["next_token"]["kl_mean"] == pytest.approx(joint["next_token"]["kl_mean"], rel=1e-5)
+    assert report["next_token"]["top1_agreement"] == joint["next_token"]["top1_agreement"]
+
+
+def test_verify_dtype_auto_follows_the_checkpoint_on_gpus_and_for_big_models():
+    from hala.quantize.placement import verify_placement
+
+    big, small = 111_000_000_000, 135_000_000
+    gpus = QuantizeConfig(model="m", device_map="auto")
+    assert verify_placement(gpus, big, "bfloat16") == {"dtype": "bfloat16", "where": "gpus", "copies_at_once": 1}
+    assert verify_placement(QuantizeConfig(model="m"), big, "bfloat16")["dtype"] == "bfloat16"  # host, one copy
+    assert verify_placement(QuantizeConfig(model="m"), small, "bfloat16")["dtype"] == "float32"  # small, CPU
+    assert verify_placement(QuantizeConfig(model="m", device="cuda"), small, "bfloat16")["where"] == "one-gpu"
+    with pytest.raises(ValueError, match="not both"):
+        QuantizeConfig(model="m", device="cuda", device_map="auto")

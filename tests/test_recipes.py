@@ -44,3 +44,22 @@ def test_quickstart_recipe_is_offline_and_complete():
     for t in ("data.packages", "translate", "filter", "corpus", "train", "eval.translation", "merge", "eval.mcq"):
         assert t in types
     assert recipe.stage("merged").with_["sweep"]
+
+
+@pytest.mark.parametrize("name", ["quickstart", "laptop"])
+def test_laptop_recipes_compare_student_with_teacher_on_held_out_data(name):
+    """Issue 13's baseline rule, as shipped: the headline pair is the teacher with its best prompt (few-shot for a
+    base model) and the student, on the same held-out human set, with the same engine and guard settings; no
+    other stage names that set."""
+    recipe = load_recipe(RECIPES / f"{name}.yaml")
+    evals = {s.name: s.with_ for s in recipe.stages if s.type == "eval.translation"}
+    teacher = next(w for w in evals.values() if w.get("role") == "teacher" and w.get("heldout"))
+    student = next(w for w in evals.values() if w.get("role") == "student" and w.get("heldout"))
+    assert teacher["model"] == recipe.models["teacher"] and teacher["template"] == "few-shot"
+    assert student["data"] == teacher["data"] and "tico19_heldout" in student["data"]
+    assert student["engine_options"] == teacher["engine_options"] and student["limit"] == teacher["limit"]
+    assert set(student["directions"]) == set(teacher["directions"]) == {"en-ar", "ar-en"}
+    heldout_file = Path(teacher["data"]).name
+    for stage in recipe.stages:
+        if stage.type != "eval.translation":
+            assert heldout_file not in str(stage.with_), stage.name

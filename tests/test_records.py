@@ -29,7 +29,7 @@ def test_broken_line_missing_field_and_non_utf8_are_three_named_rejects(tmp_path
     path = tmp_path / "mixed.jsonl"
     lines = [json.dumps(PAIR, ensure_ascii=False).encode(),
              b'{"id": "broken", "src": "x"',                                     # line 2: invalid JSON
-             json.dumps({k: v for k, v in PAIR.items() if k != "tgt"}).encode(),  # line 3: missing field
+             json.dumps({**{k: v for k, v in PAIR.items() if k != "tgt"}, "id": "p3"}).encode(),  # 3: no tgt
              b'{"id": "p9", "src": "caf\xff", "tgt": "x", "src_lang": "en", "tgt_lang": "ar"}',  # line 4: bad byte
              json.dumps(CHAT, ensure_ascii=False).encode()]
     path.write_bytes(b"\n".join(lines) + b"\n")
@@ -102,4 +102,4 @@ def test_cli_reports_an_invalid_option_value_in_one_line_naming_the_field(tmp_pa
                              "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "hala: error: TranslateConfig: field 'engine': Input should be 'ct2', 'hf', 'vllm' or 'openai'"]
+        "hala: error: TranslateConfig: field 'engine': Input should be 'ct2', 'hf', 'vllm', 'openai' or 'echo'"]

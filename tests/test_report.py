@@ -18,7 +18,7 @@ def _write(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False), encoding="utf-8")
 
 
-def make_fake_run(root: Path) -> Path:
+def make_fake_run(root: Path, student_chrf: float = 21.37) -> Path:
     """A run with a filter, translator evals before/after training, train summary, a translate report, merge
     sweep and base / tuned / merged MCQ evals: each file holds the keys its stage really writes."""
     stages = {
@@ -49,9 +49,11 @@ def make_fake_run(root: Path) -> Path:
         "rejects_by_reason": {"length_ratio": 2, "wrong_script": 1}, "tokens": 5120, "seconds": 80.0,
         "tokens_per_s": 64.25, "records_per_s": 0.5})
     for d, label, chrf, bleu, speed in (("evalb-bbbb", "base", 17.61, 3.05, 1.7),
-                                        ("evalt-dddd", "trained", 21.37, 5.42, 2.4)):
+                                        ("evalt-dddd", "trained", student_chrf, 5.42, 2.4)):
         _write(root / d / "eval_translation.json", {
-            "kind": "translation", "model": f"model-{label}", "label": label, "directions": {
+            "kind": "translation", "model": f"model-{label}", "label": label, "data": "/x/heldout.jsonl",
+            "heldout": True, "role": "teacher" if label == "base" else "student", "template": "t", "engine": "ct2",
+            "directions": {
                 "en-ar": {"n": 100, "bleu": bleu, "chrf": chrf, "rejected": 3, "sentences_per_second": speed,
                           "signature": {"bleu": "nrefs:1|tok:intl", "chrf": "nrefs:1|nc:6|nw:2"},
                           "comet": {"skipped": "no COMET model configured"},
@@ -75,6 +77,13 @@ def make_fake_run(root: Path) -> Path:
         "select_on": "mcq:quickstart", "method": "slerp", "metric": "acc_norm", "best_t": 0.6, "best_score": 0.4375,
         "rows": [{"t": t, "score": v, "metric": "acc_norm", "details": {"n": 150}}  # as hala.merge.sweep writes
                  for t, v in ((0.0, 0.3125), (0.3, 0.375), (0.6, 0.4375), (1.0, 0.40625))]})
+    for d, label, share, ppl in (("mcqb-gggg", "base", 0.1389, 88.4), ("mcqm-hhhh", "merged", 0.4722, 41.7)):
+        _write(root / d / "eval_instruct.json", {  # the keys hala.evaluate.instruct.run writes
+            "kind": "instruct", "label": label, "model": f"model-{label}", "n": 36, "lang_share": share,
+            "mean_script_share": share + 0.05, "empty_answers": 0, "hit_max_tokens": 3, "ref_ppl": ppl,
+            "ref_tokens": 2400, "signature": {"prompts": 36, "data": "instruct_heldout_ar.jsonl",
+                                                "max_new_tokens": 32, "threshold": 0.5, "script": "ARABIC"},
+            "signature_text": "prompts:36|max_new:32|thr:0.5"})
     for d, label, a, b, speed in (("mcqb-gggg", "base", 0.2813, 0.3438, 3.2),
                                   ("mcqt-jjjj", "tuned", 0.3594, 0.4219, 2.9),
                                   ("mcqm-hhhh", "merged", 0.4063, 0.4688, 3.0)):
@@ -95,16 +104,38 @@ def test_report_html_carries_the_runs_numbers(tmp_path):
                    "0.4375", "FP8_DYNAMIC", "1.075", "33.01 quantized", "436.2 MB", "fake-quickstart", "منذ متى؟", "512", "6.47%", "64.25",
                    "wrong_script 1", "187.5 real tokens/s", "en-ar 1.7 sentences/s", "mcq-ar 3.2 questions/s"):
         assert number in html, number
-    assert "base 17.61 → trained 21.37 chrF++ (+3.76)" in html and "[rejected: max_tokens: segment]" in html
+    assert "en-ar: teacher 17.61 → student 21.37 chrF++ (+3.76, student better), 1.41× the teacher" in html
+    assert "held-out (no stage of this run reads it)" in html and "[rejected: max_tokens: segment]" in html
     assert "skipped: no embedding model configured" in html and "<th dir=\"auto\">tuned acc_norm</th>" in html
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
-    assert len(images) == summary["metrics"]["figures"] == 7  # chrF++, MCQ, sweep, filter, loss, time, rates
+    assert "0.4722" in html and "41.7" in html  # the instruction-model section
+    assert len(images) == summary["metrics"]["figures"] == 8  # chrF++, MCQ, instruct, sweep, filter, loss, time, rates
     assert all(base64.b64decode(i).startswith(b"\x89PNG") for i in images)
     assert not re.search(r'(src|href)="(http|//|file:)', html)  # self-contained: nothing fetched
     assert "| average |" in md and "report_files/benchmarks_acc_norm.png" in md
     for figure in ("sweep_merge", "filter_filter", "training_loss", "throughput", "stage_seconds"):
         assert (run_dir / "report_files" / f"{figure}.png").read_bytes().startswith(b"\x89PNG")
     assert summary["skipped"] == []
+
+
+def test_headline_shows_a_worse_student_as_worse(tmp_path):
+    """The baseline rule: the headline compares the student with its teacher on the same data and reports the
+    sign as measured — a student below its teacher is a negative delta, never a 'before → after' gain."""
+    run_dir = make_fake_run(tmp_path / "run", student_chrf=15.11)
+    run(ReportConfig(run_dir=str(run_dir)), run_dir)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "en-ar: teacher 17.61 → student 15.11 chrF++ (-2.50, teacher better)" in html
+    assert "ar-en: teacher 28.11 → student 25.61 chrF++ (-2.50, teacher better)" in html
+    assert html.index("Headline: student vs teacher") < html.index("Translator quality")
+
+
+def test_headline_refuses_held_out_claim_when_a_stage_reads_the_data(tmp_path):
+    run_dir = make_fake_run(tmp_path / "run")
+    _write(run_dir / "train-cccc" / "stage.json", {"name": "train_translator", "status": "done",
+                                                   "config": {"train": "/y/heldout.jsonl"}})
+    run(ReportConfig(run_dir=str(run_dir)), run_dir)
+    html = (run_dir / "report.html").read_text(encoding="utf-8")
+    assert "NOT held-out: stage(s) train_translator read this data" in html
 
 
 def test_missing_and_broken_inputs_become_notes(tmp_path):

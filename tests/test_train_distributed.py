@@ -74,7 +74,7 @@ def test_accelerate_reads_each_config(name, processes, fsdp, precision):
 
 def test_fsdp_config_shards_decoder_layers_and_saves_plain_weights(monkeypatch):
     """The 9B recipe's FSDP settings, as the plugin accelerate builds from them sees them: FSDP2, full sharding,
-    safetensors-compatible full state dicts, activation checkpointing left to the Trainer, and on a Gemma-2
+    safetensors-compatible full state dicts, FSDP's own activation checkpointing (not the Trainer's), and on a Gemma-2
     model (Fanar-1-9B's architecture, here tiny and random) exactly the decoder layers become FSDP units."""
     from accelerate.utils import FullyShardedDataParallelPlugin
     from accelerate.utils.fsdp_utils import fsdp2_prepare_auto_wrap_policy
@@ -86,7 +86,7 @@ def test_fsdp_config_shards_decoder_layers_and_saves_plain_weights(monkeypatch):
             monkeypatch.setenv(key, value)
     plugin = FullyShardedDataParallelPlugin()
     assert plugin.fsdp_version == 2 and plugin.reshard_after_forward is True
-    assert plugin.state_dict_type.name == "FULL_STATE_DICT" and not plugin.activation_checkpointing
+    assert plugin.state_dict_type.name == "FULL_STATE_DICT" and plugin.activation_checkpointing
 
     model = Gemma2ForCausalLM(Gemma2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
                                            num_attention_heads=2, num_key_value_heads=1, head_dim=8))

@@ -259,7 +259,7 @@ def test_span_mismatch_in_a_run_is_retried_then_rejected_with_the_reason(tmp_pat
             {"id": "lost", "messages": [{"role": "user", "content": "Type `ls` here."}]}]
     engine = DictEngine({"Run [1] now.": "شغّل الآن.", "Type [1] here.": "اكتب هنا."},
                         retry_table={"Run [1] now.": "شغّل [1] الآن.", "Type [1] here.": "اكتب [2] هنا."})
-    monkeypatch.setattr("hala.translate.runner.make_engine", lambda *a, **k: engine)
+    monkeypatch.setattr("hala.translate.calls.make_engine", lambda *a, **k: engine)
     src = _write_jsonl(tmp_path / "in.jsonl", rows)
     report = run(TranslateConfig(input=str(src), model=str(tiny_model), engine="hf"), tmp_path / "out")
     (row,) = [json.loads(x) for x in (tmp_path / "out" / "translated.jsonl").read_text().splitlines()]
@@ -307,17 +307,18 @@ def test_changed_model_files_invalidate_the_cache_and_redo_finished_shards(tmp_p
 
 def test_progress_moves_inside_a_shard(tmp_path, tiny_model, monkeypatch):
     from hala.records import RejectLog
-    from hala.translate.runner import Run, read_items
+    from hala.translate.runner import LocalExecutor, Run
 
     sentences = [f"Sentence number {w}." for w in ("one", "two", "three", "four", "five", "six")]
     engine = DictEngine({s: "جملة رقم." for s in sentences})
-    monkeypatch.setattr("hala.translate.runner.make_engine", lambda *a, **k: engine)
+    monkeypatch.setattr("hala.translate.calls.make_engine", lambda *a, **k: engine)
     rows = [{"id": f"r{i}", "messages": [{"role": "user", "content": f"{a} {b}"}]}
             for i, (a, b) in enumerate(zip(sentences[::2], sentences[1::2]))]
     cfg = TranslateConfig(input=str(_write_jsonl(tmp_path / "in.jsonl", rows)), model=str(tiny_model), batch_size=1)
     calls: list[tuple[int, float]] = []
     (tmp_path / "out").mkdir()
-    stats = Run(cfg, tmp_path / "out").shard(0, list(read_items(cfg, RejectLog())), lambda t, n: calls.append((t, n)))
+    r = Run(cfg, tmp_path / "out")
+    (stats,) = r.execute(LocalExecutor(cfg), r.shards(RejectLog()), lambda t, n: calls.append((t, n)))
     assert stats["written"] == 3 and len(engine.calls) == 2  # 6 segments, 4 per engine call
     assert len(calls) == 3 and calls[0][1] == pytest.approx(2.0) and calls[0][0] > 0
     assert sum(n for _, n in calls) == pytest.approx(3.0)  # the shard's records, in fractions along the way

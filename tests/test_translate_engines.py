@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import time
 import types
 
 import pytest
@@ -43,44 +44,93 @@ def test_unknown_engine_and_option_are_errors(tiny_model):
 
 
 # ------------------------------------------------------------------------------------------ vllm
-class _FakeVLLM:
-    """Stands in for the `vllm` package (no GPU here): checks what hala passes and answers like vLLM."""
-
-    calls: list = []
+def fake_vllm(answer, log: list | None = None, per_step: int | None = None) -> types.ModuleType:
+    """A stand-in `vllm` package (no GPU here) with the API hala uses: `LLM(model, **kw)`, `SamplingParams(**kw)`
+    and the engine loop `llm.llm_engine.add_request(id, prompt, params)` / `step()`. `answer(inputs, params_kw)`
+    gives (text, token_ids, finish_reason); `per_step` finishes at most that many requests per step (in order),
+    like a scheduler that runs long sequences over many steps; `log` records what happened."""
+    log = [] if log is None else log
 
     class SamplingParams:
         def __init__(self, **kw):
             self.kw = kw
 
+    class Engine:
+        def __init__(self):
+            self.running: list = []
+
+        def add_request(self, request_id, prompt, params):
+            log.append(("add", request_id, prompt, params.kw))
+            self.running.append((request_id, prompt, params))
+
+        def step(self):
+            log.append(("step", [rid for rid, _, _ in self.running]))
+            if per_step:
+                time.sleep(0.01)  # a decode step takes time: other calls' requests arrive meanwhile
+            n = per_step or len(self.running)
+            done, self.running = self.running[:n], self.running[n:]
+            out = []
+            for rid, prompt, params in done:
+                text, ids, reason = answer(prompt, params.kw)
+                c = types.SimpleNamespace(text=text, token_ids=ids, finish_reason=reason)
+                out.append(types.SimpleNamespace(request_id=rid, finished=True, outputs=[c]))
+            return out
+
     class LLM:
         def __init__(self, model: str, **kw):
-            _FakeVLLM.calls.append(("LLM", model, kw))
+            log.append(("LLM", model, kw))
+            self.llm_engine = Engine()
 
-        def generate(self, inputs, params, use_tqdm=True):
-            _FakeVLLM.calls.append(("generate", inputs, params.kw, use_tqdm))
-            out = []
-            for i, _ in enumerate(inputs):
-                # vLLM already cuts at stop strings; hala trims again in case a back-end does not.
-                text = " مرحبا [1]\nEnglish:" if i == 0 else "x" * 5
-                c = types.SimpleNamespace(text=text, token_ids=[1, 2, 3], finish_reason="stop" if i == 0 else "length")
-                out.append(types.SimpleNamespace(outputs=[c]))
-            return out
+    mod = types.ModuleType("vllm")
+    mod.LLM, mod.SamplingParams = LLM, SamplingParams
+    return mod
 
 
 def test_vllm_engine_with_stand_in_module(tiny_model, monkeypatch):
-    fake = types.ModuleType("vllm")
-    fake.LLM, fake.SamplingParams = _FakeVLLM.LLM, _FakeVLLM.SamplingParams
-    monkeypatch.setitem(sys.modules, "vllm", fake)
-    _FakeVLLM.calls.clear()
+    log: list = []
+
+    def answer(prompt, params):
+        # vLLM already cuts at stop strings; hala trims again in case a back-end does not.
+        first = prompt["prompt_token_ids"] == eng.tokenizer(PROMPTS[0].text)["input_ids"]
+        return (" مرحبا [1]\nEnglish:", [1, 2, 3], "stop") if first else ("x" * 5, [1, 2, 3], "length")
+
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm(answer, log))
     eng = make_engine("vllm", str(tiny_model), dtype="bfloat16", tensor_parallel_size=2)
     gens = eng.generate(PROMPTS[:2], GenSettings(max_new_tokens=7, stop=("\n",)))
-    (_, model, kw), (_, inputs, params, tqdm) = _FakeVLLM.calls
+    (_, model, kw), *rest = log
     assert model == str(tiny_model) and kw["dtype"] == "bfloat16" and kw["tensor_parallel_size"] == 2
-    assert params == {"temperature": 0.0, "max_tokens": 7, "repetition_penalty": 1.0, "stop": ["\n"]}
-    assert tqdm is False
+    adds = [x for x in rest if x[0] == "add"]
+    assert [a[3] for a in adds] == [{"temperature": 0.0, "max_tokens": 7, "repetition_penalty": 1.0,
+                                     "stop": ["\n"]}] * 2
     # Token ids come from hala's tokenization, the same ids the hf/ct2 engines decode from.
-    assert inputs[0]["prompt_token_ids"] == eng.tokenizer(PROMPTS[0].text)["input_ids"]
+    assert adds[0][2]["prompt_token_ids"] == eng.tokenizer(PROMPTS[0].text)["input_ids"]
     assert gens[0].text == "مرحبا [1]" and not gens[0].hit_max_tokens and gens[1].hit_max_tokens
+    assert eng.prompts_in_flight == 512  # twice vLLM's default max_num_seqs
+
+
+def test_vllm_feeds_concurrent_calls_into_one_running_batch_with_per_prompt_limits(tiny_model, monkeypatch):
+    """Two calls at once (as the runner's window makes them): the second call's requests join while the first
+    call's are still running, and each request has its own length-aware token limit."""
+    log: list = []
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm(lambda p, kw: ("نص", [1], "stop"), log, per_step=1))
+    eng = make_engine("vllm", str(tiny_model), max_num_seqs=4)
+    settings = GenSettings(max_new_tokens=100, length_ratio=2.0, length_extra=3)
+    short, long = "one two", "one two three four five six seven eight nine ten eleven twelve"
+    calls = [[Prompt(text=f"E: {s}\nA:", source=s) for s in (short, long, short + " x")] for _ in range(2)]
+    results: list = [None, None]
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, eng.generate(calls[i], settings)))
+               for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert all(r is not None and [g.text for g in r] == ["نص"] * 3 for r in results)
+    steps = [x[1] for x in log if x[0] == "step"]
+    assert max(len(running) for running in steps) > 3  # more than one call's requests in one running batch
+    limits = [x[3]["max_tokens"] for x in log if x[0] == "add"][:3]
+    n = [len(eng.tokenizer(s, add_special_tokens=False)["input_ids"]) for s in (short, long)]
+    assert limits[:2] == [2 * n[0] + 3, min(100, 2 * n[1] + 3)] and limits[0] < limits[1]
+    assert eng.prompts_in_flight == 8
 
 
 def test_vllm_missing_is_a_clear_error(tiny_model, monkeypatch):
@@ -186,29 +236,17 @@ def test_embedded_gemma_few_shot_ct2_translates_and_keeps_spans(embedded_gemma):
 
 def test_vllm_engine_through_the_stage_restores_spans(tiny_model, monkeypatch, tmp_path):
     """The whole `run` path with engine vllm on CPU: a fake LLM 'translates' by decoding the prompt ids."""
+    from hala.models import load_tokenizer
     from hala.translate import TranslateConfig, run
 
     table = {"Use [1] here.": "استخدم [1] هنا.", "Hello there.": "مرحبا هناك."}
-    tok = {}
+    tok = load_tokenizer(str(tiny_model))
 
-    class LLM:
-        def __init__(self, model: str, **kw):
-            from hala.models import load_tokenizer
+    def answer(prompt, params):  # "translate" by decoding the prompt ids
+        src = tok.decode(prompt["prompt_token_ids"], skip_special_tokens=True).rsplit("into Arabic:\n", 1)[1]
+        return table[src.split("\n")[0]], [1] * 4, "stop"
 
-            tok["t"] = load_tokenizer(model)
-
-        def generate(self, inputs, params, use_tqdm=True):
-            outs = []
-            for x in inputs:
-                prompt = tok["t"].decode(x["prompt_token_ids"], skip_special_tokens=True)
-                src = prompt.rsplit("into Arabic:\n", 1)[1].split("\n")[0]
-                c = types.SimpleNamespace(text=table[src], token_ids=[1] * 4, finish_reason="stop")
-                outs.append(types.SimpleNamespace(outputs=[c]))
-            return outs
-
-    fake = types.ModuleType("vllm")
-    fake.LLM, fake.SamplingParams = LLM, _FakeVLLM.SamplingParams
-    monkeypatch.setitem(sys.modules, "vllm", fake)
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm(answer))
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "Hello there. Use `x > 1` here."}]})
                    + "\n", encoding="utf-8")

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,11 @@ class FakeOpenAI:
     """A real OpenAI-compatible server: GET /v1/models, POST /v1/chat/completions; counts what it served and
     can be told to die (close its socket) after `die_after` completions."""
 
-    def __init__(self, die_after: int | None = None):
+    def __init__(self, die_after: int | None = None, delay: float = 0.0, slow_first: float = 0.0):
         self.served, self.health_checks, self.auth = 0, 0, set()
         self.die_after = die_after
+        self.delay, self.slow_first = delay, slow_first  # seconds per answer; extra for the very first request
+        self.posts = self.inflight = self.max_inflight = 0
         self.lock = threading.Lock()
         fake = self
 
@@ -49,6 +52,13 @@ class FakeOpenAI:
                         self.connection.shutdown(socket.SHUT_RDWR)  # the client sees a dropped connection
                         return
                     fake.served += 1
+                    fake.posts += 1
+                    first = fake.posts == 1
+                    fake.inflight += 1
+                    fake.max_inflight = max(fake.max_inflight, fake.inflight)
+                time.sleep(fake.delay + (fake.slow_first if first else 0))
+                with fake.lock:
+                    fake.inflight -= 1
                 text = body["messages"][-1]["content"].split("\n", 1)[1]
                 out = text.translate(ARABIC)
                 self._send(200, {"choices": [{"message": {"role": "assistant", "content": out},
@@ -155,3 +165,48 @@ def test_cli_translates_every_record_with_one_server_down_and_never_shows_the_ke
     assert KEY not in everything and KEY.encode() not in (out / "cache.sqlite").read_bytes()  # ... and nowhere else
     report = json.loads((out / "report.json").read_text())
     assert report["provenance"]["engine_options"]["api_key_env"] == "HALA_TEST_KEY"
+
+
+def test_a_slow_answer_is_a_busy_server_not_a_dead_one():
+    """A read timeout (the server took the request but answers late) is retried with backoff and the server stays
+    in rotation; only a failed connection marks a server down."""
+    from hala.errors import HalaError
+
+    slow = FakeOpenAI(slow_first=1.5)
+    try:
+        eng = make_engine("openai", "served-model", base_url=slow.url, read_timeout=0.5, connect_timeout=5,
+                          backoff=0.01, max_retries=2)
+        (gen,) = eng.generate(_prompts(1), GenSettings())
+        assert gen.text == "sentence number 0 here".translate(ARABIC)
+        assert slow.posts == 2 and eng.servers.healthy[slow.url] is True
+        late = FakeOpenAI(delay=1.0)
+        with pytest.raises(HalaError, match=r"no answer after 1 attempt.*read_timeout=0.2s"):
+            make_engine("openai", "m", base_url=late.url, read_timeout=0.2, max_retries=0,
+                        backoff=0).generate(_prompts(1), GenSettings())
+        late.stop()
+    finally:
+        slow.stop()
+
+
+def test_requests_in_flight_follow_concurrency_not_the_call_size(tmp_path):
+    """Engine calls of 2 segments, concurrency 6: the runner keeps several calls in flight (across shards) and
+    the engine's one pool keeps 6 requests at the server; the output equals a one-call-at-a-time run."""
+    from hala.translate import TranslateConfig, run
+
+    fake = FakeOpenAI(delay=0.05)
+    try:
+        src = tmp_path / "in.jsonl"
+        src.write_text("".join(json.dumps({"id": f"r{i}", "messages": [{"role": "user", "content": f"Say {i} now."}]})
+                               + "\n" for i in range(24)), encoding="utf-8")
+        cfg = TranslateConfig(input=str(src), model="served-model", engine="openai", segments_per_call=2,
+                              shard_size=4, engine_options={"base_url": fake.url, "concurrency": 6, "backoff": 0.01})
+        report = run(cfg, tmp_path / "window")
+        assert fake.max_inflight == 6 and report["translated"] == 24
+        assert report["executor"]["calls"] == 12
+        fake.max_inflight = 0
+        run(cfg.model_copy(update={"calls_in_flight": 1}), tmp_path / "serial")
+        assert fake.max_inflight == 2  # one call of 2 segments at a time: what the old engine allowed at most
+        assert (tmp_path / "window" / "translated.jsonl").read_bytes() == \
+            (tmp_path / "serial" / "translated.jsonl").read_bytes()
+    finally:
+        fake.stop()

@@ -8,25 +8,87 @@ interrupted job leaves at most a `*.tmp*` sibling behind that the next run overw
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from glob import escape as glob_escape
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+# A write that fails for lack of room or rights: the error is re-raised naming the artifact (a failed write()
+# names no file at all), and nothing partial is published.
+DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
+
+
+def write_error(e: OSError, path: str | os.PathLike) -> Exception:
+    """`e` as the error a user can act on: disk full -> OSError naming `path` (hala.errors prints it as "disk full
+    while writing PATH"); read-only or forbidden -> HalaError naming `path`; anything else unchanged."""
+    if e.errno in DISK_FULL:
+        return OSError(e.errno, f"{os.strerror(e.errno)} while writing {path}", str(path))
+    if e.errno in NOT_WRITABLE:
+        from hala.errors import (
+            HalaError,  # imported here: hala.errors -> hala.models -> hala.atomic
+        )
+
+        return HalaError(f"{path}: cannot write ({os.strerror(e.errno)}); choose a writable output location")
+    return e
+
+
+@contextlib.contextmanager
+def _named_write_errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as e:
+        # Only errors of this artifact's own writes (no file named, or one beside it): an input that cannot be
+        # read inside the block keeps its own error.
+        ours = e.filename is None or str(e.filename).startswith(str(path.parent))
+        named = write_error(e, path) if ours else e
+        if named is e:
+            raise
+        raise named from e
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale(path: Path) -> None:
+    """Remove temporary siblings `.NAME.PID.*.tmp` of `path` left by a process that died mid-write (kill -9,
+    power loss): a resumed stage would otherwise publish them inside its directory. A live writer's (its pid
+    still running) are left alone."""
+    for sibling in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        pid = sibling.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            if sibling.is_dir() and not sibling.is_symlink():
+                shutil.rmtree(sibling, ignore_errors=True)
+            else:
+                sibling.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary file path; on success it replaces `path`, on error it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    with _named_write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(path)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        os.replace(tmp_path, path)
+        with _named_write_errors(path):
+            yield tmp_path
+            os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -48,11 +110,14 @@ def replace_dir(src: Path, dst: Path) -> None:
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary directory; on success it becomes `path` (replacing an old one), on error it is removed."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with _named_write_errors(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(path)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent))
     try:
-        yield tmp
-        replace_dir(tmp, path)
+        with _named_write_errors(path):
+            yield tmp
+            replace_dir(tmp, path)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

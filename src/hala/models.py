@@ -22,7 +22,7 @@ from typing import Callable
 
 from filelock import FileLock
 
-from hala.atomic import atomic_dir, write_json
+from hala.atomic import atomic_dir, read_json, write_json
 
 EMBEDDED_PREFIX = "embedded:"
 
@@ -91,8 +91,16 @@ def embedded_dir(name: str) -> Path:
     return hala_home() / "models" / name
 
 
+# Bump when the conversion's output changes: a cache of an older format is converted again.
+# 2: generation_config's end tokens include the chat template's end-of-turn token (see turn_end_token_ids).
+EMBEDDED_FORMAT = 2
+
+
 def _ready(path: Path) -> bool:
-    return (path / "hala_model.json").exists()
+    info = path / "hala_model.json"
+    if not info.exists():
+        return False
+    return read_json(info).get("format", 1) >= EMBEDDED_FORMAT
 
 
 def prepare_embedded(name: str, progress: Callable[[str], None] | None = None) -> Path:
@@ -118,7 +126,7 @@ def prepare_embedded(name: str, progress: Callable[[str], None] | None = None) -
             _convert_gguf(gguf, tmp, spec)
             shutil.rmtree(work, ignore_errors=True)
             write_json(tmp / "hala_model.json", {
-                "embedded": name, "package": spec.package, "gguf": gguf.name,
+                "format": EMBEDDED_FORMAT, "embedded": name, "package": spec.package, "gguf": gguf.name,
                 "conversion_seconds": round(time.time() - t0, 1),
                 "note": "dequantised from the GGUF's quantised weights, not the original bf16 release",
             })
@@ -142,8 +150,34 @@ def _convert_gguf(gguf: Path, out: Path, spec: EmbeddedModel) -> None:
         tok.chat_template = _template(spec.chat_template_file)
     if getattr(model.config, "quantization_config", None) is not None:
         del model.config.quantization_config
+    # The GGUF's metadata names only <eos> as the end token, but a chat model ends its turn with the template's
+    # end-of-turn token (Gemma: <end_of_turn>, as in Google's own generation_config). Without it, generation runs
+    # past the end of the answer to the token limit and appends whatever the model emits after its turn: the
+    # stray tokens seen from the trained translator (issue 13).
+    model.generation_config.eos_token_id = sorted(
+        {tok.eos_token_id, *turn_end_token_ids(tok)} - {None})
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
+
+
+def turn_end_token_ids(tokenizer) -> list[int]:
+    """The special token(s) the chat template writes right after an assistant turn's content (Gemma's
+    <end_of_turn>, ChatML's <|im_end|>): generation of an answer must stop there. [] without a chat template."""
+    if not getattr(tokenizer, "chat_template", None):
+        return []
+    marker = "hala-turn-end-probe"
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}],
+                                         tokenize=False)
+    if marker not in text:
+        return []
+    after = tokenizer(text[text.rindex(marker) + len(marker):], add_special_tokens=False)["input_ids"]
+    special = set(tokenizer.all_special_ids) | {int(i) for i in getattr(tokenizer, "added_tokens_decoder", {})}
+    ends = []
+    for token in after:  # the leading run of special tokens (whitespace after them is not an end token)
+        if token not in special:
+            break
+        ends.append(token)
+    return ends[:1]
 
 
 def _offline() -> bool:
@@ -167,6 +201,10 @@ def _resolve_hub(ref: str, revision: str | None) -> Path:
                                       allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja",
                                                       "*.tiktoken", "tokenizer*"]))
     except Exception as e:
+        from hala.sources.hub import gated_message, is_gated_error
+
+        if is_gated_error(e):  # not "offline": the fix is a token and the terms on the model page
+            raise ModelUnavailable(gated_message(ref, "model")) from e
         raise ModelUnavailable(
             f"model '{ref}' could not be downloaded from the Hugging Face Hub ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'no detail'}). If this machine is offline, use a local "

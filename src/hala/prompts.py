@@ -6,6 +6,9 @@ The same template must be used to build the translator's training examples (corp
 Two kinds:
 * `chat` — one user turn "<instruction>\n<text>" rendered with the model's chat template; the default `hala`
   template mirrors the Hala translator ("Translate everything that follows into Arabic:" + text).
+* `plain` — a chat template id whose user turn is the completion line `"English: <text>\nArabic:"`; rendered by
+  hala's `plain_chat_template.jinja` (no turn markers), it is the zero-shot line format of a base model, learnt
+  with an end-of-sequence token (for students fine-tuned from base models).
 * `completion` — a plain few-shot prompt for base models that follow no instructions
   ("English: ...\nArabic: ..." lines); generation stops at the end of the line.
   (Measured on the embedded Gemma-3-270M base: 3-shot plain 17.6 chrF++ vs 0.7 with the chat-style prompt.)
@@ -71,9 +74,14 @@ class PromptTemplate:
     instruction: str = "Translate everything that follows into {tgt}:"
     shots: int = 0
     stop: tuple[str, ...] = field(default_factory=tuple)
+    # A chat template whose user turn is not "<instruction>\n<text>": `{src}`, `{tgt}` (language names), `{text}`.
+    user_format: str | None = None
 
     def chat_messages(self, text: str, src_lang: str, tgt_lang: str) -> list[dict]:
-        instruction = self.instruction.format(src=language_name(src_lang), tgt=language_name(tgt_lang))
+        src, tgt = language_name(src_lang), language_name(tgt_lang)
+        if self.user_format is not None:
+            return [{"role": "user", "content": self.user_format.format(src=src, tgt=tgt, text=text)}]
+        instruction = self.instruction.format(src=src, tgt=tgt)
         return [{"role": "user", "content": f"{instruction}\n{text}"}]
 
     def completion(self, text: str, src_lang: str, tgt_lang: str,
@@ -88,6 +96,10 @@ TEMPLATES: dict[str, PromptTemplate] = {
     t.id: t
     for t in [
         PromptTemplate("hala", "chat"),
+        # The base model's own few-shot line format with no shots, as a chat turn: with the shipped
+        # plain_chat_template.jinja the model sees "<bos>English: ...\nArabic:" and answers " ...<eos>". A small
+        # fine-tune from a base model shifts it less than the chat-turn format (the student of recipes/laptop.yaml).
+        PromptTemplate("plain", "chat", user_format="{src}: {text}\n{tgt}:"),
         PromptTemplate("few-shot", "completion", shots=3, stop=("\n",)),
         PromptTemplate("zero-shot", "completion", shots=0, stop=("\n",)),
     ]

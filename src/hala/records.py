@@ -20,13 +20,27 @@ import hashlib
 import io
 import json
 import os
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Literal, Union
+from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from hala.atomic import atomic_path
+from hala.atomic import atomic_path, remove_stale, write_error
+
+
+def _named(e: OSError, path: Path) -> Exception:
+    named = write_error(e, path)
+    return named if named is not e else OSError(e.errno, f"{e.strerror or e} while writing {path}", str(path))
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -42,6 +56,15 @@ class ChatSample(BaseModel):
     id: str = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _no_empty_turns(self) -> ChatSample:
+        # An empty user or assistant turn trains the model to answer nothing (or to nothing) and translates to
+        # nothing: reject the record with the turn named. A tool result may legitimately be empty.
+        for i, m in enumerate(self.messages):
+            if m.role != "tool" and not m.content.strip():
+                raise ValueError(f"messages[{i}] ({m.role}) is an empty turn")
+        return self
 
 
 class Pair(BaseModel):
@@ -117,21 +140,41 @@ class RejectLog:
         if self.path is not None:
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                remove_stale(self.path)  # a killed run's partial rejects file
                 self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
                 self._fh = open(self._tmp, "w", encoding="utf-8")
-            self._fh.write(json.dumps(reject.to_json(), ensure_ascii=False, default=str) + "\n")
+            try:
+                self._fh.write(json.dumps(reject.to_json(), ensure_ascii=False, default=str) + "\n")
+            except OSError as e:
+                self._discard()
+                raise _named(e, self.path) from e
+
+    def _discard(self) -> None:
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+        self._fh = None
+        if self._tmp is not None:
+            self._tmp.unlink(missing_ok=True)
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
 
     def close(self) -> None:
+        if self._fh is None and self.path is not None:
+            remove_stale(self.path)  # no reject this time: still clear a killed run's partial file
         if self._fh is not None:
-            self._fh.close()
-            os.replace(self._tmp, self.path)
+            try:
+                self._fh.close()
+                os.replace(self._tmp, self.path)
+            except OSError as e:
+                self._discard()
+                raise _named(e, self.path) from e
             self._fh = None
 
-    def __enter__(self) -> "RejectLog":
+    def __enter__(self) -> RejectLog:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -146,10 +189,21 @@ def _open_text_lines(path: Path) -> Iterator[tuple[int, bytes]]:
             yield lineno, raw
 
 
+def _lines_or_error(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Lines of a (gzipped) file; a corrupt or truncated gzip stream is an error naming the file and line."""
+    lineno = 0
+    try:
+        for lineno, raw in _open_text_lines(path):
+            yield lineno, raw
+    except (EOFError, gzip.BadGzipFile, zlib.error) as e:
+        raise ValueError(f"{path}:{lineno + 1}: unreadable gzip data ({type(e).__name__}: {e}); "
+                         f"the file is corrupt or truncated") from None
+
+
 def iter_jsonl(path: str | os.PathLike, rejects: RejectLog | None = None) -> Iterator[tuple[int, dict]]:
     """Yield `(line_number, object)` for every valid JSON object line; rejects undecodable/unparsable lines."""
     path = Path(path)
-    for lineno, raw in _open_text_lines(path):
+    for lineno, raw in _lines_or_error(path):
         if not raw.strip():
             continue
         try:
@@ -163,20 +217,34 @@ def iter_jsonl(path: str | os.PathLike, rejects: RejectLog | None = None) -> Ite
         except json.JSONDecodeError as e:
             _reject(rejects, Reject(str(path), lineno, f"invalid JSON: {e.msg} at column {e.colno}", text.rstrip("\n")))
             continue
+        except (ValueError, RecursionError) as e:  # an integer over 4300 digits, nesting deeper than the stack
+            _reject(rejects, Reject(str(path), lineno, f"invalid JSON: {type(e).__name__}: {str(e)[:200]}",
+                                    text[:1000].rstrip("\n")))
+            continue
         if not isinstance(obj, dict):
             _reject(rejects, Reject(str(path), lineno, f"invalid record: expected a JSON object, got {type(obj).__name__}", obj))
             continue
         yield lineno, obj
 
 
-def iter_parquet(path: str | os.PathLike, batch_size: int = 1024) -> Iterator[tuple[int, dict]]:
+def iter_parquet(path: str | os.PathLike, batch_size: int = 1024,
+                 rejects: RejectLog | None = None) -> Iterator[tuple[int, dict]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     row = 0
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
-        for obj in batch.to_pylist():
-            row += 1
-            yield row, meta_from_parquet(obj)
+    try:
+        batches = pq.ParquetFile(path).iter_batches(batch_size=batch_size)
+        for batch in batches:
+            for obj in batch.to_pylist():
+                row += 1
+                try:
+                    yield row, meta_from_parquet(obj)
+                except (ValueError, RecursionError) as e:  # a `meta` column that is not a JSON object
+                    _reject(rejects, Reject(str(path), row, f"invalid record: meta: {e}", None))
+    except (pa.ArrowException, OSError) as e:
+        raise ValueError(f"{path}:{row + 1}: not a readable Parquet file ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
 
 
 def iter_hf_dataset(ref: str, split: str | None = None) -> Iterator[tuple[int, dict]]:
@@ -196,22 +264,44 @@ def iter_hf_dataset(ref: str, split: str | None = None) -> Iterator[tuple[int, d
         yield i, dict(obj)
 
 
-def iter_rows(ref: str | os.PathLike, rejects: RejectLog | None = None) -> Iterator[tuple[int, dict]]:
-    """Raw rows (dicts) from any supported input, with their 1-based line/row number."""
+def iter_rows(ref: str | os.PathLike, rejects: RejectLog | None = None,
+              unique_ids: bool = True) -> Iterator[tuple[int, dict]]:
+    """Raw rows (dicts) from any supported input, with their 1-based line/row number.
+
+    `unique_ids`: a row whose string `id` repeats an earlier row's is rejected ("duplicate id", naming the first
+    line): ids key translation caches, resumes and merges, so a repeat would silently overwrite or drop a record.
+    """
     s = str(ref)
     if s.startswith("hf:"):
-        return iter_hf_dataset(s)
-    path = Path(s)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file or directory")
-    if path.is_dir():
-        return iter_hf_dataset(s)
-    if path.suffix == ".parquet":
-        return iter_parquet(path)
-    if path.suffix in {".jsonl", ".json", ".gz", ".ndjson"}:
-        return iter_jsonl(path, rejects)
-    raise ValueError(f"{path}: unsupported input format (expected .jsonl, .jsonl.gz, .parquet, a saved dataset "
-                     f"directory, or hf:NAME[:CONFIG][@SPLIT])")
+        rows = iter_hf_dataset(s)
+    else:
+        path = Path(s)
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no such file or directory")
+        if path.is_dir():
+            rows = iter_hf_dataset(s)
+        elif path.suffix == ".parquet":
+            rows = iter_parquet(path, rejects=rejects)
+        elif path.suffix in {".jsonl", ".json", ".gz", ".ndjson"}:
+            rows = iter_jsonl(path, rejects)
+        else:
+            raise ValueError(f"{path}: unsupported input format (expected .jsonl, .jsonl.gz, .parquet, a saved "
+                             f"dataset directory, or hf:NAME[:CONFIG][@SPLIT])")
+    return _unique(rows, s, rejects) if unique_ids else rows
+
+
+def _unique(rows: Iterator[tuple[int, dict]], source: str, rejects: RejectLog | None) -> Iterator[tuple[int, dict]]:
+    # Keyed by the id's 64-bit hash (about 100 bytes per row, not the id string); two different ids of one file
+    # share a hash with probability ~n²/2^65 (3e-6 for 10M rows).
+    first: dict[int, int] = {}
+    for lineno, obj in rows:
+        rid = obj.get("id")
+        if isinstance(rid, str) and rid:
+            seen = first.setdefault(hash(rid), lineno)
+            if seen != lineno:
+                _reject(rejects, Reject(source, lineno, f"duplicate id: '{rid[:80]}' (first on line {seen})", obj))
+                continue
+        yield lineno, obj
 
 
 def validate(obj: dict, kind: str | None) -> Record:
@@ -228,6 +318,8 @@ def describe_validation_error(e: ValidationError) -> str:
         loc = ".".join(str(x) for x in err["loc"]) or "<record>"
         if err["type"] == "missing":
             parts.append(f"missing field '{loc}'")
+        elif err["type"] == "value_error" and loc == "<record>":  # a record-level check: its own message
+            parts.append(str(err.get("ctx", {}).get("error", err["msg"])))
         else:
             parts.append(f"field '{loc}': {err['msg']}")
     return "; ".join(parts)
@@ -288,12 +380,16 @@ class RecordWriter:
     def write(self, record: Record | dict) -> None:
         d = to_dict(record)
         self.count += 1
-        if self._parquet:
-            self._batch.append({k: (json.dumps(v, ensure_ascii=False) if k == "meta" else v) for k, v in d.items()})
-            if len(self._batch) >= self._parquet_batch:
-                self._flush_parquet()
-        else:
-            self._fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+        try:
+            if self._parquet:
+                self._batch.append({k: (json.dumps(v, ensure_ascii=False) if k == "meta" else v)
+                                    for k, v in d.items()})
+                if len(self._batch) >= self._parquet_batch:
+                    self._flush_parquet()
+            else:
+                self._fh.write(json.dumps(d, ensure_ascii=False) + "\n")
+        except OSError as e:  # disk full / read-only: name the artifact (the temp file is removed on exit)
+            raise _named(e, self.path) from e
 
     def write_all(self, records: Iterable[Record | dict]) -> int:
         for r in records:
@@ -313,6 +409,20 @@ class RecordWriter:
         self._batch = []
 
     def close(self, ok: bool = True) -> None:
+        if self._ctx is None:  # closed already
+            return
+        try:
+            self._close_files(ok)
+        except OSError as e:  # the last buffered bytes did not fit: publish nothing, name the artifact
+            self._abort()
+            raise _named(e, self.path) from e
+        if ok:
+            ctx, self._ctx = self._ctx, None
+            ctx.__exit__(None, None, None)
+        else:
+            self._abort()
+
+    def _close_files(self, ok: bool) -> None:
         if self._parquet:
             if ok:
                 self._flush_parquet()
@@ -325,16 +435,24 @@ class RecordWriter:
                 pq.write_table(pa.table({}), self._tmp)
         else:
             self._fh.close()
-        if ok:
-            self._ctx.__exit__(None, None, None)
-        else:
+
+    def _abort(self) -> None:
+        """Remove the temporary file; the target stays as it was."""
+        for handle in (self._fh, self._pq_writer):
+            try:
+                if handle is not None:
+                    handle.close()
+            except Exception:  # already failing: the handle's own error is secondary
+                pass
+        ctx, self._ctx = self._ctx, None
+        if ctx is not None:
             err = RuntimeError("write aborted")
             try:
-                self._ctx.__exit__(type(err), err, None)
+                ctx.__exit__(type(err), err, None)
             except RuntimeError:
                 pass
 
-    def __enter__(self) -> "RecordWriter":
+    def __enter__(self) -> RecordWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:

@@ -16,7 +16,8 @@ import typer
 from hala import __version__
 
 # Pipeline order for `hala --help`; modules not named here are listed after these.
-ORDER = ["run", "models", "data", "quantize", "translate", "filter", "corpus", "train", "merge", "eval", "report"]
+ORDER = ["run", "models", "data", "quantize", "translate", "filter", "corpus", "vocab", "train", "merge", "eval",
+         "report", "publish"]
 
 app = typer.Typer(
     name="hala",

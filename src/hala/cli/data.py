@@ -31,8 +31,11 @@ def check_cmd(
     path: str = typer.Argument(..., help="Record file (.jsonl/.jsonl.gz/.parquet) or saved dataset directory."),
     kind: str = typer.Option(None, help="Schema: chat or pair (default: inferred per record)."),
     rejects: str = typer.Option(None, help="Write rejected lines here (JSONL with file, line and reason)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as one JSON object on stdout."),
 ) -> None:
-    """Validate a record file: count good records, report each bad one as file:line: reason."""
+    """Validate a record file: count good records, report each bad one as file:line: reason (invalid JSON or
+    schema, a repeated id, an empty turn). Exits 1 when any record is rejected or the file holds no records."""
+    import json
     from pathlib import Path
 
     from hala.records import RejectLog, read_records
@@ -40,10 +43,18 @@ def check_cmd(
     log = RejectLog(Path(rejects) if rejects else None, max_examples=50)
     with log:
         good = sum(1 for _ in read_records(path, kind, log))
-    for r in log.examples:
-        typer.echo(str(r), err=True)
-    typer.echo(f"{good} good records, {log.total} rejected")
-    if log.total:
+    warnings = [f"{path}: no records (an empty file: nothing for a stage to read)"] if good + log.total == 0 else []
+    if as_json:
+        typer.echo(json.dumps({"path": path, "good": good, "rejected": log.total, "reasons": log.counts,
+                               "examples": [str(r) for r in log.examples], "warnings": warnings},
+                              ensure_ascii=False, indent=2))
+    else:
+        for r in log.examples:
+            typer.echo(str(r), err=True)
+        for w in warnings:
+            typer.echo(f"warning: {w}", err=True)
+        typer.echo(f"{good} good records, {log.total} rejected")
+    if log.total or warnings:
         raise typer.Exit(1)
 
 

@@ -1,12 +1,15 @@
-"""`hala eval`: translation quality (BLEU / chrF++) and multiple-choice benchmarks (acc / acc_norm)."""
+"""`hala eval`: translation quality (BLEU / chrF++), multiple-choice benchmarks (acc / acc_norm) and held-out
+instruction prompts (share of answers in Arabic, reference perplexity)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 
-eval_app = typer.Typer(help="Evaluate translation quality and Arabic multiple-choice benchmarks.",
+eval_app = typer.Typer(help="Evaluate translation quality, Arabic multiple-choice benchmarks and instruction "
+                            "models on held-out Arabic prompts.",
                        no_args_is_help=True)
 
 
@@ -32,6 +35,7 @@ def translation_cmd(
     src: str = typer.Option(None, "--src", help="With --hyp: source sentences (shown beside the worst examples)."),
     label: str = typer.Option(None, help="Name for the report (e.g. base, trained)."),
     out: Path = typer.Option(Path("hala-eval"), "--out", "-o", help="Output directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout instead of a table."),
 ) -> None:
     """BLEU (tokenize=intl) and chrF++ with sacrebleu signatures, per-sentence scores and the worst examples.
 
@@ -51,7 +55,7 @@ def translation_cmd(
         write_records(out / "sentences.jsonl", result.pop("sentences"))
         write_json(out / "eval_translation.json", {"kind": "translation", "hypotheses": hyp, "references": ref,
                                                    "label": label, "directions": {"hyp": result}})
-        _print_translation({"hyp": result}, out)
+        _print_translation({"hyp": result}, out, as_json)
         return
     if not data:
         raise typer.BadParameter("give --data (parallel text) or --hyp/--ref", param_hint="--data")
@@ -60,12 +64,18 @@ def translation_cmd(
                                    engine=engine, template=template, limit=limit, max_new_tokens=max_new_tokens,
                                    batch_size=batch_size, comet_model=comet_model, label=label,
                                    hypotheses={directions[0]: hyp} if hyp else {})
-    _print_translation(run_translation(config, out)["directions"], out)
+    _print_translation(run_translation(config, out)["directions"], out, as_json)
 
 
-def _print_translation(directions: dict, out: Path) -> None:
+def _print_translation(directions: dict, out: Path, as_json: bool = False) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    if as_json:
+        keep = ("n", "bleu", "chrf", "comet", "signature")
+        summary = {name: {k: r[k] for k in keep if k in r} for name, r in directions.items()}
+        typer.echo(json.dumps({"directions": summary, "out": str(out)}, ensure_ascii=False, indent=2))
+        return
 
     table = Table(title="translation quality")
     for col in ("direction", "n", "BLEU", "chrF++", "COMET"):
@@ -96,6 +106,7 @@ def mcq_cmd(
     dtype: str = typer.Option("float32", help="float32, bfloat16 or auto."),
     label: str = typer.Option(None, help="Name for the report (e.g. base, tuned, merged)."),
     out: Path = typer.Option(Path("hala-eval"), "--out", "-o", help="Output directory."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary (no per-question details) as JSON."),
 ) -> None:
     """Log-likelihood multiple choice with OALL-v2 prompts: acc and acc_norm per task, and their average."""
     from rich.console import Console
@@ -106,6 +117,15 @@ def mcq_cmd(
     config = EvalMCQConfig(model=model, tasks=task, task_files=tasks_file or [], few_shot=few_shot, limit=limit,
                            batch_size=batch_size, prompt=prompt, dtype=dtype, label=label)
     result = run_mcq(config, out)
+    for name, r in result["tasks"].items():  # answer keys read only after Arabic normalisation: said, not hidden
+        if r.get("answer_keys_normalised"):
+            typer.echo(f"note: {name}: {r['answer_keys_normalised']} answer key(s) matched after Arabic "
+                       f"normalisation, e.g. {r['answer_key_notes'][0]}", err=True)
+    if as_json:
+        tasks = {name: {k: v for k, v in r.items() if k != "details"} for name, r in result["tasks"].items()}
+        typer.echo(json.dumps({**result, "tasks": tasks, "out": str(out)}, ensure_ascii=False, indent=2,
+                              default=str))
+        return
     table = Table(title=f"{model} ({few_shot}-shot)")
     for col in ("task", "prompt", "n", "acc", "acc_norm", "q/s"):
         table.add_column(col)
@@ -116,6 +136,33 @@ def mcq_cmd(
     table.add_row("average", "", str(avg["n_tasks"]) + " tasks", f"{avg['acc']:.4f}", f"{avg['acc_norm']:.4f}", "")
     Console().print(table)
     Console().print(f"results in {out}/")
+
+
+@eval_app.command("instruct")
+def instruct_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="Model to evaluate (hub id, directory, embedded:NAME)."),
+    data: str = typer.Option("package:instruct_heldout_ar.jsonl", "--data", "-d",
+                             help="Chat samples ending with a reference answer (default: the shipped held-out "
+                                  "Arabic prompts)."),
+    lang: str = typer.Option("ar", help="Language the answers should be written in (its script is counted)."),
+    threshold: float = typer.Option(0.5, help="An answer is in LANG when this share of its letters is."),
+    max_new_tokens: int = typer.Option(32, help="Greedy generation limit per answer."),
+    batch_size: int = typer.Option(12, help="Prompts per batch."),
+    limit: int = typer.Option(None, help="Use N prompts spread evenly over the set."),
+    dtype: str = typer.Option("float32", help="float32, bfloat16 or auto."),
+    no_generate: bool = typer.Option(False, "--no-generate", help="Reference perplexity only (no generation)."),
+    label: str = typer.Option(None, help="Name for the report (e.g. base, tuned, merged)."),
+    out: Path = typer.Option(Path("hala-eval"), "--out", "-o", help="Output directory."),
+) -> None:
+    """Held-out Arabic prompts: share of greedy answers written in Arabic, perplexity of reference answers."""
+    from hala.evaluate.instruct import EvalInstructConfig, run
+
+    config = EvalInstructConfig(model=model, data=data, lang=lang, threshold=threshold, max_new_tokens=max_new_tokens,
+                                batch_size=batch_size, limit=limit, dtype=dtype, generate=not no_generate,
+                                label=label)
+    result = run(config, out)
+    typer.echo(json.dumps({"metrics": result["metrics"], "signature": result["signature"], "out": str(out)},
+                          ensure_ascii=False, indent=2))
 
 
 @eval_app.command("tasks")

@@ -12,7 +12,10 @@ models_app = typer.Typer(help="Model references: hub ids, local directories, and
 
 @models_app.command("list")
 def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List the embedded models (shipped inside PyPI packages, usable offline) and whether they are prepared."""
+    """List the embedded models (shipped inside PyPI packages, usable offline) and whether they are prepared.
+    On a terminal: a table; piped or redirected: one tab-separated line per model (header first), nothing cut."""
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
@@ -20,13 +23,18 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON inst
 
     rows = list_models()
     if as_json:
-        typer.echo(json.dumps(rows, indent=2))
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    cells = [(r["ref"], "yes" if r["prepared"] else "no", r["package"], r["description"]) for r in rows]
+    if not sys.stdout.isatty():  # a table sized for 80 columns would cut the references (`embedded:gemma-3-27…`)
+        for line in [("ref", "prepared", "package", "description"), *cells]:
+            typer.echo("\t".join(line))
         return
     table = Table(title=f"embedded models (HALA_HOME={hala_home()})")
     for col in ("ref", "prepared", "package", "description"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["ref"], "yes" if r["prepared"] else "no", r["package"], r["description"])
+        table.add_column(col, no_wrap=col == "ref", overflow="fold")
+    for c in cells:
+        table.add_row(*c)
     Console().print(table)
 
 

@@ -35,11 +35,13 @@ def quantize_cmd(
     verify_texts_per_lang: int = typer.Option(_default("verify_texts_per_lang"),
                                               help="Use the first N verification texts of each language."),
     verify_pairs: str = typer.Option(None, help="Pair records for the chrF++ check (default: shipped en->ar)."),
-    verify_dtype: str = typer.Option(_default("verify_dtype"), help="Precision both models are loaded at for "
-                                                                    "the whole verification (float32: exact "
-                                                                    "reference, and the fast choice on CPUs "
-                                                                    "without bf16 instructions; bfloat16 on GPU)."),
+    verify_dtype: str = typer.Option(_default("verify_dtype"), help="Precision each model is loaded at for "
+                                                                    "the verification, one at a time (auto: the "
+                                                                    "checkpoint's dtype on GPUs and for 2B+ "
+                                                                    "models, float32 for small ones on CPU)."),
     device: str = typer.Option(None, help="Torch device for verification, e.g. cuda (default: CPU)."),
+    device_map: str = typer.Option(None, "--device-map", help="auto: spread each model over every visible GPU "
+                                                              "for verification (models larger than one GPU)."),
     template: str = typer.Option(_default("template"), help="Prompt template for the translation check "
                                                             "(hala.prompts: few-shot, zero-shot, hala)."),
     translation_check: str = typer.Option(_default("translation_check"),
@@ -78,7 +80,8 @@ def quantize_cmd(
             trust_remote_code=trust_remote_code, calibration=calibration, calibration_samples=calibration_samples,
             calibration_max_length=calibration_max_length, verify_texts=verify_texts,
             verify_texts_per_lang=verify_texts_per_lang, verify_pairs=verify_pairs,
-            verify_dtype=verify_dtype, device=device, template=template, translation_check=translation_check,
+            verify_dtype=verify_dtype, device=device, device_map=device_map, template=template,
+            translation_check=translation_check,
             translation_pairs=translation_pairs, translation_max_new_tokens=translation_max_new_tokens,
             batch_size=batch_size,
             thresholds=DriftThresholds(max_ppl_ratio=max_ppl_ratio, max_kl=max_kl, min_top1=min_top1,

@@ -21,6 +21,16 @@ def _engine_options(values: list[str]) -> dict:
     return out
 
 
+def _length_cap(value: str) -> dict | None:
+    if value.strip().lower() in ("off", "none", "no"):
+        return None
+    ratio, sep, extra = value.partition(",")
+    try:
+        return {"ratio": float(ratio), "extra": int(extra) if sep else 0}
+    except ValueError:
+        raise ValueError(f"--length-cap expects RATIO,EXTRA (e.g. 4,32) or off, got '{value}'") from None
+
+
 def translate_cmd(
     input: str = typer.Argument(..., help="Records to translate: .jsonl(.gz), .parquet, a saved dataset "
                                            "directory, or hf:NAME (optionally :CONFIG and @SPLIT)."),
@@ -28,7 +38,8 @@ def translate_cmd(
                                                           "id, or (engine openai) the served model name."),
     out: str = typer.Option(..., "--out", "-o", help="Output directory (rerun the same command to resume)."),
     engine: str = typer.Option("ct2", help="ct2 (CPU default, int8), hf (transformers), vllm (GPU), openai "
-                                           "(any OpenAI-compatible server)."),
+                                           "(any OpenAI-compatible server), echo (instant stand-in for tests and "
+                                           "benchmarks)."),
     template: str = typer.Option("hala", help="Prompt: hala (chat, instruction models), few-shot or zero-shot "
                                               "(completion, for base models such as embedded:gemma-3-270m)."),
     src_lang: str = typer.Option("en", help="Source language code."),
@@ -42,6 +53,11 @@ def translate_cmd(
     batch_size: int = typer.Option(16, help="Prompts per batch."),
     max_new_tokens: int = typer.Option(256, help="Token limit per segment (a hit triggers one retry with "
                                                  "twice the limit, then a reject)."),
+    length_cap: str = typer.Option("4,32", help="Length-aware limit RATIO,EXTRA: a segment of n source tokens "
+                                                "generates at most min(max-new-tokens, RATIO*n+EXTRA) tokens; "
+                                                "'off': every segment may use max-new-tokens."),
+    calls_in_flight: int = typer.Option(None, help="Engine calls kept in flight across shards (default: as the "
+                                                   "engine asks; vllm/openai several, ct2/hf one)."),
     segment: str = typer.Option("sentence", help="sentence: one segment per sentence; line: one per line "
                                                  "(long lines still split)."),
     max_segment_chars: int = typer.Option(400, help="Longest segment sent to the model."),
@@ -71,7 +87,8 @@ def translate_cmd(
         kind=kind, fields=[f.strip() for f in fields.split(",") if f.strip()] if fields else [], limit=limit,
         dry_run=dry_run, batch_size=batch_size, max_new_tokens=max_new_tokens, segment=segment,
         max_segment_chars=max_segment_chars, shard_size=shard_size, engine_options=_engine_options(option or []),
-        guards={"skip": skip_guard or []}, distributed=distributed, ray=_engine_options(ray_option or []))
+        guards={"skip": skip_guard or []}, distributed=distributed, ray=_engine_options(ray_option or []),
+        length_cap=_length_cap(length_cap), calls_in_flight=calls_in_flight)
     report = run(config, Path(out))
     if dry_run:
         _show_dry_run(report)

@@ -35,6 +35,11 @@ class CorpusConfig(BaseModel):
     tokenizer: str | None = Field(None, description="model reference whose tokenizer counts max_tokens")
     max_tokens: int | None = Field(None, ge=8, description="drop pairs whose longer example exceeds this many "
                                                            "tokens (chat template applied when the tokenizer has one)")
+    concat_every: int = Field(0, ge=0, description="also make a multi-sentence TRAIN example every N train pairs "
+                                                   "of a source, joining its last k pairs (k cycles 2..concat_max): "
+                                                   "a translator trained on single short sentences drops content "
+                                                   "and stops early on longer inputs. 0: off")
+    concat_max: int = Field(3, ge=2, le=8, description="most sentences joined into one concatenated example")
     trust_remote_code: bool = False
 
     @field_validator("sources", mode="before")

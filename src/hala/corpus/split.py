@@ -11,7 +11,7 @@ connected to other pairs).
 
 from __future__ import annotations
 
-from hala.filters.normalize import digest, normalize_text
+from hala.normalize import digest, normalize_text
 
 SPLITS = ("train", "dev", "test")
 

@@ -30,7 +30,7 @@ from hala.atomic import write_json, write_text
 from hala.corpus.config import CorpusConfig, CorpusSource
 from hala.corpus.examples import chat_example, pairs_from_chat, pick
 from hala.corpus.split import SPLITS, Components, assign, text_nodes
-from hala.filters.normalize import digest, normalize_text
+from hala.normalize import digest, normalize_text
 from hala.records import RecordWriter, Reject, RejectLog, iter_rows
 from hala.sources.files import RECORD_SUFFIXES
 from hala.sources.pairs import default_name, iter_pairs, split_name
@@ -130,8 +130,9 @@ def collect(config: CorpusConfig, spool, comps: Components, rejects: RejectLog, 
 # ------------------------------------------------------------------------------------------------ pass 2
 def examples_for(name: str, pair: dict, pivot: str, other: str, split: str, config: CorpusConfig) -> list[dict]:
     meta = {"source": name, "split": split}
-    if "license" in pair["meta"]:
-        meta["license"] = pair["meta"]["license"]
+    for key in ("license", "concat"):
+        if key in pair["meta"]:
+            meta[key] = pair["meta"][key]
     directions = {"both": [(pivot, other, config.src_lang, config.tgt_lang),
                            (other, pivot, config.tgt_lang, config.src_lang)]}
     directions["forward"], directions["reverse"] = directions["both"][:1], directions["both"][1:]
@@ -154,9 +155,39 @@ class TokenCounter:
         return [len(ids) for ids in self.tok(texts, add_special_tokens=False)["input_ids"]]
 
 
+class Concatenator:
+    """Multi-sentence train examples from consecutive train pairs of one source (`concat_every`, `concat_max`).
+
+    Only train-split pairs are joined, so no dev/test sentence reaches training; the joined pair keeps the
+    licence of its parts (they come from one source) and records how many sentences it holds."""
+
+    def __init__(self, config: CorpusConfig):
+        self.every, self.most = config.concat_every, config.concat_max
+        self.recent: dict[str, list[tuple[dict, str, str]]] = defaultdict(list)
+        self.seen: Counter = Counter()
+
+    def add(self, name: str, pair: dict, pivot: str, other: str) -> tuple[dict, str, str] | None:
+        if not self.every:
+            return None
+        recent = self.recent[name]
+        recent.append((pair, pivot, other))
+        del recent[:-self.most]
+        self.seen[name] += 1
+        if self.seen[name] % self.every:
+            return None
+        k = 2 + (self.seen[name] // self.every) % (self.most - 1)
+        if len(recent) < k:
+            return None
+        parts = recent[-k:]
+        joined = {**parts[-1][0], "id": "+".join(p["id"] for p, _, _ in parts),
+                  "meta": {**parts[-1][0]["meta"], "concat": k}}
+        return joined, " ".join(p for _, p, _ in parts), " ".join(o for _, _, o in parts)
+
+
 def emit(config: CorpusConfig, spool_path: Path, comps: Components, out_dir: Path, rejects: RejectLog,
          stats: Stats) -> dict:
     counter = TokenCounter(config) if config.max_tokens else None
+    concat = Concatenator(config)
     sizes: Counter = Counter()
     longest = 0
     with contextlib.ExitStack() as stack:
@@ -171,11 +202,19 @@ def emit(config: CorpusConfig, spool_path: Path, comps: Components, out_dir: Pat
                     split = assign(root, config.seed, config.dev_fraction, config.test_fraction)
                     built.append((name, pair, split, examples_for(name, pair, pivot, other, split, config),
                                   where, line))
+                    joined = concat.add(name, pair, pivot, other) if split == "train" else None
+                    if joined is not None:
+                        built.append((name, joined[0], "train",
+                                      examples_for(name, joined[0], joined[1], joined[2], "train", config),
+                                      where, line))
                 lengths = iter(counter([e for b in built for e in b[3]])) if counter else None
                 for name, pair, split, examples, where, line in built:
                     if lengths is not None:
                         n = max(next(lengths) for _ in examples)
                         longest = max(longest, n)
+                        if n > config.max_tokens and "concat" in pair["meta"]:
+                            stats.sources[name]["concatenated_too_long"] += 1  # synthetic: nothing lost
+                            continue
                         if n > config.max_tokens:
                             stats.sources[name]["too_long"] += 1
                             rejects.add(Reject(where, line, f"too long: {n} tokens > {config.max_tokens}", pair))
@@ -183,6 +222,9 @@ def emit(config: CorpusConfig, spool_path: Path, comps: Components, out_dir: Pat
                     for e in examples:
                         chats[split].write(e)
                         stats.splits[split][e["meta"]["direction"]] += 1
+                    if "concat" in pair["meta"]:  # a training example only: not a pair of the corpus
+                        stats.sources[name]["concatenated_examples"] += 1
+                        continue
                     pairs[split].write({**pair, "meta": {**pair["meta"], "corpus_source": name, "split": split}})
                     stats.splits[split]["pairs"] += 1
                     stats.sources[name][split] += 1

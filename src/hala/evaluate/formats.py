@@ -51,6 +51,10 @@ FORMATS = {f.name: f for f in [
     PromptFormat("acva", question="السؤال: {question}\n", choice=None, target="text"),
     PromptFormat("mmlu_en", "The following are multiple choice questions (with answers) about {subject}.\n\n",
                  answer="Answer:", labels="latin", target_prefix=" "),
+    # Cloze: the choices are not listed and each choice's text is scored after "الإجابة:" + " " (lm-eval's ARC
+    # layout, lighteval's CF formulation). Small models that only echo a letter prior under letter labels show
+    # knowledge here (docs/EVAL.md: the embedded Gemma-3-270M picks أ for all 150 mcq-ar questions with letters).
+    PromptFormat("cloze_ar", question="السؤال: {question}\n", choice=None, target="text", target_prefix=" "),
 ]}
 
 # The format a file's layout is written for, when a task does not name one.

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from hala.normalize import normalize_text
 from hala.records import iter_hf_dataset, iter_rows
 
 LATIN = "ABCDEFGHIJ"
@@ -34,6 +35,7 @@ ARABIC_LETTERS = ["أ", "ب", "ج", "د", "هـ", "و", "ز", "ح", "ط", "ي"]
 YES_NO_CHOICES = ["صح", "خطأ"]
 _YES = {"نعم", "صح", "صحيح", "yes", "true", "1"}
 _NO = {"لا", "خطأ", "خاطئ", "no", "false", "0"}
+_LETTER_KEYS = [normalize_text(a) for a in ARABIC_LETTERS]  # ا ب ج د ه ...: what a variant key is compared to
 
 
 @dataclass
@@ -43,6 +45,7 @@ class MCQItem:
     answer: int
     id: str = ""
     subset: str = ""  # subject / category: few-shot examples come from the same subset, scores are kept per subset
+    answer_note: str = ""  # set when the answer key matched only after Arabic normalisation (counted, reported)
 
     def __post_init__(self) -> None:
         if len(self.choices) < 2:
@@ -53,19 +56,35 @@ class MCQItem:
 
 def answer_index(answer: Any, choices: list[str]) -> int:
     """An answer given as an index, a Latin or Arabic letter, or the text of the correct choice."""
+    return match_answer(answer, choices)[0]
+
+
+def match_answer(answer: Any, choices: list[str]) -> tuple[int, str]:
+    """`answer_index` and a note: "" for an exact key, else how a key written with a variant spelling was read.
+
+    Real exports write Arabic letter keys with a bare alif (ا for أ) or without the tatweel (ه for هـ), and
+    choice texts with other diacritics; those keys match after hala.normalize and are counted (`answer_note`).
+    """
     if isinstance(answer, bool):
         raise ValueError(f"answer {answer!r} is not an index, letter or choice")
     if isinstance(answer, int):
-        return answer
+        return answer, ""
     a = str(answer).strip()
     if a.isdigit():
-        return int(a)
+        return int(a), ""
     if len(a) == 1 and a.upper() in LATIN:
-        return LATIN.index(a.upper())
+        return LATIN.index(a.upper()), ""
     if a in ARABIC_LETTERS:
-        return ARABIC_LETTERS.index(a)
+        return ARABIC_LETTERS.index(a), ""
     if a in choices:
-        return choices.index(a)
+        return choices.index(a), ""
+    key = normalize_text(a)
+    if key in _LETTER_KEYS:
+        i = _LETTER_KEYS.index(key)
+        return i, f"answer key {a!r} read as {ARABIC_LETTERS[i]!r} (Arabic letter variant)"
+    same = [i for i, c in enumerate(choices) if normalize_text(c) == key]
+    if len(same) == 1:
+        return same[0], f"answer {a!r} matched choice {same[0]} after Arabic normalisation"
     raise ValueError(f"answer {answer!r} is not an index, a letter (A-J, أ-ي) or one of the choices")
 
 
@@ -76,14 +95,14 @@ def _subject(obj: dict) -> str:
 
 def from_mcq(obj: dict) -> MCQItem:
     choices = [str(c) for c in obj["choices"]]
-    return MCQItem(str(obj["question"]), choices, answer_index(obj["answer"], choices), str(obj.get("id", "")),
-                   _subject(obj))
+    index, note = match_answer(obj["answer"], choices)
+    return MCQItem(str(obj["question"]), choices, index, str(obj.get("id", "")), _subject(obj), note)
 
 
 def _lettered(obj: dict, question: str = "question", answer: str = "answer") -> MCQItem:
     choices = [str(obj[k]) for k in LATIN if obj.get(k) not in (None, "")]
-    return MCQItem(str(obj[question]), choices, answer_index(obj[answer], choices), str(obj.get("id", "")),
-                   _subject(obj))
+    index, note = match_answer(obj[answer], choices)
+    return MCQItem(str(obj[question]), choices, index, str(obj.get("id", "")), _subject(obj), note)
 
 
 def from_mmlu(row: list | dict) -> MCQItem:
@@ -92,7 +111,8 @@ def from_mmlu(row: list | dict) -> MCQItem:
     if len(row) < 4:
         raise ValueError(f"expected question, 2+ choices and an answer, got {len(row)} columns")
     choices = [str(c) for c in row[1:-1]]
-    return MCQItem(str(row[0]), choices, answer_index(row[-1], choices))
+    index, note = match_answer(row[-1], choices)
+    return MCQItem(str(row[0]), choices, index, answer_note=note)
 
 
 def from_arabic_mmlu(obj: dict) -> MCQItem:
@@ -165,7 +185,11 @@ def detect_format(row: Any) -> str:
 # ------------------------------------------------------------------------------------------------ containers
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
     with open(path, encoding="utf-8-sig", newline="") as fh:
-        rows = list(csv.reader(fh))
+        reader = csv.reader(fh)
+        try:
+            rows = list(reader)
+        except (UnicodeDecodeError, csv.Error) as e:  # bad bytes or a broken quote: name the file and line
+            raise ValueError(f"{path}:{reader.line_num + 1}: unreadable CSV ({type(e).__name__}: {e})") from None
     if not rows:
         return
     header = [h.strip() for h in rows[0]]
@@ -200,14 +224,17 @@ def _rows(source: str | Path, split: str | None = None) -> Iterator[tuple[str, i
         for n, row in iter_hf_dataset(s, split):
             yield s, n, "", row
     else:
-        for n, row in iter_rows(s):  # JSONL(.gz) / Parquet (raises file:line on bad JSON)
+        for n, row in iter_rows(s, unique_ids=False):  # JSONL(.gz) / Parquet (raises file:line on bad JSON)
             yield s, n, "", row
 
 
 def sniff_format(source: str | Path, split: str | None = None) -> str:
     """The format of the first row of `source`."""
-    for _, _, _, row in _rows(source, split):
-        return detect_format(row)
+    for where, n, _, row in _rows(source, split):
+        try:
+            return detect_format(row)
+        except ValueError as e:
+            raise ValueError(f"{where}:{n}: {e}") from None
     raise ValueError(f"{source}: no multiple-choice items found")
 
 

@@ -56,13 +56,21 @@ class LoglikScorer:
 
     def loglikelihoods(self, requests: list[Request], progress: Callable[[int], None] | None = None) -> list[float]:
         """Sum of log-probabilities of each continuation's tokens given its context (natural log)."""
+        return self.token_loglikelihoods([self.encode(c, x) for c, x in requests], progress)
+
+    def token_loglikelihoods(self, encoded: list[tuple[tuple[int, ...], tuple[int, ...]]],
+                             progress: Callable[[int], None] | None = None) -> list[float]:
+        """`loglikelihoods` for requests already tokenized as (context ids, continuation ids): for callers that
+        split a chat-template rendering themselves (hala.evaluate.instruct scores assistant tokens only)."""
         import torch
 
-        encoded = [self.encode(c, x) for c, x in requests]
+        encoded = [(tuple(ctx), tuple(cont)) for ctx, cont in encoded]
+        if any(not ctx or not cont for ctx, cont in encoded):
+            raise ValueError("every request needs at least one context token and one continuation token")
         groups: dict[tuple[int, ...], list[int]] = {}
         for i, (ctx, _) in enumerate(encoded):
             groups.setdefault(ctx, []).append(i)
-        scores = [0.0] * len(requests)
+        scores = [0.0] * len(encoded)
         single = [(ctx, idx) for ctx, idx in groups.items() if all(len(encoded[i][1]) == 1 for i in idx)]
         multi = [(ctx, idx) for ctx, idx in groups.items() if any(len(encoded[i][1]) > 1 for i in idx)]
         single.sort(key=lambda g: -len(g[0]))  # similar lengths together: less padding
@@ -115,6 +123,10 @@ class LoglikScorer:
         if width == 0:
             return scores
         cache = out.past_key_values
+        if not all(hasattr(layer, "batch_repeat_interleave") for layer in getattr(cache, "layers", [])):
+            # Hybrid caches whose recurrent/conv state layers cannot be repeated per choice (LFM2's conv layers,
+            # transformers 5.24: found by rehearsing the paper recipes): score each choice with the whole context.
+            return self._uncached(ctx, conts)
         cache.batch_repeat_interleave(len(conts))
         # Right padding needs no attention mask: a causal model's real positions never attend to later padding.
         ids = torch.full((len(conts), width), self.pad_id, dtype=torch.long)
@@ -125,3 +137,19 @@ class LoglikScorer:
         for r, c in enumerate(conts):
             scores[r] += sum(logprobs[r, k - 1, c[k]].item() for k in range(1, len(c)))
         return scores
+
+    def _uncached(self, ctx: tuple[int, ...], conts: list[tuple[int, ...]]) -> list[float]:
+        """Same scores as `_cached`, one right-padded forward pass over context + continuation per choice."""
+        import torch
+
+        seqs = [ctx + c[:-1] for c in conts]
+        width = max(map(len, seqs))
+        ids = torch.full((len(seqs), width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, seq in enumerate(seqs):
+            ids[r, :len(seq)] = torch.tensor(seq)
+            mask[r, :len(seq)] = 1
+        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device))
+        logprobs = torch.log_softmax(out.logits.float(), dim=-1).cpu()
+        start = len(ctx) - 1  # the position that predicts the first continuation token
+        return [sum(logprobs[r, start + k, c[k]].item() for k in range(len(c))) for r, c in enumerate(conts)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -40,6 +41,11 @@ class EvalTranslationConfig(BaseModel):
     comet_model: str | None = Field(None, description="local COMET checkpoint; skipped with a reason if absent")
     worst_k: int = Field(10, ge=0)
     label: str | None = Field(None, description="name shown in the report, e.g. 'base' or 'trained'")
+    role: Literal["teacher", "student", "student-base", "other"] | None = Field(
+        None, description="what this translator is in the pipeline: the report's headline compares the student "
+                          "with the teacher (as the pipeline prompted it) on the same held-out data")
+    heldout: bool = Field(False, description="the data is held out: no stage trained, filtered or selected on it "
+                                             "(the report checks the recipe for stages that read it)")
 
     @field_validator("directions")
     @classmethod
@@ -72,6 +78,8 @@ class EvalMCQConfig(BaseModel):
     limit: int | None = Field(None, gt=0, description="evaluate N questions per task, spread evenly")
     prompt: str | None = Field(None, description="override every task's prompt format")
     dtype: str = "float32"
+    device: str = Field("auto", description="torch device for the scorer: auto (cuda when available, else cpu), "
+                                            "cpu, cuda, cuda:1, ...")
     label: str | None = Field(None, description="name shown in the report, e.g. 'base', 'tuned', 'merged'")
 
 
@@ -97,8 +105,10 @@ def run_translation(config: EvalTranslationConfig, out_dir: Path) -> dict:
         metrics.update({f"bleu_{name}": result["bleu"], f"chrf_{name}": result["chrf"]})
         if "score" in comet:
             metrics[f"comet_{name}"] = comet["score"]
-    summary = {"kind": "translation", "model": config.model, "label": config.label, "data": config.data,
-               "limit": config.limit, "directions": directions, "metrics": metrics}
+    summary = {"kind": "translation", "model": config.model, "label": config.label, "role": config.role,
+               "heldout": config.heldout, "data": config.data, "template": config.template, "engine": config.engine,
+               "engine_options": config.engine_options, "limit": config.limit, "directions": directions,
+               "metrics": metrics}
     write_json(out_dir / "eval_translation.json", summary)
     outputs["summary"] = "eval_translation.json"
     return {"metrics": metrics, "outputs": outputs, "directions": directions}
@@ -117,7 +127,7 @@ def run_mcq(config: EvalMCQConfig, out_dir: Path) -> dict:
     out_dir = Path(out_dir)
     registry = Registry(config.task_files)
     settings = {"model": config.model, "few_shot": config.few_shot, "limit": config.limit,
-                "prompt": config.prompt, "dtype": config.dtype}
+                "prompt": config.prompt, "dtype": config.dtype}  # not the device: results do not depend on it
     scorer, results, outputs = None, {}, {}
     for task in registry.expand(config.tasks):
         key = _task_key(task)
@@ -127,14 +137,23 @@ def run_mcq(config: EvalMCQConfig, out_dir: Path) -> dict:
         else:
             data = resolve_task(task, registry, config.prompt)
             data.name = key
-            scorer = scorer or LoglikScorer.load(config.model, dtype=config.dtype, batch_size=config.batch_size)
+            scorer = scorer or LoglikScorer.load(config.model, dtype=config.dtype, batch_size=config.batch_size,
+                                                 device=resolve_device(config.device))
             result = evaluate_task(scorer, data, config.few_shot, config.limit)
             write_records(out_dir / f"mcq_{key}.jsonl", result.pop("details"))
             write_json(done, {"settings": {**settings, "task": task}, "result": result})
             results[key] = result
         outputs[f"details_{key}"] = f"mcq_{key}.jsonl"
+    # Headline: the mean of the tasks' scores, each task the mean of its subsets (lighteval's `_average`, the
+    # OALL-v2 leaderboard's per-benchmark figure). Micro (every question weighted alike) is kept, labelled.
     average = {m: round(sum(r[m] for r in results.values()) / len(results), 6) for m in ("acc", "acc_norm")}
+    n_total = sum(r["n"] for r in results.values())
+    micro = {m: round(sum(r.get(f"{m}_micro", r[m]) * r["n"] for r in results.values()) / n_total, 6)
+             for m in ("acc", "acc_norm")}
+    average.update(method="macro: mean over tasks of each task's mean over its subsets (lighteval/OALL-v2)",
+                   acc_micro=micro["acc"], acc_norm_micro=micro["acc_norm"], n=n_total)
     metrics = {"acc_norm_avg": average["acc_norm"], "acc_avg": average["acc"],
+               "acc_norm_avg_micro": micro["acc_norm"], "acc_avg_micro": micro["acc"],
                **{f"acc_norm_{k}": r["acc_norm"] for k, r in results.items()}}
     summary = {"kind": "mcq", "model": config.model, "label": config.label, "few_shot": config.few_shot,
                "limit": config.limit, "tasks": results, "average": {**average, "n_tasks": len(results)},
@@ -142,6 +161,15 @@ def run_mcq(config: EvalMCQConfig, out_dir: Path) -> dict:
     write_json(out_dir / "eval_mcq.json", summary)
     outputs["summary"] = "eval_mcq.json"
     return {"metrics": metrics, "outputs": outputs, "tasks": results, "average": summary["average"]}
+
+
+def resolve_device(device: str) -> str:
+    """`auto`: the first GPU when torch sees one, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def run(config: EvalTranslationConfig | EvalMCQConfig, out_dir: Path) -> dict:

@@ -150,6 +150,8 @@ def load_task(spec: TaskSpec, data: str | None = None) -> TaskData:
 def _load_local(spec: TaskSpec, path: Path) -> TaskData:
     if not path.exists():
         raise FileNotFoundError(f"task '{spec.name}': {path}: no such file or directory")
+    if spec.hub and spec.hub.subsets and path.is_dir() and all((path / s).is_dir() for s in spec.hub.subsets):
+        return _load_mirror(spec, path)
     # A hub task bound to a local copy keeps the hub's split names (e.g. AraTrust's `train`, AlGhafa's `validation`).
     split, fewshot_split = (spec.hub.split, spec.hub.fewshot_split) if spec.hub else (spec.split, spec.fewshot_split)
     evaluated, shots = _locate(path, split), None
@@ -163,6 +165,30 @@ def _load_local(spec: TaskSpec, path: Path) -> TaskData:
     return TaskData(spec.name, read_items(evaluated[0], fmt, evaluated[1]),
                     read_items(shots[0], fmt, shots[1]) if shots else None,
                     spec.prompt or DEFAULT_FORMAT.get(fmt, FALLBACK_FORMAT), str(evaluated[0]))
+
+
+def _load_mirror(spec: TaskSpec, path: Path) -> TaskData:
+    """A local mirror of a per-subset hub task: `PATH/<SUBSET>/` per subset (a saved DatasetDict, or a directory
+    with `<split>` entries). Items are labelled with their subset as on the hub, so scores stay per subset."""
+    hub = spec.hub
+
+    def read(split: str | None) -> list[MCQItem] | None:
+        if split is None:
+            return None
+        items = []
+        for subset in hub.subsets:
+            where = _locate(path / subset, split)
+            if where is None:
+                raise ValueError(f"task '{spec.name}': {path / subset} has no '{split}' split")
+            fmt = spec.format if spec.format != "auto" else sniff_format(*where)
+            for item in read_items(where[0], fmt, where[1]):
+                item.subset = subset
+                items.append(item)
+        return items
+
+    fmt = spec.format if spec.format != "auto" else "mcq"
+    return TaskData(spec.name, read(hub.split), read(hub.fewshot_split),
+                    spec.prompt or DEFAULT_FORMAT.get(fmt, FALLBACK_FORMAT), str(path))
 
 
 def _load_hub(spec: TaskSpec) -> TaskData:
@@ -179,7 +205,8 @@ def _load_hub(spec: TaskSpec) -> TaskData:
         for subset in hub.subsets or [""]:
             ref = f"hf:{hub.repo}" + (f":{subset}" if subset else "") + f"@{split}"
             for item in read_items(ref, spec.format):
-                item.subset = item.subset or subset
+                # the hub subset (one lighteval task each) rather than a row's own subject column
+                item.subset = subset or item.subset
                 items.append(item)
         return items
 

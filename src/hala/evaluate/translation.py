@@ -22,7 +22,7 @@ from hala.evaluate.subset import spread
 from hala.progress import console
 
 # Options of `translate_with_reasons` itself; every other engine option configures the engine.
-CALL_OPTIONS = ("segment", "max_segment_chars", "guards")
+CALL_OPTIONS = ("segment", "max_segment_chars", "guards", "length_cap")
 
 
 def _translate_api():
@@ -46,6 +46,8 @@ def _read_cache(cache: Path, fingerprint: dict) -> list[dict]:
         try:
             done.append(json.loads(line))
         except json.JSONDecodeError:  # a line cut short by a crash: redo from there
+            # and drop it from the file, or the rows appended next would sit behind it and be lost on each resume
+            cache.write_text("".join(x + "\n" for x in lines[:len(done) + 1]), encoding="utf-8")
             break
     return done
 
@@ -53,11 +55,21 @@ def _read_cache(cache: Path, fingerprint: dict) -> list[dict]:
 def translate_sources(srcs: list[str], model: str, *, src_lang: str, tgt_lang: str, engine: str = "hf",
                       template: str = "hala", max_new_tokens: int = 256, batch_size: int = 8,
                       engine_options: dict | None = None, cache: Path | None = None,
-                      chunk: int = 64) -> list[dict]:
-    """`{"hyp", "reason"}` per source: the translation, and why the guards rejected it (then hyp is "")."""
+                      chunk: int = 64, timing: dict | None = None) -> list[dict]:
+    """`{"hyp", "reason"}` per source: the translation, and why the guards rejected it (then hyp is "").
+
+    `timing`, when given, receives the generation time of the sentences translated by this call (wall and process
+    CPU seconds, model loading and conversion excluded): speed comparisons between models must not count a
+    one-off CTranslate2 conversion, and CPU seconds stay comparable on a shared machine."""
     load_engine, translate_with_reasons = _translate_api()
     options = dict(engine_options or {})
     call_options = {k: options.pop(k) for k in CALL_OPTIONS if k in options}
+    if isinstance(call_options.get("guards"), dict):  # from a recipe or --set: validated like the translate stage's
+        from hala.translate.guards import GuardConfig
+
+        call_options["guards"] = GuardConfig.model_validate(call_options["guards"])
+    if "length_cap" in call_options:  # [ratio, extra] from YAML: at most ratio * source tokens + extra new tokens
+        call_options["length_cap"] = tuple(call_options["length_cap"])
     settings = {"model": str(model), "src_lang": src_lang, "tgt_lang": tgt_lang, "engine": engine,
                 "template": template, "max_new_tokens": max_new_tokens, "engine_options": engine_options or {},
                 "n": len(srcs)}
@@ -70,7 +82,7 @@ def translate_sources(srcs: list[str], model: str, *, src_lang: str, tgt_lang: s
     if len(done) >= len(srcs):
         return done[:len(srcs)]
     eng = load_engine(engine, str(model), batch_size, **options)  # once: the model loads once for all chunks
-    t0, resumed = time.time(), len(done)
+    t0, cpu0, resumed = time.time(), time.process_time(), len(done)
     for start in range(len(done), len(srcs), chunk):
         out = translate_with_reasons(srcs[start:start + chunk], str(model), src_lang=src_lang, tgt_lang=tgt_lang,
                                      engine=eng, template=template, max_new_tokens=max_new_tokens,
@@ -82,6 +94,8 @@ def translate_sources(srcs: list[str], model: str, *, src_lang: str, tgt_lang: s
                 fh.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
         console.print(f"translate {src_lang}→{tgt_lang}: {len(done)}/{len(srcs)} sentences "
                       f"({(len(done) - resumed) / max(time.time() - t0, 1e-9):.2f} sent/s)")
+    if timing is not None:
+        timing.update(sentences=len(done) - resumed, seconds=time.time() - t0, cpu_seconds=time.process_time() - cpu0)
     return done
 
 
@@ -97,7 +111,7 @@ def evaluate_translation(model: str | None, pairs: str | Path | list, *, src_lan
     """
     rows = load_bitext(pairs, columns or (src_lang, tgt_lang))
     srcs, refs = orient(spread(rows, limit), src_lang, tgt_lang, str(pairs) if not isinstance(pairs, list) else "")
-    t0 = time.time()
+    timing: dict = {}
     if hypotheses is not None:
         hyps = texts(hypotheses)
         if len(hyps) == len(rows):  # aligned with the whole set: take the same slice as the references
@@ -110,15 +124,18 @@ def evaluate_translation(model: str | None, pairs: str | Path | list, *, src_lan
     else:
         translated = translate_sources(srcs, model, src_lang=src_lang, tgt_lang=tgt_lang, engine=engine,
                                  template=template, max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                 engine_options=engine_options, cache=cache)
+                                 engine_options=engine_options, cache=cache, timing=timing)
         hyps, reasons = [t["hyp"] for t in translated], [t["reason"] for t in translated]
-    seconds = time.time() - t0
+    n_timed = timing.get("sentences", 0)
     result = {"direction": f"{src_lang}-{tgt_lang}", "model": None if model is None else str(model),
               "engine": engine if hypotheses is None else "hypotheses", "template": template,
               **score_translations(hyps, refs, srcs, worst_k=worst_k),
               "rejected": sum(r is not None for r in reasons),
-              "translate_seconds": round(seconds, 2),
-              "sentences_per_second": round(len(refs) / seconds, 3) if hypotheses is None and seconds > 0 else None}
+              # Generation speed of the sentences translated in this run (None when all came from the cache).
+              "translate_seconds": round(timing["seconds"], 2) if n_timed else None,
+              "translate_cpu_seconds": round(timing["cpu_seconds"], 2) if n_timed else None,
+              "sentences_per_second": round(n_timed / timing["seconds"], 3) if n_timed else None,
+              "sentences_per_cpu_second": round(n_timed / timing["cpu_seconds"], 3) if n_timed else None}
     for sentence, reason in zip(result["sentences"], reasons):
         if reason is not None:  # the guards rejected this translation: it was scored as ""
             sentence["rejected"] = reason

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from hala.filters import scripts
 from hala.filters.digests import DigestSet
-from hala.filters.normalize import DIGITS, normalize_text
+from hala.normalize import DIGITS, normalize_text
 from hala.filters.registry import Rule, RuleParams, register
 
 

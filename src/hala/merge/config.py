@@ -49,8 +49,12 @@ class MergeConfig(BaseModel):
         default="tuned", description="model whose tokenizer, chat template and generation config are copied")
     shard_size_gb: float = Field(default=5.0, gt=0, description="largest output shard, in GB (1e9 bytes)")
     sweep: list[float] | None = Field(default=None, description="uniform t values to try; the best is kept")
-    select_on: str | None = Field(default=None, description="scorer for the sweep: mcq:PATH, chrf:PATH, ppl:PATH")
+    select_on: str | None = Field(default=None, description="scorer for the sweep: mcq:PATH, chrf:PATH, ppl:PATH, "
+                                                            "instruct:PATH")
     select_limit: int | None = Field(default=None, ge=1, description="score each candidate on at most N items")
+    report_on: list[str] = Field(default_factory=list,
+                                 description="more scorers (NAME:ARG, e.g. instruct:PATH) run on every candidate and "
+                                             "reported per t in sweep.json; they never change which t is chosen")
     keep_candidates: bool = False
 
     @model_validator(mode="after")
@@ -64,8 +68,8 @@ class MergeConfig(BaseModel):
                 raise ValueError("sweep needs select_on (mcq:PATH, chrf:PATH or ppl:PATH) to choose the best t")
             if "t" in self.model_fields_set:
                 raise ValueError("give either t or sweep: each sweep value is used as a uniform t")
-        elif self.select_on:
-            raise ValueError("select_on is only used with sweep (the list of t values to choose from)")
+        elif self.select_on or self.report_on:
+            raise ValueError("select_on and report_on are only used with sweep (the list of t values to try)")
         return self
 
 

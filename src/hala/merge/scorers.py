@@ -1,7 +1,8 @@
 """Scorers for the t sweep: `NAME:ARG` -> a number to maximise for one candidate model directory.
 
 Built in: `mcq:TASK` (multiple-choice acc_norm, OALL-v2 log-likelihood conventions), `chrf:PAIRS` (translation
-chrF++), both from the evaluation stage (`hala.evaluate`), and `ppl:FILE` (minus perplexity, computed here, for
+chrF++), `instruct:FILE` (minus reference-answer perplexity on held-out prompts, Arabic-answer share alongside),
+all from the evaluation stage (`hala.evaluate`), and `ppl:FILE` (minus perplexity, computed here, for
 when there is no task). Register another with `@register_scorer("name")`; tests inject cheap ones this way.
 """
 
@@ -93,6 +94,16 @@ def chrf_score(model: Path, pairs: str, limit: int | None) -> Score:
                                                              **_pair_languages(pairs))
     return Score(float(result["chrf"]), "chrf", {"bleu": result.get("bleu"), "n": result.get("n"),
                                                  "signature": result.get("signature")})
+
+
+@register_scorer("instruct")
+def instruct_score(model: Path, path: str, limit: int | None) -> Score:
+    """Minus the perplexity of reference answers to held-out prompts (chat samples), with the share of greedy
+    answers written in Arabic in the details (hala.evaluate.instruct)."""
+    result = _evaluate("instruct", "evaluate_instruct")(str(model), path, limit=limit)
+    result.pop("details", None)
+    return Score(-float(result["ref_ppl"]), "neg_ref_ppl",
+                 {k: result.get(k) for k in ("ref_ppl", "lang_share", "mean_script_share", "n", "signature_text")})
 
 
 @register_scorer("ppl")

@@ -76,6 +76,7 @@ def plot_sweep(rows: list[dict], best: dict, title: str, path: Path) -> None:
 
 def run_sweep(config: MergeConfig, out_dir: Path) -> dict:
     scorer, arg = parse_select_on(config.select_on)
+    reported = [(spec, *parse_select_on(spec)) for spec in config.report_on]  # checked before any merging
     candidates = out_dir / "candidates"
     state_path = out_dir / "sweep_state.json"
     key = config.model_dump(mode="json", exclude={"keep_candidates"})
@@ -90,6 +91,10 @@ def run_sweep(config: MergeConfig, out_dir: Path) -> dict:
                 merge_models(config, candidates / label, t=t)
             score = scorer.fn(candidates / label, arg, config.select_limit)
             state["scores"][label] = {"t": t, "score": score.value, "metric": score.metric, "details": score.details}
+            # Reported only: the choice of t stays on select_on, as the recipe says.
+            state["scores"][label]["reported"] = {
+                spec: {"value": s.value, "metric": s.metric, "details": s.details}
+                for spec, s in ((spec, fn.fn(candidates / label, a, config.select_limit)) for spec, fn, a in reported)}
             write_json(state_path, state)
         if not config.keep_candidates:
             _prune(candidates, _label(_best(list(state["scores"].values()))["t"]))
@@ -103,7 +108,8 @@ def run_sweep(config: MergeConfig, out_dir: Path) -> dict:
     if not config.keep_candidates:
         shutil.rmtree(candidates, ignore_errors=True)
 
-    table = {"select_on": config.select_on, "method": config.method, "metric": best["metric"],
+    table = {"select_on": config.select_on, "report_on": config.report_on, "method": config.method,
+             "metric": best["metric"],
              "best_t": best["t"], "best_score": best["score"], "rows": rows}
     write_json(out_dir / "sweep.json", table)
     plot_sweep(rows, best, f"{config.method} t sweep: {best['metric']} on {Path(arg).name}", out_dir / "sweep.png")

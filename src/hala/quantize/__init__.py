@@ -10,4 +10,4 @@ from hala.quantize.checks import DriftError
 from hala.quantize.config import SCHEMES, DriftThresholds, QuantizeConfig
 from hala.quantize.stage import run
 
-__all__ = ["DriftError", "DriftThresholds", "QuantizeConfig", "SCHEMES", "run"]
+__all__ = ["SCHEMES", "DriftError", "DriftThresholds", "QuantizeConfig", "run"]

@@ -50,13 +50,19 @@ class QuantizeConfig(BaseModel):
     verify_texts_per_lang: int | None = Field(12, ge=1, description="use the first N texts of each language "
                                                                     "(None: all); the shipped set has 20 each")
     verify_pairs: str | None = Field(None, description="pair records for the chrF++ check; default: shipped en->ar")
-    verify_dtype: Literal["bfloat16", "float16", "float32"] = Field(
-        "float32", description="precision both models are loaded at for the whole verification (next-token drift "
-                               "and the translation check; each model is loaded once): float32 compares against "
-                               "the original at full precision and is the fast choice on CPUs without bf16 "
-                               "instructions (measured 4.6x faster than bfloat16 on the AVX2 CPU in "
-                               "docs/QUANTIZE.md); use bfloat16 on a GPU for large models")
-    device: str | None = Field(None, description="torch device for verification, e.g. 'cuda' (default: CPU)")
+    verify_dtype: Literal["auto", "bfloat16", "float16", "float32"] = Field(
+        "auto", description="precision each model is loaded at for the verification (next-token drift and the "
+                            "translation check; one model in memory at a time). auto: the original checkpoint's "
+                            "dtype (bf16 for a bf16 release) on GPUs and for models of 2B+ parameters; float32 for "
+                            "small models on CPU, exact and faster on CPUs without bf16 instructions (measured "
+                            "4.6x faster than bfloat16 on the AVX2 CPU in docs/QUANTIZE.md)")
+    device: str | None = Field(None, description="torch device for verification, e.g. 'cuda' (the whole model on "
+                                                 "that one device; default: CPU)")
+    verify_spill_bytes: int = Field(2 << 30, ge=0, description="the original's next-token log-probs are kept in "
+                                    "memory up to this size, the rest in temporary files next to the output")
+    device_map: str | None = Field(None, description="'auto': spread each model over all visible GPUs (then CPU "
+                                                     "RAM) with accelerate's placement; for models larger than one "
+                                                     "GPU, e.g. a 111B teacher on 8 GPUs")
     template: str = Field("few-shot", description="prompt template id for the translation check (hala.prompts)")
     translation_check: Literal["enforce", "report", "skip"] = Field(
         "enforce", description="enforce the chrF++ threshold, only report chrF++, or skip translating "
@@ -70,7 +76,13 @@ class QuantizeConfig(BaseModel):
     thresholds: DriftThresholds = Field(default_factory=DriftThresholds)
 
     @model_validator(mode="after")
-    def _static_needs_calibration(self) -> "QuantizeConfig":
+    def _one_placement(self) -> QuantizeConfig:
+        if self.device and self.device_map:
+            raise ValueError("set either 'device' (one device) or 'device_map' (spread over GPUs), not both")
+        return self
+
+    @model_validator(mode="after")
+    def _static_needs_calibration(self) -> QuantizeConfig:
         if self.scheme == "fp8" and not self.calibration:
             raise ValueError("scheme 'fp8' (static activation scales) needs calibration text: set 'calibration' "
                              "to a records file (chat or pair), or use scheme 'fp8-dynamic' (data-free)")

@@ -59,7 +59,8 @@ def sample_generation(models: dict, tokenizer, prompt: str, max_new_tokens: int 
 
 class Clock:
     """Wall and CPU seconds per verification step: on a shared machine wall time depends on the neighbours, CPU
-    seconds (all threads of this process) say what the step itself cost."""
+    seconds (all threads of this process) say what the step itself cost. A step run once per model (load,
+    translation) adds up."""
 
     def __init__(self):
         self.wall: dict[str, float] = {}
@@ -68,8 +69,8 @@ class Clock:
 
     def lap(self, step: str) -> None:
         now = (time.time(), time.process_time())
-        self.wall[step] = round(now[0] - self._last[0], 2)
-        self.cpu[step] = round(now[1] - self._last[1], 2)
+        self.wall[step] = round(self.wall.get(step, 0.0) + now[0] - self._last[0], 2)
+        self.cpu[step] = round(self.cpu.get(step, 0.0) + now[1] - self._last[1], 2)
         self._last = now
 
     def report(self) -> dict:
@@ -78,34 +79,86 @@ class Clock:
         return {"seconds": self.wall, "cpu_seconds": self.cpu}
 
 
-def verify(config: QuantizeConfig, source: Path, model_dir: Path) -> dict:
-    """Every verification field of the report. Each model is loaded once, at `verify_dtype`, and serves the
-    next-token check, the translation check and the sample."""
+def load_for_verify(model_dir: Path, config: QuantizeConfig, dtype: str):
+    """One model at `dtype`: over every GPU with `device_map` (accelerate's placement), on `device`, or on CPU."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {"dtype": getattr(torch, dtype), "use_safetensors": True, "trust_remote_code": config.trust_remote_code}
+    if config.device_map:
+        kwargs["device_map"] = config.device_map
+    model = AutoModelForCausalLM.from_pretrained(model_dir, **kwargs)
+    if config.device and not config.device_map:
+        model.to(config.device)
+    return model.eval()
+
+
+def release_memory() -> None:
+    """After the caller dropped its last reference to a model: hand the memory back before the next one loads."""
+    import gc
+
     import torch
 
-    from hala.models import load_model, load_tokenizer
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def verify(config: QuantizeConfig, source: Path, model_dir: Path, work_dir: Path | None = None) -> dict:
+    """Every verification field of the report. The original runs first (its next-token log-probs kept, its
+    translations and sample made), is freed, then the quantised model runs the same steps and is compared:
+    one model in memory at a time (hala/quantize/placement.py)."""
+    import torch
+
+    from hala.models import load_tokenizer
     from hala.progress import progress_bar
-    from hala.quantize.metrics import compare_models
+    from hala.quantize.metrics import LogprobStore, candidate_pass, reference_pass
+    from hala.quantize.placement import checkpoint_dtype, verify_placement
     from hala.quantize.texts import load_texts
+    from hala.train.hardware import count_parameters
 
     clock = Clock()
     texts = {lang: t[:config.verify_texts_per_lang] for lang, t in load_texts(config.verify_texts).items()}
     tokenizer = load_tokenizer(source, trust_remote_code=config.trust_remote_code)
-    load = dict(dtype=config.verify_dtype, trust_remote_code=config.trust_remote_code, device=config.device)
-    models = {"original": load_model(source, **load), "quantized": load_model(model_dir, **load)}
-    report: dict = {"linear_layers": linear_layers(models["quantized"])}  # before the first forward decompresses
-    clock.lap("load")
-    with progress_bar(sum(len(t) for t in texts.values()), "verify (next-token drift)", "texts") as bar:
-        report.update(compare_models(models["original"], models["quantized"], tokenizer, texts, config.batch_size,
-                                     bar.advance))
-    clock.lap("next_token")
-    report["translation"] = verify_translation(config, models, tokenizer)
-    clock.lap("translation")
-    if config.translation_check == "skip":  # otherwise the translation examples show both models generating
-        first_text = next(iter(texts.values()))[0]
-        report["sample"] = sample_generation(models, tokenizer, " ".join(first_text.split()[:4]))
-        clock.lap("sample")
-    n_params = sum(p.numel() for p in models["original"].parameters())
+    placement = verify_placement(config, count_parameters(source), checkpoint_dtype(source))
+    n_texts = sum(len(t) for t in texts.values())
+    store = LogprobStore((work_dir or model_dir.parent) / ".verify-logprobs", config.verify_spill_bytes)
+    outputs: dict = {}
+    report: dict = {"placement": placement}
+    try:
+        with progress_bar(2 * n_texts, "verify (next-token drift)", "texts") as bar:
+            original = load_for_verify(source, config, placement["dtype"])
+            clock.lap("load")
+            n_params = sum(p.numel() for p in original.parameters())
+            batches = reference_pass(original, tokenizer, texts, config.batch_size, store, bar.advance)
+            clock.lap("next_token")
+            outputs["original"] = translate_one(config, original, tokenizer)
+            clock.lap("translation")
+            first_text = next(iter(texts.values()))[0]
+            sample_prompt = " ".join(first_text.split()[:4])
+            samples = {"original": sample_generation({"original": original}, tokenizer, sample_prompt)["original"]} \
+                if config.translation_check == "skip" else {}
+            del original
+            release_memory()
+
+            quantized = load_for_verify(model_dir, config, placement["dtype"])
+            report["linear_layers"] = linear_layers(quantized)  # before the first forward decompresses
+            clock.lap("load")
+            report.update(candidate_pass(quantized, tokenizer, batches, store, bar.advance))
+            report["logprobs_spilled_bytes"] = store.spilled
+            clock.lap("next_token")
+            outputs["quantized"] = translate_one(config, quantized, tokenizer)
+            clock.lap("translation")
+            if config.translation_check == "skip":  # otherwise the translation examples show both generating
+                samples["quantized"] = sample_generation({"quantized": quantized}, tokenizer,
+                                                         sample_prompt)["quantized"]
+                report["sample"] = {"prompt": sample_prompt, **samples}
+                clock.lap("sample")
+            del quantized
+            release_memory()
+    finally:
+        store.close()
+    report["translation"] = score_translation(config, outputs, tokenizer)
     report["sizes"] = {
         "original_on_disk_bytes": weights_bytes(source),
         # what the original weighs at the dtype it was quantised from (the fair baseline for FP8)
@@ -118,15 +171,27 @@ def verify(config: QuantizeConfig, source: Path, model_dir: Path) -> dict:
     return report
 
 
-def verify_translation(config: QuantizeConfig, models: dict, tokenizer) -> dict:
+def _pairs(config: QuantizeConfig):
+    from hala.quantize.texts import load_pairs
+
+    return load_pairs(config.verify_pairs)[:config.translation_pairs]
+
+
+def translate_one(config: QuantizeConfig, model, tokenizer) -> list[str] | None:
+    if config.translation_check == "skip":
+        return None
+    from hala.quantize.translation import translate_with
+
+    return translate_with(model, tokenizer, _pairs(config), config.template, config.translation_max_new_tokens,
+                          config.batch_size)
+
+
+def score_translation(config: QuantizeConfig, outputs: dict, tokenizer) -> dict:
     if config.translation_check == "skip":
         return {"status": "skipped"}
-    from hala.quantize.texts import load_pairs
-    from hala.quantize.translation import compare_translation
+    from hala.quantize.translation import compare_outputs
 
-    pairs = load_pairs(config.verify_pairs)[:config.translation_pairs]
-    result = compare_translation(models, tokenizer, pairs, config.template, config.translation_max_new_tokens,
-                                 config.batch_size)
+    result = compare_outputs(outputs, tokenizer, _pairs(config), config.template, config.translation_max_new_tokens)
     status = "enforced" if config.translation_check == "enforce" else "reported"
     return {"status": status, **result}
 
@@ -145,10 +210,11 @@ def run(config: QuantizeConfig, out_dir: Path) -> dict:
 
     report = {"model": config.model, "source": str(source), "quantized_model": MODEL_DIR, "scheme": config.scheme,
               "ignore": config.ignore, "dtype": config.dtype, "verify_dtype": config.verify_dtype,
+              "device_map": config.device_map,
               "resumed_conversion": resumed,
               "quantize_seconds": conversion["quantize_seconds"],
               "calibration_texts": conversion["calibration_texts"]}
-    report.update(verify(config, source, model_dir))
+    report.update(verify(config, source, model_dir, out_dir))
     report["thresholds"] = config.thresholds.model_dump()
     report["checks"] = drift_checks(report, config.thresholds, config.translation_check == "enforce")
     report["passed"] = all(c["passed"] for c in report["checks"])

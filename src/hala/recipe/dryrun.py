@@ -35,6 +35,10 @@ def print_plan(planned: list[PlannedStage], selected: list[str], console: Consol
             row += [f"{e['tokens']:.3g}", f"{e['gpu_hours']:.1f}", f"{e['wall_hours']:.1f}"] if e else ["-"] * 3
         table.add_row(*row)
     console.print(table)
+    for p in planned:  # why each stage that is not done would run (full text: no table column truncates it)
+        if p.reason and p.name in selected:
+            console.print(f"{p.name} {'resumes' if p.status == 'resume' else 'runs'}: {p.reason}",
+                          highlight=False, markup=False, soft_wrap=True)
     if est:
         total_gpu = sum(e["gpu_hours"] for e in est.values())
         total_wall = sum(e["wall_hours"] for e in est.values())
@@ -43,3 +47,28 @@ def print_plan(planned: list[PlannedStage], selected: list[str], console: Consol
         for name, e in est.items():
             console.print(f"  {name}: {e['basis']}")
     return est
+
+
+def resource_check(planned: list[PlannedStage], gpus: int | None, gpu_memory: str | None, host_memory: str | None,
+                   as_json: bool, echo=print) -> dict:
+    """The resource plan (hala/recipe/resources.py) printed as a table or JSON; raises HalaError naming every
+    stage that cannot fit, with its numbers (the CLI exits non-zero)."""
+    import json
+
+    from hala.errors import HalaError
+    from hala.recipe.resources import machine_from_options, print_resource_plan, refusal, resource_plan, summary
+
+    try:
+        machine = machine_from_options(gpus, gpu_memory, host_memory)
+    except ValueError as e:
+        raise HalaError(f"--gpu-memory/--host-memory: {e}") from None
+    plans = resource_plan(planned, machine)
+    report = summary(plans, machine)
+    if as_json:
+        echo(json.dumps(report, indent=2))
+    else:
+        print_resource_plan(plans, machine)
+    message = refusal(plans)
+    if message:
+        raise HalaError(message)
+    return report

@@ -67,6 +67,10 @@ class StageSpec(BaseModel):
     with_: dict[str, Any] = Field(default_factory=dict, alias="with")
     description: str = ""
     estimate: Estimate | None = None
+    # run in a child process (all memory returned when it ends); default: GPU stages (hala/recipe/isolate.py)
+    isolate: bool | None = None
+    min_kept: float = Field(0.2, ge=0, le=1, description="fail the stage when its summary's records_out is below "
+                            "this share of records_in (an empty output always fails unless 0)")
 
 
 class Recipe(BaseModel):
@@ -153,6 +157,8 @@ def load_recipe(path: str | Path) -> Recipe:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise HalaError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    except (ValueError, TypeError, RecursionError) as e:  # a scalar YAML cannot build, e.g. the date 2021-13-45
+        raise HalaError(f"{path}: invalid YAML value: {e}") from None
     if not isinstance(raw, dict):
         raise HalaError(f"{path}: a recipe is a YAML mapping with 'name' and 'stages'")
     try:
@@ -179,5 +185,8 @@ def load_recipe(path: str | Path) -> Recipe:
             stage_type.config_class().model_validate(stage.with_)
         except ValidationError as e:
             raise HalaError(_format_errors(str(path), e, prefix=f"stages.{stage.name}.with")) from None
+        except (TypeError, KeyError, AttributeError, RecursionError) as e:  # a config validator that met a value
+            # of a shape it did not expect (pydantic wraps only ValueError/AssertionError): still one line
+            raise HalaError(f"{where}.with: invalid value ({type(e).__name__}: {e})") from None
         seen.add(stage.name)
     return recipe

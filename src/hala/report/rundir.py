@@ -19,8 +19,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-KNOWN_FILES = ("eval_translation.json", "eval_mcq.json", "sweep.json", "report.json", "train_summary.json",
-               "verification.json")
+KNOWN_FILES = ("eval_translation.json", "eval_mcq.json", "eval_instruct.json", "sweep.json", "report.json",
+               "train_summary.json", "verification.json")
 
 
 @dataclass
@@ -32,6 +32,7 @@ class Stage:
     seconds: float | None = None
     metrics: dict = field(default_factory=dict)
     files: dict[str, dict] = field(default_factory=dict)
+    config: dict = field(default_factory=dict)  # the stage's settings as the recipe gave them (stage.json)
 
 
 @dataclass
@@ -70,6 +71,13 @@ def _files(directory: Path | None, problems: list[str]) -> dict[str, dict]:
     return found
 
 
+def _stage_config(directory: Path | None, problems: list[str]) -> dict:
+    if directory is None or not (directory / "stage.json").is_file():
+        return {}
+    config = (_load(directory / "stage.json", problems) or {}).get("config")
+    return config if isinstance(config, dict) else {}
+
+
 def read_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_dir():
@@ -82,13 +90,15 @@ def read_run(path: str | Path) -> Run:
             entry = entry if isinstance(entry, dict) else {}
             d = path / entry["dir"] if entry.get("dir") else None
             stages.append(Stage(name, d, str(entry.get("type", "")), str(entry.get("status", "")),
-                                entry.get("seconds"), entry.get("metrics") or {}, _files(d, problems)))
+                                entry.get("seconds"), entry.get("metrics") or {}, _files(d, problems),
+                                _stage_config(d, problems)))
     else:
         for d in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
             stage_json = _load(d / "stage.json", problems) if (d / "stage.json").exists() else {}
             stage_json = stage_json or {}
             stages.append(Stage(stage_json.get("name", d.name), d, stage_json.get("type", ""),
                                 stage_json.get("status", ""), stage_json.get("seconds"),
-                                stage_json.get("metrics") or {}, _files(d, problems)))
+                                stage_json.get("metrics") or {}, _files(d, problems),
+                                stage_json.get("config") or {}))
     recipe = str((manifest or {}).get("recipe") or path.name)
     return Run(path, recipe, manifest, stages, problems)

@@ -53,7 +53,6 @@ def translation(run: Run, worst: int = 5) -> Section:
             signatures.update(f"{k}: {v}" for k, v in (r.get("signature") or {}).items())
     blocks = [Table(["translator", "model", "direction", "n", "rejected by guards", "BLEU", "chrF++", "COMET"],
                     rows)]
-    blocks += _before_after(by_direction)
     labels = list(dict.fromkeys(_label(s, d) for s, d in evals))
     directions = list(by_direction)
     blocks.append(Figure("translation_chrf", plots.grouped_bars(
@@ -77,14 +76,30 @@ def _hyp(example: dict) -> str:
     return example.get("hyp", "")
 
 
-def _before_after(by_direction: dict[str, dict[str, float]]) -> list:
-    lines = []
-    for direction, scores in by_direction.items():
-        items = [(k, v) for k, v in scores.items() if isinstance(v, (int, float))]
-        if len(items) >= 2:
-            (a, x), (b, y) = items[0], items[-1]
-            lines.append(f"{direction}: {a} {x:.2f} → {b} {y:.2f} chrF++ ({y - x:+.2f})")
-    return [Text("Before → after: " + "; ".join(lines))] if lines else []
+def headline(run: Run) -> Section:
+    """Student vs teacher on the same data, per direction, sign as measured, with the speed ratio
+    (hala.report.headline decides what is compared and whether the data is held out)."""
+    from hala.report.headline import HEADLINE, comparisons
+
+    found = comparisons(run)
+    if not found:
+        return _skipped(HEADLINE, "no pair of eval.translation stages with `role: teacher` and `role: student`; "
+                                  "no before/after comparison is claimed.")
+    blocks: list = []
+    for c in found:
+        if c.get("problem"):
+            blocks.append(Note(c["problem"]))
+            continue
+        blocks += [Text(f"{c['student']} ({_short(run, c['student_model'])}, {c['student_prompt']}) vs teacher "
+                        f"{c['teacher']} ({_short(run, c['teacher_model'])}, {c['teacher_prompt']}) on "
+                        f"{_short(run, c['data'])} — {c['data_kind']}."),
+                   Text("; ".join(d["line"] for d in c["directions"])),
+                   Table(["direction", "n", "teacher chrF++", "student chrF++", "Δ chrF++", "teacher BLEU",
+                          "student BLEU", f"teacher {c['speed_unit']}", f"student {c['speed_unit']}", "speed ratio"],
+                         [[d["direction"], d["n"], d["teacher_chrf"], d["student_chrf"], d["delta_chrf"],
+                           d["teacher_bleu"], d["student_bleu"], d["teacher_speed"], d["student_speed"],
+                           d["speed_ratio"]] for d in c["directions"]])]
+    return Section(HEADLINE, blocks)
 
 
 def benchmarks(run: Run) -> Section:
@@ -205,11 +220,25 @@ def translate_runs(run: Run) -> Section:
     found = [(s, d) for s, d in run.with_file("report.json") if isinstance(d.get("rejects_by_reason"), dict)]
     if not found:
         return _skipped(title, "no translate report.json (with rejects_by_reason) in any stage.")
-    rows = [[stage.name, d.get("records"), d.get("translated"), d.get("rejected"), d.get("tokens"),
-             d.get("tokens_per_s"), d.get("records_per_s"),
+    def kept(d: dict) -> str | None:
+        n, ok = d.get("records"), d.get("translated")
+        return f"{100 * ok / n:.1f}%" if isinstance(n, int) and isinstance(ok, int) and n else None
+
+    def ladder(d: dict) -> str:  # the retry ladder (hala.translate.translator): how segments were rescued
+        parts = [f"{name} {d[key]}" for name, key in (("retried", "retried_segments"), ("fixed by retry",
+                 "fixed_by_retry"), ("fixed by split", "fixed_by_split"), ("fixed by fallback", "fixed_by_fallback"))
+                 if isinstance(d.get(key), int)]
+        return ", ".join(parts) or "–"
+
+    rows = [[stage.name, d.get("records"), d.get("translated"), kept(d), d.get("rejected"), ladder(d),
+             d.get("tokens"), d.get("tokens_per_s"), d.get("records_per_s"),
              ", ".join(f"{k} {v}" for k, v in d["rejects_by_reason"].items()) or "–"] for stage, d in found]
-    return Section(title, [Table(["stage", "records", "translated", "rejected", "tokens generated", "tokens/s",
-                                  "records/s", "rejects by reason"], rows)])
+    return Section(title, [
+        Table(["stage", "records", "translated", "kept", "rejected", "segments rescued", "tokens generated",
+               "tokens/s", "records/s", "rejects by reason"], rows),
+        Text("A record is kept only when every segment passed the guards and the reassembled text still holds every "
+             "protected span, calculator annotation, answer line and number of the source (the post-check): "
+             "kept records have no broken span.")])
 
 
 TRAIN_FIELDS = ("mode", "steps", "epochs", "train_examples_used", "train_loss", "final_loss", "eval_loss",
@@ -282,8 +311,106 @@ def throughput(run: Run) -> Section:
     return Section(title, blocks)
 
 
+def _stage_files(run: Run, name: str) -> list[tuple[Stage, dict]]:
+    """(stage, JSON object) for every stage directory holding `name`, whether or not the run reader lists it."""
+    import json
+
+    found = []
+    for s in run.stages:
+        data = s.files.get(name)
+        if data is None and s.dir is not None and (s.dir / name).is_file():
+            try:
+                data = json.loads((s.dir / name).read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                run.problems.append(f"{s.dir / name}: unreadable ({type(e).__name__}: {e})")
+                continue
+        if isinstance(data, dict):
+            found.append((s, data))
+    return found
+
+
+def instruct_eval(run: Run) -> Section:
+    """eval.instruct stages (hala.evaluate.instruct): Arabic-answer share and reference perplexity per model."""
+    title = "Instruction model on held-out Arabic prompts"
+    found = _stage_files(run, "eval_instruct.json")
+    if not found:
+        return _skipped(title, "no stage wrote eval_instruct.json.")
+    rows = [[_label(s, d), _short(run, d.get("model")), d.get("n"), d.get("lang_share"), d.get("mean_script_share"),
+             d.get("empty_answers"), d.get("hit_max_tokens"), d.get("ref_ppl"), d.get("ref_tokens")]
+            for s, d in found]
+    sig = (found[0][1].get("signature") or {})
+    blocks: list = [
+        Text(f"{sig.get('prompts', '?')} held-out prompts no stage trains on ({sig.get('data', '?')}). Answers: "
+             f"greedy, at most {sig.get('max_new_tokens', '?')} new tokens, each model's chat template; an answer "
+             f"is in Arabic when at least {sig.get('threshold', '?')} of its letters are {sig.get('script', '?')} "
+             f"script. Reference perplexity: the shipped answers teacher-forced, assistant tokens only (lower is "
+             f"better)."),
+        Table(["model", "path", "prompts", "answers in Arabic", "mean Arabic-letter share", "empty answers",
+               "hit token limit", "reference ppl", "reference tokens"], rows)]
+    texts = {d.get("signature_text") for _, d in found}
+    if len(texts) > 1:
+        blocks.append(Note("The models were not all scored the same way (signatures differ): "
+                           + " ≠ ".join(sorted(str(t) for t in texts))))
+    else:
+        blocks.append(Text(f"signature: {texts.pop()}"))
+    labels = [_label(s, d) for s, d in found]
+    if any(isinstance(d.get("lang_share"), (int, float)) for _, d in found):
+        blocks.append(Figure("instruct_lang_share", plots.grouped_bars(
+            ["answers in Arabic", "mean Arabic-letter share"],
+            {lab: [d.get("lang_share"), d.get("mean_script_share")] for lab, (_, d) in zip(labels, found)},
+            "share", "held-out prompts: answers written in Arabic", (0, 1)), "one bar per model"))
+    return Section(title, blocks)
+
+
+def mcq_separability(run: Run) -> Section:
+    """Can the multiple-choice scores tell the models apart? Predicted positions per model, and McNemar's exact
+    test of each model against the first on the same questions (hala.evaluate.mcq.paired_test)."""
+    import json
+
+    from hala.evaluate.mcq import paired_test
+
+    title = "Benchmarks: can they separate the models?"
+    evals = run.with_file("eval_mcq.json")
+    if not evals:
+        return _skipped(title, "no stage wrote eval_mcq.json.")
+    rows, pairs = [], []
+    for task in dict.fromkeys(t for _, d in evals for t in (d.get("tasks") or {})):
+        details = {}
+        for s, d in evals:
+            r = (d.get("tasks") or {}).get(task) or {}
+            if r:
+                rows.append([task, _label(s, d), r.get("acc_norm"), r.get("pred_positions"), r.get("gold_positions"),
+                             r.get("one_position")])
+            path = s.dir / f"mcq_{task}.jsonl" if s.dir is not None else None
+            if path is not None and path.is_file():
+                try:
+                    details[_label(s, d)] = [json.loads(line) for line in
+                                             path.read_text(encoding="utf-8").splitlines() if line.strip()]
+                except (OSError, ValueError) as e:
+                    run.problems.append(f"{path}: unreadable ({type(e).__name__}: {e})")
+        labels = list(details)
+        for other in labels[1:]:
+            t = paired_test(details[labels[0]], details[other])
+            pairs.append([task, f"{labels[0]} vs {other}", t["n"], t["same_predictions"], t["a_only"], t["b_only"],
+                          t["p_value"], t["separable"]])
+    blocks: list = [Table(["task", "model", "acc_norm", "predicted positions", "gold positions",
+                           "one position (≥ 90%)"], rows)]
+    if pairs:
+        blocks.append(Table(["task", "models", "questions", "same prediction", "only first right",
+                             "only second right", "McNemar p", "separable (p < 0.05)"], pairs))
+        if not any(p[-1] for p in pairs):
+            blocks.append(Note("No pair of models is separable on these questions (McNemar's exact test, p ≥ 0.05): "
+                               "at this size the benchmark cannot tell them apart; see the instruction-model "
+                               "section for metrics that can."))
+    if any(r[-1] for r in rows):
+        blocks.append(Note("A model that picks one answer position for ≥ 90% of questions scores that position's "
+                           "share of gold answers, whatever it knows."))
+    return Section(title, blocks)
+
+
 def build(run: Run, worst_examples: int = 5) -> list[Section]:
-    sections = [overview(run), translation(run, worst_examples), benchmarks(run), sweep(run), quantization(run),
+    sections = [headline(run), overview(run), translation(run, worst_examples), benchmarks(run),
+                mcq_separability(run), instruct_eval(run), sweep(run), quantization(run),
                 filtering(run), translate_runs(run), training(run), throughput(run)]
     if run.problems:
         sections.append(Section("Unreadable files", [Note(p) for p in run.problems]))

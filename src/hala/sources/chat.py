@@ -3,7 +3,8 @@
 Instruction datasets come in three layouts; one small mapping per layout covers the paper's sources:
 
 * `messages`  — a list of `{"role", "content"}` (Tulu-3, hala's own files);
-* `sharegpt`  — a list of `{"from", "value"}` with roles human/gpt/system (Hermes-3 and many others);
+* `sharegpt`  — a list of `{"from", "value"}` with roles human/gpt/system (Hermes-3 and many others; GAIR's
+                ReAlign sets keep that list in `items`: `messages_field: items`);
 * `columns`   — one column per turn, named in `columns` (OpenOrca: system_prompt/question/response; Alpaca-style
                 instruction/input/output; LaMini: instruction/response).
 
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hala.errors import HalaError
 
 from hala.records import (ChatSample, RecordWriter, Reject, RejectLog, describe_validation_error, iter_rows,
                           read_records, stable_id)
@@ -99,10 +102,20 @@ def iter_samples(config: ChatDataConfig, rejects: RejectLog) -> Iterator[ChatSam
 
 def run(config: ChatDataConfig, out_dir: Path) -> dict:
     out_dir = Path(out_dir)
-    with RejectLog(out_dir / "rejects.jsonl") as rejects, RecordWriter(out_dir / "samples.jsonl") as writer:
-        n = writer.write_all(iter_samples(config, rejects))
+    try:
+        with RejectLog(out_dir / "rejects.jsonl") as rejects, RecordWriter(out_dir / "samples.jsonl") as writer:
+            n = writer.write_all(iter_samples(config, rejects))
+    except Exception as e:
+        from hala.sources.hub import gated_message, is_gated_error
+
+        if config.input.startswith("hf:") and is_gated_error(e):  # e.g. Hermes-3: a token, not "offline"
+            repo = config.input[3:].split("@")[0].split(":")[0]
+            raise HalaError(f"{config.input}: {gated_message(repo, 'dataset')}") from None
+        raise
+    # records_in/records_out: the runner fails the stage when the mapping matched no row (or lost most of them)
     return {"outputs": {"samples": "samples.jsonl", "rejects": "rejects.jsonl"},
-            "metrics": {"samples": n, "rejected": rejects.total, "rejected_by_reason": rejects.counts}}
+            "metrics": {"samples": n, "rejected": rejects.total, "rejected_by_reason": rejects.counts,
+                        "records_in": n + rejects.total, "records_out": n}}
 
 
 class ChatMixConfig(BaseModel):
@@ -131,5 +144,7 @@ def run_mix(config: ChatMixConfig, out_dir: Path) -> dict:
                 writer.write(sample)
                 n += 1
             per_input[ref] = n
+    kept = sum(per_input.values())
     return {"outputs": {"samples": "samples.jsonl", "rejects": "rejects.jsonl"},
-            "metrics": {"samples": sum(per_input.values()), "per_input": per_input, "rejected": rejects.total}}
+            "metrics": {"samples": kept, "per_input": per_input, "rejected": rejects.total,
+                        "records_in": kept + rejects.total, "records_out": kept}}

@@ -11,13 +11,20 @@ from __future__ import annotations
 import functools
 import gzip
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from pydantic import ValidationError
 
 from hala.errors import HalaError
-from hala.records import Reject, RejectLog, describe_validation_error, iter_rows, validate
+from hala.records import (
+    Reject,
+    RejectLog,
+    describe_validation_error,
+    iter_rows,
+    validate,
+)
 from hala.sources.catalogs import pairs_from_catalog
 
 PairRow = tuple[dict, str, "int | None"]
@@ -64,7 +71,7 @@ def tsv_pairs(path: Path, src_lang: str, tgt_lang: str, name: str, rejects: Reje
 
 
 # ------------------------------------------------------------------------------------------- aligned text
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def language_suffixes(lang: str) -> tuple[str, ...]:
     """File suffixes a language's side may use: `ar` and its ISO 639-3 code `ara` (via pycountry)."""
     import pycountry
@@ -90,7 +97,8 @@ def _labels(path: Path) -> Iterator[str | None]:
     labels = path.with_name(path.name + ".labels")
     if not labels.is_file():
         return itertools.repeat(None)
-    return (line.strip() for line in labels.open(encoding="utf-8"))
+    # errors="replace": a label line that is not UTF-8 must not abort reading the text files it annotates.
+    return (line.strip() for line in labels.open(encoding="utf-8", errors="replace"))
 
 
 def aligned_pairs(src_path: Path, tgt_path: Path, src_lang: str, tgt_lang: str, name: str,
@@ -128,6 +136,8 @@ def fast_pair(obj: dict) -> dict | None:
 
 def record_pairs(ref: str, name: str, rejects: RejectLog) -> Iterator[PairRow]:
     """Pair records from JSONL(.gz)/Parquet/a saved dataset; an invalid row becomes a reject naming the field."""
+    # iter_rows rejects a repeated id (the corpus stage derives example ids from pair ids, so a repeat would
+    # become two training examples with one id).
     for lineno, obj in iter_rows(ref, rejects):
         pair = fast_pair(obj)
         if pair is None:

@@ -53,7 +53,21 @@ class TrainConfig(BaseModel):
     label_only_head: bool | None = Field(
         None, description="compute LM-head logits only at label positions; default: on where TRL's fused head "
                           "would score every position (devices without Triton, e.g. CPU)")
-    attn_implementation: str = Field("sdpa", description="sdpa, eager, flash_attention_2, ...")
+    # "auto": transformers picks per architecture (sdpa where the class supports it, else eager). Naming sdpa
+    # explicitly raises for classes that lack it, e.g. Gemma2ForCausalLM (Fanar-1-9B), whose softcapping sdpa
+    # cannot express (transformers 5.24: `_supports_sdpa = False`).
+    attn_implementation: str = Field("auto", description="auto (transformers chooses per architecture), sdpa, "
+                                                         "eager, flash_attention_2, ...")
+
+    # ---- data preparation (hala.train.data): tokenised once into an on-disk cache every rank and rerun reuses
+    data_cache: str | None = Field(None, description="cache directory for tokenised training data "
+                                                     "(default: $HALA_HOME/train-data)")
+    data_num_proc: int | None = Field(None, ge=1, description="worker processes that tokenise (default: all cores)")
+    packing: bool = Field(False, description="pack examples into max_length rows (TRL's BFD packing, whole "
+                                             "examples only) and train padding-free; needs an attention that "
+                                             "honours position_ids (flash_attention_2 on GPUs)")
+    padding_free: bool = Field(False, description="concatenate each batch into one row without padding (TRL "
+                                                  "padding_free); implied by packing")
 
     # ---- checkpoints, eval, logging
     save_steps: int = Field(200, ge=1, description="checkpoint every N optimizer steps (for resuming)")
@@ -62,7 +76,7 @@ class TrainConfig(BaseModel):
     logging_steps: int = Field(10, ge=1)
 
     @model_validator(mode="after")
-    def _check(self) -> "TrainConfig":
+    def _check(self) -> TrainConfig:
         if isinstance(self.lora_target_modules, list) and not self.lora_target_modules:
             raise ValueError("lora_target_modules: give 'all-linear' or at least one module name")
         return self

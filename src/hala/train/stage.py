@@ -69,9 +69,9 @@ def load_tokenizer(config: TrainConfig, model_dir: Path):
 def load_base_model(config: TrainConfig, model_dir: Path, dtype):
     from transformers import AutoModelForCausalLM
 
+    attn = {} if config.attn_implementation == "auto" else {"attn_implementation": config.attn_implementation}
     return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, use_safetensors=True,
-                                                attn_implementation=config.attn_implementation,
-                                                trust_remote_code=config.trust_remote_code)
+                                                trust_remote_code=config.trust_remote_code, **attn)
 
 
 def lora_config(config: TrainConfig):
@@ -81,14 +81,17 @@ def lora_config(config: TrainConfig):
                       target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
 
 
-def sft_args(config: TrainConfig, out_dir: Path, plan, assistant_only_loss: bool, has_dev: bool):
+def sft_args(config: TrainConfig, out_dir: Path, plan, has_dev: bool):
     from trl import SFTConfig
 
     return SFTConfig(
         output_dir=str(out_dir / CHECKPOINTS),
         use_cpu=plan.device == "cpu",
         bf16=plan.bf16,
-        activation_checkpointing=plan.gradient_checkpointing,
+        # Under FSDP, checkpointing is FSDP's own (fsdp_config / FSDP_ACTIVATION_CHECKPOINTING, set by
+        # hardware.apply_fsdp_checkpointing): the Trainer argument would add a redundant all-gather in the
+        # backward pass, and transformers refuses both at once.
+        activation_checkpointing=plan.gradient_checkpointing and not plan.fsdp,
         learning_rate=config.lr,
         lr_scheduler_type=config.lr_scheduler,
         warmup_steps=config.warmup,
@@ -99,9 +102,14 @@ def sft_args(config: TrainConfig, out_dir: Path, plan, assistant_only_loss: bool
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.batch_size,
         gradient_accumulation_steps=config.grad_accum,
-        max_length=config.max_length,
+        # Rows arrive truncated to config.max_length (and packed to it) from hala.train.data's cache; TRL's own
+        # max_length only applies to the preparation it skips (and refuses padding-free without packing).
+        max_length=None,
         seed=config.seed,
-        assistant_only_loss=assistant_only_loss,
+        # hala.train.data already built truncated, assistant-masked `labels` in its cache: TRL's own preparation
+        # (every rank after rank 0, under the collective timeout) is skipped.
+        dataset_kwargs={"skip_prepare_dataset": True},
+        padding_free=config.padding_free or config.packing,
         # Pad each batch to its own longest example (TRL's collator) and batch similar lengths together.
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         save_strategy="steps",
@@ -134,6 +142,7 @@ class Session:
     rejects: RejectLog
     n_train: int
     n_dev: int
+    data: dict
 
     @property
     def is_main(self) -> bool:
@@ -145,8 +154,13 @@ def prepare(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -
     from transformers import PrinterCallback
 
     from hala.models import resolve_model
-    from hala.train.data import load_conversations, to_dataset
-    from hala.train.hardware import count_parameters, plan as hardware_plan
+    from hala.train.data import prepare_dataset
+    from hala.train.hardware import (
+        apply_fsdp_checkpointing,
+        count_parameters,
+        refuse_data_parallel,
+    )
+    from hala.train.hardware import plan as hardware_plan
     from hala.train.masks import mask_strategy
     from hala.train.progress import ProgressCallback
     from hala.train.trainer import HalaSFTTrainer
@@ -157,28 +171,32 @@ def prepare(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -
     tokenizer = load_tokenizer(config, model_dir)
     strategy = mask_strategy(tokenizer)
     plan = hardware_plan(config, count_parameters(model_dir))
+    if plan.device == "cuda":
+        refuse_data_parallel()
+    apply_fsdp_checkpointing(plan)
     lora = config.mode == "lora"
     # With bf16 compute, LoRA's frozen base weights are loaded in bf16: autocast would otherwise cast every weight
     # on every forward. What is trained (the adapters, or every weight in full mode) stays float32.
     model = load_base_model(config, model_dir, torch.bfloat16 if (lora and plan.bf16) else torch.float32)
-    args = sft_args(config, out_dir, plan, assistant_only_loss=strategy != "prefix", has_dev=config.dev is not None)
+    args = sft_args(config, out_dir, plan, has_dev=config.dev is not None)
     is_main = args.process_index == 0
     _check_same_run(config, out_dir, is_main)
 
     rejects = RejectLog(out_dir / REJECTS if is_main else None)
+    data = dict(tokenizer=tokenizer, strategy=strategy, max_length=config.max_length, rejects=rejects,
+                cache_root=Path(config.data_cache) if config.data_cache else None, num_proc=config.data_num_proc)
     with rejects:
-        train_rows = load_conversations(config.train, tokenizer, rejects)
-        dev_rows = load_conversations(config.dev, tokenizer, rejects) if config.dev else []
+        train_set, train_meta = prepare_dataset(config.train, packing=config.packing, **data)
+        dev_set, dev_meta = prepare_dataset(config.dev, **data) if config.dev else (None, {"examples": 0})
     progress = ProgressCallback()
     trainer = HalaSFTTrainer(
         model=model, args=args, processing_class=tokenizer,
-        train_dataset=to_dataset(train_rows, tokenizer, strategy),
-        eval_dataset=to_dataset(dev_rows, tokenizer, strategy) if dev_rows else None,
+        train_dataset=train_set, eval_dataset=dev_set,
         peft_config=lora_config(config) if lora else None,
         callbacks=[progress, *(callbacks or [])], label_only_head=plan.label_only_head)
     trainer.remove_callback(PrinterCallback)  # the progress bar shows the logs
     return Session(config, out_dir, model_dir, tokenizer, trainer, progress, plan, strategy, rejects,
-                   len(train_rows), len(dev_rows))
+                   train_meta["examples"], dev_meta["examples"], train_meta)
 
 
 def run(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -> dict:
@@ -237,7 +255,10 @@ def _summary(session: Session, result, resume: str | None, eval_loss: float | No
         "losses": progress.losses,
         "eval_losses": progress.eval_losses,
         "train_examples": session.n_train,
-        "train_examples_used": len(trainer.train_dataset),  # TRL drops examples left with no trained token
+        # rows trained on: usable examples with a trained token inside max_length (packed: rows of packed examples)
+        "train_examples_used": len(trainer.train_dataset),
+        "data": {k: session.data.get(k) for k in ("cache_dir", "records", "examples", "rows", "packing",
+                                                   "build_seconds")},
         "dev_examples": session.n_dev,
         "rejected": session.rejects.total,
         "rejects_file": REJECTS if session.rejects.total else None,

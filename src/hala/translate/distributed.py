@@ -1,247 +1,135 @@
-"""`hala translate --distributed ray`: the single-machine run (runner.py) with its engine calls spread over the
-workers of a Ray cluster. Same files, same output, same resume.
+"""`hala translate --distributed ray`: the runner's engine calls on the actors of a Ray cluster.
 
-    driver   reads and validates the input (same rejects, same file:line), segments it, looks segments up in
-             the dedup cache (out_dir/cache.sqlite: only the driver touches it) and plans the engine calls
-             exactly as `runner.Run.shard` makes them, call by call;
-    Ray Data holds the planned calls as a dataset and `map_batches` them over an actor pool: one engine actor
-             per worker (ct2/hf on CPU workers, vllm on GPU workers) that loads the model once; the guards and
-             their one retry run in the worker (`Translator`, unchanged);
-    driver   streams results back into the cache (one transaction per call) and writes each shard with the
-             runner's own code as soon as every call it depends on is in, then joins them (`runner._finish`).
+    driver   the one runner (runner.Run: reads and validates the input, segments it, plans the calls against
+             the dedup cache, commits results, writes the shards, joins them), unchanged;
+    actors   `RayExecutor` starts `workers` engine actors (replicas), each loading the model once; ct2/hf
+             actors take `cpus_per_worker` CPUs (and as many threads), a vllm actor takes as many GPUs as its
+             `tensor_parallel_size` (vLLM then spans them inside the actor), so `workers` replicas use
+             `workers x tensor_parallel_size` GPUs: data parallelism over every GPU of the cluster. The guards
+             and the retry ladder run in the actor (`calls.run_call`, the code the local executor runs).
 
-Why the output equals the single-process run: the engine sees the same prompts in the same groups (batch
-composition can change greedy output in the last bits, see runner.py), and the shard files are written by the
-same code. Why the driver, not `ray.data.read_json`, reads the input: hala's reader takes JSONL/Parquet/saved
-datasets/hf: inputs and sends unreadable lines to the rejects with file:line; and cross-shard dedup needs one
-view of what earlier shards already produce. Only segment texts travel to the workers, never whole records.
+Why the output equals the single-process run: the calls are planned by the same `Run.plan` (same segments in
+the same calls) and run by the same `run_call`; the shards are written by the same `Run.write`. Only segment
+texts travel to the actors, never whole records.
 
-Resume: a restarted job skips finished shards (their done markers) and every call whose results are in the
-cache. A killed worker loses nothing: Ray restarts the actor and retries the call it was running (Ray Data's
-actor pool restarts actors and retries their tasks), and a killed driver resumes like the single-machine run.
-Limits: the plan (the unique segment texts of the pending shards) is held by the driver and Ray's object store.
+Continuous feeding: the runner keeps `workers x calls_per_worker` calls in flight, across shards; a vllm/openai
+actor takes 2 at once by default (a threaded actor) and feeds them into one continuous batch; a ct2/hf actor
+takes one at a time on its main thread (where its torch/CTranslate2 thread settings apply). The driver holds only the
+calls in flight and the shards waiting for them, whatever the size of the input.
+
+Resume and failures: a killed actor is restarted by Ray and the call it was running is retried
+(`max_restarts=-1, max_task_retries=-1`); a killed driver resumes like the single-machine run (finished
+shards skipped, cached calls not rerun).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import time
-from collections import Counter
-from dataclasses import dataclass
-from itertools import islice
-from pathlib import Path
-from typing import Callable, Iterator
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from hala.atomic import read_json, write_json
-from hala.errors import HalaError
-from hala.records import RejectLog, describe_validation_error
-from hala.translate.cache import Entry
-from hala.translate.config import TranslateConfig
-from hala.translate.runner import Item, Run, _batches, _check_resume, _finish, count_rows, read_items
+from hala.translate.calls import Call, CallResult, build_engine, build_fallback, run_call
+from hala.translate.config import RayOptions, TranslateConfig
 
 
-class RayOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    address: str | None = Field(None, description="cluster to join ('auto', 'ray://head:10001'); None: the "
-                                                  "running ray.init, else a local cluster")
-    workers: int = Field(2, ge=1, description="engine actors, each with its own copy of the model")
-    cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per actor (also its ct2/torch thread count)")
-    gpus_per_worker: float | None = Field(None, ge=0, description="GPUs per actor; None: 1 for vllm, else 0")
-
-
-@dataclass
-class Call:
-    """One planned engine call: the model-facing segments a shard sends in one `Translator.run`."""
-    shard: int
-    sources: list[str]
-
-
-# ------------------------------------------------------------------------------------------ driver: plan
-def _items(config: TranslateConfig, rejects: RejectLog) -> Iterator[list[Item]]:
-    """The input's valid records in shards of `shard_size` (invalid ones go to `rejects`), as `runner.run`."""
-    items = read_items(config, rejects)
-    return _batches(islice(items, config.limit) if config.limit else items, config.shard_size)
-
-
-def plan(r: Run, shards: Iterator[list[Item]]) -> list[Call]:
-    """The calls `Run.shard` would make for every unfinished shard, in order. A segment is generated by the
-    first shard that holds it (later shards read it from the cache); a call whose segments are all cached
-    already ran before an interruption and is left out."""
-    owner: dict[str, int] = {}
-    step = r.config.batch_size * 4  # the chunk Run.shard hands to Translator.run
-    calls: list[Call] = []
-    for k, items in enumerate(shards):
-        if r.is_done(k):
-            continue
-        docs = r.docs(items)
-        sources = list(dict.fromkeys(s.text for ds in docs for d in ds for s in d.segments))
-        found = r.cache.get_many(sources)
-        todo = [s for s in sources if (s not in found or found[s].shard >= k) and owner.setdefault(s, k) == k]
-        for i in range(0, len(todo), step):
-            batch = todo[i:i + step]
-            if not all(s in found for s in batch):
-                calls.append(Call(k, batch))
-    return calls
-
-
-# ------------------------------------------------------------------------------------------ workers
 class EngineWorker:
-    """A Ray Data actor: loads the engine once, then translates planned calls (guards and retry included)."""
+    """A Ray actor: loads the engine once, then translates calls (guards and retry ladder included)."""
 
     def __init__(self, config: dict, cpus: float):
-        from hala.prompts import get_template
-        from hala.translate.engines import GenSettings, make_engine
+        import os
 
         c = self.config = TranslateConfig(**config)
-        options = dict(c.engine_options)
         threads = max(1, int(cpus))
+        overrides: dict = {}
         if c.engine == "ct2":
-            options.setdefault("threads", threads)  # its default is every core of the node, not the actor's share
-        if c.engine == "hf":
+            # Its default is every core of the node, not the actor's share.
+            overrides["threads"] = c.engine_options.get("threads") or threads
+        if c.engine in ("hf", "ct2"):
             import torch
 
             torch.set_num_threads(threads)
-        self.engine = make_engine(c.engine, c.model, batch_size=c.batch_size, **options)
-        self.settings = GenSettings(max_new_tokens=c.max_new_tokens, stop=get_template(c.template).stop)
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        if c.engine == "vllm" and c.engine_options.get("tensor_parallel_size", 1) > 1:
+            # Ray gave this actor its GPUs (CUDA_VISIBLE_DEVICES): vLLM's own worker processes span them.
+            kwargs = dict(c.engine_options.get("llm_kwargs", {}))
+            kwargs.setdefault("distributed_executor_backend", "mp")
+            overrides["llm_kwargs"] = kwargs
+        self.engine = build_engine(c, **overrides)
+        self.fallback = build_fallback(c)
+        self.pid = os.getpid()
 
-    def __call__(self, batch: dict) -> dict:
-        from hala.translate.cache import Cache
-        from hala.translate.guards import Guards
-        from hala.translate.translator import Translator
+    def run(self, call: dict) -> dict:
+        return run_call(self.config, self.engine, Call(**call), self.fallback).to_json()
 
+
+def plan_resources(config: TranslateConfig, opts: RayOptions, cluster_gpus: float) -> tuple[int, float]:
+    """(workers, GPUs per worker): a vllm actor gets its tensor_parallel_size GPUs; with `workers` unset, a GPU
+    engine gets as many replicas as the cluster's GPUs hold, a CPU engine 2."""
+    tp = int(config.engine_options.get("tensor_parallel_size", 1)) if config.engine == "vllm" else 1
+    gpus = opts.gpus_per_worker if opts.gpus_per_worker is not None else (float(tp) if config.engine == "vllm" else 0)
+    if opts.workers is not None:
+        return opts.workers, gpus
+    if gpus > 0:
+        return max(1, int(cluster_gpus // gpus)), gpus
+    return 2, gpus
+
+
+class RayExecutor:
+    """The runner's executor on Ray (see the module docstring); `info` goes into the report. Ray and the actors
+    start on the first call, so a finished or fully cached run starts neither."""
+
+    def __init__(self, config: TranslateConfig):
+        self.config = config
+        self.actors: list = []
+        self.inflight: dict = {}                 # object ref -> actor number
+        self.load: list[int] = []
+        self.info: dict = {"workers": 0}
+
+    @property
+    def per_actor(self) -> int:
         c = self.config
-        out: dict[str, list] = {"call": [], "entries": [], "tokens": [], "retried": [], "fixed": [], "seconds": [],
-                                "worker": []}
-        for call, shard, payload in zip(batch["call"], batch["shard"], batch["sources"]):
-            t0 = time.time()
-            sources = json.loads(payload)
-            # A fresh in-memory cache per call: the driver's cache is the real one, this one would only grow.
-            tr = Translator(self.engine, c.template, c.src_lang, c.tgt_lang, self.settings,
-                            Guards(c.tgt_lang, c.guards), Cache())
-            entries = tr.run(sources, shard=int(shard))
-            out["call"].append(int(call))
-            out["entries"].append(json.dumps([[entries[s].output, entries[s].reason, entries[s].tokens]
-                                              for s in sources], ensure_ascii=False))
-            out["tokens"].append(tr.tokens)
-            out["retried"].append(tr.retried)
-            out["fixed"].append(tr.fixed)
-            out["seconds"].append(time.time() - t0)
-            out["worker"].append(self.name)
+        return c.ray.calls_per_worker or (2 if c.engine in ("vllm", "openai") else 1)
+
+    @property
+    def capacity(self) -> int:
+        return len(self.actors) * self.per_actor if self.actors else 1
+
+    def _start(self) -> None:
+        try:
+            import ray
+        except ImportError:
+            from hala.errors import HalaError
+
+            raise HalaError("distributed: ray needs Ray: pip install 'hala[ray]'") from None
+
+        opts = self.config.ray
+        if not ray.is_initialized():
+            ray.init(address=opts.address)
+        workers, gpus = plan_resources(self.config, opts, ray.cluster_resources().get("GPU", 0))
+        actor = ray.remote(EngineWorker).options(
+            num_cpus=opts.cpus_per_worker, num_gpus=gpus, max_concurrency=self.per_actor,
+            max_restarts=-1, max_task_retries=-1)
+        self.actors = [actor.remote(self.config.model_dump(mode="json"), opts.cpus_per_worker)
+                       for _ in range(workers)]
+        self.load = [0] * workers
+        self.info = {"workers": workers, "gpus_per_worker": gpus, "calls_per_worker": self.per_actor}
+
+    def submit(self, call: Call) -> None:
+        if not self.actors:
+            self._start()
+        i = min(range(len(self.actors)), key=self.load.__getitem__)  # the least busy actor
+        ref = self.actors[i].run.remote(call.__dict__)
+        self.inflight[ref] = i
+        self.load[i] += 1
+
+    def wait(self) -> list[CallResult]:
+        import ray
+
+        done, _ = ray.wait(list(self.inflight), num_returns=1)
+        out = []
+        for ref in done:
+            self.load[self.inflight.pop(ref)] -= 1
+            out.append(CallResult(**ray.get(ref)))
         return out
 
+    def close(self) -> None:
+        import ray
 
-def execute(config: TranslateConfig, opts: RayOptions, calls: list[Call]) -> Iterator[dict]:
-    """Run `calls` on an actor pool of `opts.workers` engine actors; yields one result row per call, in
-    completion order."""
-    import ray
-    import ray.data
-
-    if not ray.is_initialized():
-        ray.init(address=opts.address)
-    ray.data.DataContext.get_current().enable_progress_bars = False  # hala's own bar shows progress
-    rows = [{"call": i, "shard": c.shard, "sources": json.dumps(c.sources, ensure_ascii=False)}
-            for i, c in enumerate(calls)]
-    gpus = opts.gpus_per_worker if opts.gpus_per_worker is not None else (1 if config.engine == "vllm" else 0)
-    # One block per call: a call is the unit of streaming results back and of retry after a worker dies.
-    ds = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
-        EngineWorker, batch_size=1, compute=ray.data.ActorPoolStrategy(size=opts.workers),
-        fn_constructor_kwargs={"config": config.model_dump(mode="json"), "cpus": opts.cpus_per_worker},
-        num_cpus=opts.cpus_per_worker, num_gpus=gpus)
-    yield from ds.iter_rows()
-
-
-# ------------------------------------------------------------------------------------------ driver: write
-class ShardWriter:
-    """Writes shards in order, each as soon as the calls of it and of every earlier shard are in the cache
-    (a shard may read segments an earlier shard generates)."""
-
-    def __init__(self, r: Run, shards: Iterator[list[Item]], calls: list[Call]):
-        self.r, self.shards, self.calls = r, enumerate(shards), calls
-        self.outstanding = Counter(c.shard for c in calls)
-        self.generated, self.tokens, self.seconds = Counter(), Counter(), Counter()
-        self.retried, self.fixed = Counter(), Counter()
-        self.stats: list[dict] = []
-        self.by_worker: Counter = Counter()
-        self.next: tuple[int, list[Item]] | None = next(self.shards, None)
-
-    def add(self, row: dict) -> None:
-        call = self.calls[int(row["call"])]
-        k = call.shard
-        results = json.loads(row["entries"])
-        entries = {s: Entry(o, reason, int(t), k) for s, (o, reason, t) in zip(call.sources, results)}
-        self.r.cache.put_many(entries)
-        self.outstanding[k] -= 1
-        self.generated[k] += len(call.sources)
-        self.tokens[k] += int(row["tokens"])
-        self.retried[k] += int(row["retried"])
-        self.fixed[k] += int(row["fixed"])
-        self.seconds[k] += float(row["seconds"])
-        self.by_worker[str(row["worker"])] += 1
-
-    def write_ready(self, on_shard: Callable[[int], None]) -> None:
-        waiting = [k for k, n in self.outstanding.items() if n > 0]
-        first_waiting = min(waiting) if waiting else float("inf")
-        while self.next is not None and self.next[0] < first_waiting:
-            k, items = self.next
-            done = self.r.is_done(k)
-            self.stats.append(read_json(self.r.shard_path(k, ".json")) if done else self._write(k, items))
-            on_shard(len(items))
-            self.next = next(self.shards, None)
-
-    def _write(self, k: int, items: list[Item]) -> dict:
-        r = self.r
-        docs = r.docs(items)
-        sources = list(dict.fromkeys(s.text for ds in docs for d in ds for s in d.segments))
-        stats = r._write_shard(k, items, docs, r.cache.get_many(sources))
-        stats.update(segments=sum(len(d.segments) for ds in docs for d in ds), unique_segments=len(sources),
-                     generated_segments=self.generated[k], retried_segments=self.retried[k],
-                     fixed_by_retry=self.fixed[k], tokens=self.tokens[k],
-                     seconds=round(self.seconds[k], 3))
-        write_json(r.shard_path(k, ".json"), stats)
-        return stats
-
-
-# ------------------------------------------------------------------------------------------ the run
-def run_ray(config: TranslateConfig, out_dir: Path | str) -> dict:
-    """`runner.run` with the engine calls on a Ray cluster (config.ray: see RayOptions); same outputs and
-    report, plus a `ray` section (workers, calls per worker, wall-clock tokens/s)."""
-    from hala.progress import progress_bar
-    from hala.translate.runner import run
-
-    try:
-        opts = RayOptions(**config.ray)
-    except ValidationError as e:
-        raise HalaError(f"ray options: {describe_validation_error(e)} (known: {', '.join(RayOptions.model_fields)})")
-    if config.dry_run:
-        return run(config, out_dir)  # no model, nothing to distribute
-    out_dir = Path(out_dir)
-    if not config.input.startswith("hf:") and not Path(config.input).exists():
-        raise FileNotFoundError(f"{config.input}: no such file or directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_resume(config, out_dir)
-    r = Run(config, out_dir)
-    t0 = time.time()
-    calls = plan(r, _items(config, RejectLog(max_examples=0)))
-    input_rejects = RejectLog(max_examples=10**9)
-    writer = ShardWriter(r, _items(config, input_rejects), calls)
-    total = count_rows(config.input)
-    with progress_bar(min(total, config.limit or total) if total else None, "translate (ray)", "records") as bar:
-        def on_shard(records: int) -> None:
-            bar.advance(records, info=f"{sum(writer.tokens.values()) / max(time.time() - t0, 1e-9):.1f} tok/s")
-
-        writer.write_ready(on_shard)
-        for row in (execute(config, opts, calls) if calls else ()):
-            writer.add(row)
-            writer.write_ready(on_shard)
-    wall = time.time() - t0
-    report = _finish(r, writer.stats, input_rejects, wall)
-    tokens = sum(writer.tokens.values())
-    report["ray"] = {"workers": opts.workers, "calls": len(calls), "calls_by_worker": dict(writer.by_worker),
-                     "tokens_this_run": tokens, "tokens_per_s_wall": round(tokens / wall, 2) if wall else None}
-    write_json(out_dir / "report.json", report)
-    return report
+        for a in self.actors:  # their processes (and any GPU memory) go now, not at the driver's exit
+            ray.kill(a)
+        self.actors = []

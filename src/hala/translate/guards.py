@@ -1,14 +1,20 @@
 """Quality guards: cheap checks that catch the ways a translator fails silently.
 
 Each check looks at one segment (source, translation, whether generation hit its token limit) and returns a
-reason code or None. A failing segment is retried once with adjusted settings (see translator.py); if it
-fails again its record is rejected with the reason, and the run report counts rejects per reason.
+reason code or None. A failing segment climbs the retry ladder (other decoding, smaller parts, the fallback
+model: see translator.py); if every rung fails its record is rejected with the reason, and the run report
+counts rejects per reason.
+
+`verify_text` is the post-check of a whole reassembled text against its source, by rules independent of the
+segmenter (segment.py): fenced code blocks, URLs, $-math, calculator annotations `<<..>>`, answer lines `#### 42`
+and every number must be in the output as often as in the source. bench/check_protection.py uses the same rules.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from typing import Iterator, Literal
 
@@ -42,9 +48,11 @@ class GuardConfig(BaseModel):
     max_length_ratio: float = 3.0
     min_ratio_chars: int = 20
     retry_repetition_penalty: float = 1.2
+    # How many times the retry ladder may cut a failing segment into smaller parts (0: never split).
+    max_split_depth: int = Field(2, ge=0, le=4)
     # Guards to switch off, e.g. ["length_ratio"] for texts whose translations are legitimately much longer.
-    # Protected spans are always verified.
-    skip: list[Literal["empty", "max_tokens", "repetition", "length_ratio", "wrong_script"]] = Field(
+    # Protected spans are always verified, and so is the post-check of the reassembled text.
+    skip: list[Literal["empty", "max_tokens", "repetition", "length_ratio", "wrong_script", "numbers"]] = Field(
         default_factory=list)
 
 
@@ -68,6 +76,79 @@ def without_copied_names(source: str, output: str) -> str:
     """`output` minus the words it copied from `source` that look like names (a capital letter or a digit)."""
     names = {w for w in _WORD.findall(source) if any(ch.isupper() or ch.isdigit() for ch in w)}
     return _WORD.sub(lambda m: "" if m.group(0) in names else m.group(0), output)
+
+
+# Numbers: digits not glued to a Latin letter (`utf8`, `1st`, `2x` are names or words, not quantities). Eastern
+# Arabic digits and separators count as the same number: `٤٢` is a correct Arabic rendering of `42`.
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫٬", "01234567890123456789.,")
+_NUMBER = re.compile(r"(?<![A-Za-z\d.,])\d+(?:[.,]\d+)*(?![A-Za-z\d])")
+_ANY_NUMBER = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*(?!\d)")  # in an output: `5 km` may come back as `5km`
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+# A translation may write a small number as a word, and Arabic often should ("Day 3" -> "اليوم الثالث", "1 clove"
+# -> "فص واحد"): cardinal and ordinal words for 1-10, with the article or a one-letter conjunction/preposition.
+_AR_NUMBER_WORDS = {w: str(n) for n, ws in enumerate([
+    "واحد واحدة أول أولى", "اثنان اثنين اثنتان اثنتين ثاني ثانية", "ثلاثة ثلاث ثالث ثالثة", "أربعة أربع رابع رابعة",
+    "خمسة خمس خامس خامسة", "ستة ست سادس سادسة", "سبعة سبع سابع سابعة", "ثمانية ثماني ثمان ثامن ثامنة",
+    "تسعة تسع تاسع تاسعة", "عشرة عشر عاشر عاشرة"], start=1) for w in ws.split()}
+_AR_WORD = re.compile(r"[\u0621-\u064A]+")
+
+
+def numbers(text: str, glued: bool = False) -> Counter:
+    """The numbers in `text` as a multiset: `1,000` and `1000` are one number, `1,2,3` three. `glued`: count
+    digits glued to a Latin letter too."""
+    out: Counter = Counter()
+    for m in (_ANY_NUMBER if glued else _NUMBER).finditer(text.translate(_DIGITS)):
+        n = m.group(0)
+        out.update([n.replace(",", "")] if _THOUSANDS.fullmatch(n) else n.split(","))
+    return out
+
+
+def _number_words(text: str) -> Counter:
+    out: Counter = Counter()
+    for w in _AR_WORD.findall(re.sub("[\u064B-\u0652\u0670]", "", text)):  # without the vowel marks
+        bare = w[1:] if w[:1] in "وفبل" else w   # "وخمسة": and five; the whole word is tried first ("واحد")
+        forms = [w, w[2:] if w.startswith("ال") else w, bare, bare[2:] if bare.startswith("ال") else bare]
+        for word in forms + [f[:-1] for f in forms if f.endswith("ا")]:  # accusative "واحدًا"
+            if word in _AR_NUMBER_WORDS:
+                out[_AR_NUMBER_WORDS[word]] += 1
+                break
+    return out
+
+
+def missing_numbers(source: str, output: str) -> list[str]:
+    """Numbers of `source` that `output` lacks (or has fewer times); extra numbers in `output` are allowed, and
+    so is an Arabic number word for 1-10 in place of the digits."""
+    missing = numbers(source) - numbers(output, glued=True)
+    if missing:
+        missing -= _number_words(output)
+    return sorted(missing.elements())
+
+
+# The post-check's own rules, deliberately simpler than segment.py's extractor so that a bug there cannot hide a
+# broken span: each match in the source must occur in the output at least as often.
+INDEPENDENT = {
+    "fence": re.compile(r"^[ \t]*```.*?^[ \t]*```", re.M | re.S),
+    "url": re.compile(r"https?://[^\s`)\"'<>]+[^\s`)\"'<>.,;:!?]"),
+    # $-math as pandoc reads it (no space inside the dollars, no digit after the closing one: "$5 and $10" is
+    # money, which the number check covers).
+    "dollar_math": re.compile(r"\$\$.+?\$\$|(?<![\\$])\$[^$\s][^$\n]*?(?<![\s\\])\$(?![\d$])", re.S),
+    "calc": re.compile(r"<<[^<>\n]*>>"),
+    # Only a numeric answer: `#### Notes` is a markdown heading, translated like any other.
+    "answer": re.compile(r"^[ \t]*####[ \t]*[-+]?\$?\d[\d.,/ %]*$", re.M),
+}
+
+
+def verify_text(source: str, output: str) -> str | None:
+    """None when `output` keeps every independently found span and every number of `source`; else what broke."""
+    for kind, rx in INDEPENDENT.items():
+        for span in dict.fromkeys(rx.findall(source)):
+            if output.count(span) < source.count(span):
+                return f"{kind} {span[:80]!r} changed or lost"
+    if missing := missing_numbers(source, output):
+        return f"numbers {', '.join(missing[:5])} missing"
+    return None
 
 
 def is_loop(text: str) -> bool:
@@ -108,3 +189,5 @@ class Guards:
             if (n >= c.min_letters and share < c.min_script_share) or (all_letters >= c.min_letters and
                                                                          any_share == 0):
                 yield "wrong_script"
+        if missing_numbers(bare_src, bare_out):
+            yield "numbers"

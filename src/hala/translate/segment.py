@@ -8,11 +8,15 @@ of those spans never reach the model. After translation `restore` puts the spans
 span byte-exact. Reassembling the untranslated segments gives back the input byte-for-byte.
 
 Protected, in priority order (an earlier kind wins where two overlap): fenced code blocks, display math
-(`$$..$$`, `\\[..\\]`, `\\begin{..}..\\end{..}`), inline code, inline math (`$..$`, `\\(..\\)`), URLs, e-mail
-addresses, HTML/XML tags and comments, template placeholders (`{{x}}`, `{% x %}`, `{name}`, `%s`, `%(x)d`), and
-any text that already looks like our own placeholder (`[3]`), so placeholders are never ambiguous.
+(`$$..$$`, `\\[..\\]`, `\\begin{..}..\\end{..}`), inline code, inline math (`$..$`, `\\(..\\)`), calculator
+annotations with their expression and result (`48/2 = <<48/2=24>>24`), numeric answer lines (`#### 42`), URLs,
+e-mail addresses, HTML/XML tags and comments, template placeholders (`{{x}}`, `{% x %}`, `{name}`, `%s`,
+`%(x)d`), plain-text equations (`3 + 4 = 7`, `x^2 - 1 = 0`, `12 * 5`), and any text that already looks like our
+own placeholder (`[3]`), so placeholders are never ambiguous.
 Markdown structure (heading marks, list markers, block quotes, table pipes and separator rows, rules) stays
 outside the segments.
+
+`split_segment` cuts one model-facing segment into smaller ones for the retry ladder (translator.py).
 """
 
 from __future__ import annotations
@@ -23,6 +27,27 @@ from dataclasses import dataclass, field
 # ------------------------------------------------------------------------------------------ protected spans
 # Why regexes and not a markdown parser: we need byte offsets of a few span kinds inside otherwise free text,
 # and must keep every byte we do not translate; markdown libraries normalise the text they render.
+
+# Plain-text arithmetic (no library finds it in prose). A term is a number (`12`, `3.5`, `1,000`, `$20`, `30%`,
+# `2x`) or a lone letter (`x`, not part of a word), with an optional power and parentheses around it.
+_NUM = r"\$?(?:\d+(?:[.,]\d+)*|\.\d+)%?"
+_TERM = (r"\(*-?(?:" + _NUM + r"(?:[A-Za-z](?![A-Za-z\d]))?|(?<![A-Za-z\d'’])[A-Za-z](?![A-Za-z\d'’]))"
+         r"(?:\^\(?-?\w+(?:\.\d+)?\)?|[²³])?\)*")
+# An operator, `x` between numbers (`3 x 4`), or nothing before a parenthesis (`2(x + 1)`, `(a)(b)`).
+_OP = r"(?:[ \t]*(?:==|!=|<=|>=|[-+*/×÷^=<>≤≥≠])[ \t]*|[ \t]+x[ \t]+(?=\$?\d)|(?=\())"
+_EXPR = _TERM + "(?:" + _OP + _TERM + ")+"
+_RELATION = re.compile(r"==|!=|<=|>=|[=<>≤≥≠]")
+_ARITH = re.compile(r"(?<=[\w.%)²³ ])[ \t]*(?:[+*/×÷^]|(?<=\d )x(?= [$\d]))[ \t]*(?=[\w$.(])")
+
+
+def _is_equation(s: str) -> bool:
+    """An equation or inequality (`3 + 4 = 7`, `x^2 - 1 = 0`, `x = 5`), or arithmetic on numbers only (`12 * 5`,
+    `48/2`): not a range like `10-20` or a lone `and/or`-style slash between letters."""
+    if _RELATION.search(s):
+        return True
+    return bool(_ARITH.search(s)) and not re.search(r"(?<![\d.])[A-Za-z]", s) and len(re.findall(r"\d+", s)) >= 2
+
+
 _SPAN_PATTERNS: list[tuple[str, re.Pattern]] = [
     # A fence runs to its closing fence, or (unclosed) to the end of the text.
     ("code_block", re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*(?:\n.*?^[ \t]{0,3}\1[ \t]*\r?$|.*\Z)", re.M | re.S)),
@@ -31,11 +56,18 @@ _SPAN_PATTERNS: list[tuple[str, re.Pattern]] = [
     # Pandoc's rule tells math from prices: no space after the opening `$`, none before the closing one,
     # and no digit right after it ("$5 and $10" is not math).
     ("math", re.compile(r"(?<![\\$])\$(?=[^\s$])(?:\\.|[^$\\\n])+?(?<=[^\s\\])\$(?!\d)|\\\(.+?\\\)", re.S)),
+    # A GSM8K-style calculator annotation with the expression before it and the result after it, as one span:
+    # `48/2 = <<48/2=24>>24`. Translators rewrite these (`<<125+$50=175`), and the answer checker reads them.
+    ("calc", re.compile(r"(?:" + _TERM + "(?:" + _OP + _TERM + r")*[ \t]*=[ \t]*)?<<[^<>\n]{1,300}?>>(?:" + _NUM
+                        + ")?")),
+    # A final-answer line (`#### 72`), the grader's anchor: the whole line, when what follows is a number.
+    ("answer", re.compile(r"^[ \t]*####[ \t]*[-+]?" + _NUM + r"(?:[ \t]*/[ \t]*\d+)?[ \t]*$", re.M)),
     ("url", re.compile(r"\b(?:[a-zA-Z][a-zA-Z0-9+.-]*://|www\.)[^\s<>\"'`]+")),
     ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.[A-Za-z]{2,}\b")),
     ("html", re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s+[^<>]*?)?/?>", re.S)),
     ("placeholder", re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{[A-Za-z0-9_.\[\]:!-]*\}"
                                r"|%(?:\([A-Za-z0-9_]+\))?[-#0+]*\d*(?:\.\d+)?[sdifeEgGxXocr%]")),
+    ("equation", re.compile(_EXPR)),
     ("marker", re.compile(r"\[\s*\d+\s*\]")),
 ]
 _URL_TRAILING = ".,;:!?'\")]}"
@@ -62,6 +94,17 @@ def _trim_url(text: str) -> str:
     return text
 
 
+def _trim_equation(text: str) -> tuple[int, str]:
+    """(characters cut at the start, the equation) without the unbalanced parentheses at its ends: they belong to
+    the prose around it, `(so x = 2)`."""
+    cut = 0
+    while text.startswith("(") and text.count("(") > text.count(")"):
+        text, cut = text[1:], cut + 1
+    while text.endswith(")") and text.count(")") > text.count("("):
+        text = text[:-1]
+    return cut, text
+
+
 def protected_spans(text: str) -> list[Span]:
     """All protected spans of `text`, non-overlapping, in text order.
 
@@ -72,8 +115,12 @@ def protected_spans(text: str) -> list[Span]:
     for kind, pattern in _SPAN_PATTERNS:
         pos = 0
         while m := pattern.search(text, pos):
-            s = _trim_url(m.group(0)) if kind == "url" else m.group(0)
-            span = Span(m.start(), m.start() + len(s), kind, s)
+            start, s = _trim_equation(m.group(0)) if kind == "equation" else (0, m.group(0))
+            s = _trim_url(s) if kind == "url" else s
+            if kind == "equation" and not _is_equation(s):
+                pos = m.start() + 1
+                continue
+            span = Span(m.start() + start, m.start() + start + len(s), kind, s)
             hit = [t for t in taken if span.start < t.end and t.start < span.end]
             if s and all(span.start <= t.start and t.end <= span.end and len(t.text) < len(s) for t in hit):
                 taken = [t for t in taken if t not in hit] + [span]
@@ -120,6 +167,7 @@ class Document:
     pieces: list[str | int]   # verbatim text, or the index of a segment
     segments: list[Segment]
     spans: list[Span]
+    source: str = ""          # the text this document was made from (for the post-check after reassembly)
 
     def assemble(self, restored: list[str]) -> str:
         """Join verbatim pieces and the restored segment translations (same order as `segments`)."""
@@ -238,7 +286,7 @@ def split(text: str, mode: str = "sentence", max_chars: int = 400) -> Document:
         body = line.rstrip("\r\n")
         _split_line(b, body, mode, max_chars)
         b.keep(line[len(body):])
-    return Document(b.pieces, b.segments, spans)
+    return Document(b.pieces, b.segments, spans, text)
 
 
 def _split_line(b: _Builder, line: str, mode: str, max_chars: int) -> None:
@@ -263,3 +311,85 @@ def _split_text(b: _Builder, text: str, mode: str, max_chars: int) -> None:
     for unit in units:
         for piece in _fit(unit, max_chars):
             b.translate(piece)
+
+
+# ------------------------------------------------------------------------------------------ smaller segments
+@dataclass
+class SubSplit:
+    """A model-facing segment cut into parts for separate translation (the retry ladder's `split` rung).
+
+    `pieces` are verbatim glue (whitespace, punctuation, placeholders in the segment's own numbering) or the index
+    of a part; each part is a segment of its own, with placeholders renumbered from 1 (`numbers[i]` maps part i's
+    placeholder j+1 back to the segment's number)."""
+    pieces: list[str | int]
+    parts: list[str]
+    numbers: list[list[int]]
+
+    def join(self, outputs: list[str]) -> str:
+        """The segment's translation from its parts' translations (placeholders back in the segment's numbering)."""
+        def back(i: int, text: str) -> str:
+            return _PLACEHOLDER_BACK.sub(lambda m: _renumber(self.numbers[i], m), text)
+        return "".join(p if isinstance(p, str) else back(p, outputs[p]) for p in self.pieces)
+
+
+def _renumber(numbers: list[int], m: re.Match) -> str:
+    k = int(m.group(1))
+    # An invented placeholder stays out of range, so the joined text fails its placeholder check.
+    return PLACEHOLDER.format(numbers[k - 1] if 1 <= k <= len(numbers) else 10**6 + k)
+
+
+_CLAUSE_END = re.compile(r"(?<=[.!?…;:,])\s+")
+
+
+def split_segment(text: str) -> SubSplit | None:
+    """Cut a segment into smaller parts: at sentence and clause breaks (`.`, `;`, `:`, `,` before a space), or, if it
+    has none, around its placeholders, which then stay verbatim between the parts (a model cannot lose a
+    placeholder it is not shown). None when neither gives anything smaller than the segment itself."""
+    for cut in (_cut_clauses, _cut_placeholders):
+        sub = _sub_split(cut(text))
+        if sub.parts and sub.parts != [text]:
+            return sub
+    return None
+
+
+def _cut_clauses(text: str) -> list[tuple[str, bool]]:
+    """(piece, translatable) pairs: the text between clause breaks, the breaks themselves verbatim."""
+    out, pos = [], 0
+    for m in _CLAUSE_END.finditer(text):
+        out += [(text[pos:m.start()], True), (m.group(0), False)]
+        pos = m.end()
+    return out + [(text[pos:], True)]
+
+
+def _cut_placeholders(text: str) -> list[tuple[str, bool]]:
+    out, pos = [], 0
+    for m in _PLACEHOLDER_BACK.finditer(text):
+        out += [(text[pos:m.start()], True), (m.group(0), False)]
+        pos = m.end()
+    return out + [(text[pos:], True)]
+
+
+def _sub_split(pieces: list[tuple[str, bool]]) -> SubSplit:
+    sub = SubSplit([], [], [])
+
+    def glue(s: str) -> None:
+        if s:
+            if sub.pieces and isinstance(sub.pieces[-1], str):
+                sub.pieces[-1] += s
+            else:
+                sub.pieces.append(s)
+
+    for piece, translatable in pieces:
+        core = piece.strip()
+        # A piece with no letters (punctuation, a lone placeholder, a number) is not worth a model call.
+        if not translatable or not any(ch.isalpha() for ch in _PLACEHOLDER_BACK.sub("", core)):
+            glue(piece)
+            continue
+        glue(piece[: len(piece) - len(piece.lstrip())])
+        numbers = [int(m.group(1)) for m in _PLACEHOLDER_BACK.finditer(core)]
+        local = iter(range(1, len(numbers) + 1))
+        sub.pieces.append(len(sub.parts))
+        sub.parts.append(_PLACEHOLDER_BACK.sub(lambda m: PLACEHOLDER.format(next(local)), core))
+        sub.numbers.append(numbers)
+        glue(piece[len(piece.rstrip()):])
+    return sub

@@ -1,4 +1,5 @@
-"""Translation engines behind one interface (`base.Engine`): hf, ct2 (CTranslate2), vllm, openai."""
+"""Translation engines behind one interface (`base.Engine`): hf, ct2 (CTranslate2), vllm, openai, and echo (an
+instant stand-in for tests and benchmarks). Each engine's options are a typed model in `options.py`."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import importlib
 
 from hala.translate.engines.base import Engine, GenSettings, Generation, Prompt
 
-ENGINES = {"hf": "hf:HFEngine", "ct2": "ct2:CT2Engine", "vllm": "vllm:VLLMEngine", "openai": "openai:OpenAIEngine"}
+ENGINES = {"hf": "hf:HFEngine", "ct2": "ct2:CT2Engine", "vllm": "vllm:VLLMEngine", "openai": "openai:OpenAIEngine",
+           "echo": "echo:EchoEngine"}
 
 
 def make_engine(name: str, model: str, batch_size: int = 8, **options) -> Engine:

@@ -6,12 +6,19 @@ A `Prompt` is either chat messages (rendered with the model's chat template) or 
 Local engines (hf, ct2, vllm) tokenize prompts the same way (`prompt_ids`), so for the same model and settings
 they decode from identical token ids; stop strings become a set of stop token ids (`stop_token_ids`) so the
 back-end stops at once instead of running on to the token limit, and `trim_at_stop` cuts the text exactly.
+
+Length-aware output caps: a segment of `n` source tokens may generate at most
+`min(max_new_tokens, ceil(length_ratio * n) + length_extra)` tokens (`GenSettings.limit`), so a batch of short
+segments is not held up by one that runs on to a 2048-token limit. The prompt carries its `source` (the
+model-facing segment) for this; engines count its tokens with their own tokenizer. Cutting a greedy output at a
+row's own limit gives the same tokens as stopping it there, so a batch may run to its longest row's limit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +29,7 @@ from typing import Protocol
 class Prompt:
     messages: tuple[dict, ...] | None = None  # chat prompt
     text: str | None = None                   # completion prompt
+    source: str | None = None                 # the segment being translated (for length-aware caps)
 
     @property
     def is_chat(self) -> bool:
@@ -33,13 +41,31 @@ class GenSettings:
     max_new_tokens: int = 256
     repetition_penalty: float = 1.0
     stop: tuple[str, ...] = field(default_factory=tuple)
+    length_ratio: float | None = None  # None: every prompt may use max_new_tokens
+    length_extra: int = 0
 
     def adjusted(self, **changes) -> "GenSettings":
-        return replace(self, **changes)
+        """A copy with `changes`. Raising `max_new_tokens` (a retry after a truncation) raises the length-aware
+        limit by the same factor, so the retry really gets more room."""
+        new = replace(self, **changes)
+        if self.length_ratio is not None and "max_new_tokens" in changes and "length_ratio" not in changes:
+            factor = new.max_new_tokens / self.max_new_tokens
+            new = replace(new, length_ratio=self.length_ratio * factor,
+                          length_extra=int(math.ceil(self.length_extra * factor)))
+        return new
+
+    def limit(self, source_tokens: int | None) -> int:
+        """The token limit for a prompt whose source segment has `source_tokens` tokens (None: unknown)."""
+        if self.length_ratio is None or source_tokens is None:
+            return self.max_new_tokens
+        return max(1, min(self.max_new_tokens, int(math.ceil(self.length_ratio * source_tokens)) + self.length_extra))
 
     def to_json(self) -> dict:
-        return {"greedy": True, "max_new_tokens": self.max_new_tokens,
-                "repetition_penalty": self.repetition_penalty, "stop": list(self.stop)}
+        out = {"greedy": True, "max_new_tokens": self.max_new_tokens,
+               "repetition_penalty": self.repetition_penalty, "stop": list(self.stop)}
+        if self.length_ratio is not None:
+            out["length_cap"] = {"ratio": self.length_ratio, "extra": self.length_extra}
+        return out
 
 
 @dataclass(frozen=True)
@@ -50,9 +76,21 @@ class Generation:
 
 
 class Engine(Protocol):
+    """`generate` must be safe to call from several threads at once when the engine sets `prompts_in_flight`
+    (the runner then keeps about that many prompts in flight, in concurrent calls: see runner.LocalExecutor);
+    engines without it are called one call at a time."""
+
     name: str
 
     def generate(self, prompts: list[Prompt], settings: GenSettings) -> list[Generation]: ...
+
+
+def prompt_limits(tokenizer, prompts: list[Prompt], settings: GenSettings) -> list[int]:
+    """Each prompt's token limit (`GenSettings.limit`), counting its source with `tokenizer`."""
+    if settings.length_ratio is None:
+        return [settings.max_new_tokens] * len(prompts)
+    return [settings.limit(None if p.source is None else len(tokenizer(p.source, add_special_tokens=False)
+                                                               ["input_ids"])) for p in prompts]
 
 
 def model_stamp(model_dir: Path) -> str:
@@ -96,6 +134,11 @@ def eos_ids(tokenizer, generation_config=None) -> set[int]:
         ids.add(extra)
     elif extra:
         ids.update(extra)
+    # A model directory whose generation_config lacks the chat template's end-of-turn token would otherwise run
+    # past its answer to the token limit (the cause of the trained translator's stray tokens, issue 13).
+    from hala.models import turn_end_token_ids
+
+    ids.update(turn_end_token_ids(tokenizer))
     return ids
 
 

@@ -8,16 +8,11 @@ elsewhere: on a CPU without native bf16 it is emulated, ~4.6× slower than fp32 
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from hala.translate.engines.base import (GenSettings, Generation, Prompt, eos_ids, finish, prompt_ids, prompt_limits,
+                                         stop_token_ids)
+from hala.translate.engines.options import HFOptions
 
-from hala.translate.engines.base import GenSettings, Generation, Prompt, eos_ids, finish, prompt_ids, stop_token_ids
-
-
-class HFOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    dtype: str | None = None  # None: the fastest exact-enough choice for the device (see the module docstring)
-    trust_remote_code: bool = False
-    device: str | None = None
+__all__ = ["HFEngine", "HFOptions"]
 
 
 class HFEngine:
@@ -36,27 +31,28 @@ class HFEngine:
 
     def generate(self, prompts: list[Prompt], settings: GenSettings) -> list[Generation]:
         ids = [prompt_ids(self.tokenizer, p) for p in prompts]
+        limits = prompt_limits(self.tokenizer, prompts, settings)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out: list[Generation | None] = [None] * len(ids)
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
-            for i, gen in zip(batch, self._batch([ids[i] for i in batch], settings)):
+            for i, gen in zip(batch, self._batch([ids[i] for i in batch], [limits[i] for i in batch], settings)):
                 out[i] = gen
         return out  # type: ignore[return-value]
 
-    def _batch(self, batch: list[list[int]], settings: GenSettings) -> list[Generation]:
+    def _batch(self, batch: list[list[int]], limits: list[int], settings: GenSettings) -> list[Generation]:
         import torch
 
         tok = self.tokenizer
         enc = tok.pad({"input_ids": batch}, padding=True, return_tensors="pt").to(self.model.device)
         ends = eos_ids(tok, self.model.generation_config) | stop_token_ids(tok, settings.stop)
-        with torch.no_grad():
-            seqs = self.model.generate(**enc, do_sample=False, max_new_tokens=settings.max_new_tokens,
+        with torch.no_grad():  # the batch runs to its longest row's limit; each row is cut at its own
+            seqs = self.model.generate(**enc, do_sample=False, max_new_tokens=max(limits),
                                        repetition_penalty=settings.repetition_penalty,
                                        eos_token_id=sorted(ends), pad_token_id=tok.pad_token_id,
                                        top_p=None, top_k=None, temperature=None)
         new = seqs[:, enc["input_ids"].shape[1]:].tolist()
-        return [finish(tok, row, ends, settings.max_new_tokens, settings.stop) for row in new]
+        return [finish(tok, row[:n], ends, n, settings.stop) for row, n in zip(new, limits)]
 
 
 def _fast_dtype(device: str | None) -> str:

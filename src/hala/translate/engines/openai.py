@@ -2,55 +2,45 @@
 teacher. Concurrent requests, round-robin over several base URLs with health checks, retries with exponential
 backoff on 429/5xx/timeouts, the key read from an environment variable.
 
+Requests in flight: one pool of `concurrency` connections per engine, shared by every `generate` call (the
+runner keeps several calls in flight, across shards), so the servers see `concurrency` requests whatever the
+size of one call. Timeouts: `connect_timeout` to open a connection (none: the server is down, fail over at
+once) and `read_timeout` for the answer (a long generation on a busy server is slow, not dead: it is retried
+with backoff and the server stays in rotation).
+
     make_engine("openai", "served-name", base_url="http://gpu1:8000/v1,http://gpu2:8000/v1")
 
-Chat prompts go to `/chat/completions`, completion prompts to `/completions`. Plain `urllib` keeps this engine
-free of extra dependencies. The key is only ever put in the Authorization header: never logged, printed, or
+Chat prompts go to `/chat/completions`, completion prompts to `/completions`. The standard library's
+`http.client` keeps this engine free of extra dependencies (and, unlike `urlopen`, gives connect and read their
+own timeouts). The key is only ever put in the Authorization header: never logged, printed, or
 included in an error message.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import random
+import socket
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
 from hala.errors import HalaError
 from hala.translate.engines.base import GenSettings, Generation, Prompt, trim_at_stop
+from hala.translate.engines.options import OpenAIOptions
+
+__all__ = ["OpenAIEngine", "OpenAIOptions", "Servers"]
 
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 # Statuses that say "this server is unwell" (not "you are too fast"): the request moves to another server.
 SERVER_DOWN_STATUS = {500, 502, 503, 504}
 # A health check answered with one of these means down (loading, overloaded, or a proxy without a back-end).
 HEALTH_DOWN_STATUS = {502, 503, 504}
-
-
-class OpenAIOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    base_url: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"],
-                                description="one or more servers (a list, or URLs separated by commas)")
-    api_key_env: str | None = "OPENAI_API_KEY"  # name of the variable holding the key (unset: no key sent)
-    concurrency: int = Field(8, ge=1)           # requests in flight, over all servers together
-    timeout: float = Field(120.0, gt=0)        # seconds per request
-    max_retries: int = Field(5, ge=0)
-    backoff: float = Field(1.0, ge=0)          # first retry delay in seconds, doubled each time (plus jitter)
-    health_timeout: float = Field(5.0, gt=0)   # seconds for a health check (GET {base_url}/models)
-    cooldown: float = Field(30.0, ge=0)        # seconds a failed server is left alone before a new health check
-
-    @field_validator("base_url", mode="before")
-    @classmethod
-    def _split(cls, v):
-        urls = [u.strip().rstrip("/") for u in (v.split(",") if isinstance(v, str) else v)]
-        if not urls or not all(urls):
-            raise ValueError("base_url needs at least one URL")
-        return urls
 
 
 class Servers:
@@ -106,6 +96,10 @@ class Servers:
         return any(self.healthy.values())
 
 
+class ReadTimeout(Exception):
+    """The server accepted the request but did not answer within `read_timeout`."""
+
+
 class OpenAIEngine:
     name = "openai"
 
@@ -113,14 +107,20 @@ class OpenAIEngine:
         self.model = model
         self.options = OpenAIOptions(**options)
         self.servers = Servers(self.options.base_url, self.options.health_timeout, self.options.cooldown)
+        self.pool = ThreadPoolExecutor(self.options.concurrency, thread_name_prefix="openai")
+        self.prompts_in_flight = 2 * self.options.concurrency  # the runner keeps the pool's queue full
+        self._refresh = threading.Lock()
 
     def generate(self, prompts: list[Prompt], settings: GenSettings) -> list[Generation]:
-        self.servers.refresh()
-        with ThreadPoolExecutor(self.options.concurrency) as pool:
-            return list(pool.map(lambda p: self._one(p, settings), prompts))
+        with self._refresh:
+            self.servers.refresh()
+        futures = [self.pool.submit(self._one, p, settings) for p in prompts]
+        return [f.result() for f in futures]
 
     def _body(self, prompt: Prompt, settings: GenSettings) -> tuple[str, dict]:
-        body = {"model": self.model, "max_tokens": settings.max_new_tokens, "temperature": 0.0}
+        # No tokenizer here: the source's tokens are estimated at 4 characters each for the length-aware cap.
+        limit = settings.limit(None if prompt.source is None else -(-len(prompt.source) // 4))
+        body = {"model": self.model, "max_tokens": limit, "temperature": 0.0}
         if settings.stop:
             body["stop"] = list(settings.stop)
         if settings.repetition_penalty != 1.0:
@@ -146,38 +146,62 @@ class OpenAIEngine:
             headers["Authorization"] = f"Bearer {key}"
         return headers
 
-    def _post(self, path: str, body: dict) -> dict:
-        payload = json.dumps(body).encode("utf-8")
-        delay = self.options.backoff
-        for attempt in range(self.options.max_retries + 1):
-            url = self.servers.pick()
-            req = urllib.request.Request(url + path, data=payload, headers=self._headers(), method="POST")
+    def _request(self, url: str, path: str, payload: bytes) -> tuple[int, dict, bytes]:
+        """(status, headers, body) of one POST; ConnectionError/OSError when no connection could be made,
+        ReadTimeout when the answer took longer than `read_timeout`."""
+        o = self.options
+        parts = urllib.parse.urlsplit(url)
+        conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = conn_cls(parts.hostname, parts.port, timeout=o.connect_timeout)
+        try:
+            conn.connect()
+            conn.sock.settimeout(o.read_timeout)
             try:
-                with urllib.request.urlopen(req, timeout=self.options.timeout) as resp:
-                    data = json.loads(resp.read().decode("utf-8"))
-                self.servers.mark(url, True)
-                return data
-            except urllib.error.HTTPError as e:
-                if e.code not in RETRY_STATUS or attempt == self.options.max_retries:
-                    detail = e.read().decode("utf-8", errors="replace")[:300]
-                    raise HalaError(f"{url}{path}: HTTP {e.code} after {attempt + 1} attempt(s): {detail}")
-                server_down, wait = e.code in SERVER_DOWN_STATUS, _retry_after(e) or delay
-            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
-                if attempt == self.options.max_retries:
-                    raise HalaError(f"{url}{path}: no answer after {attempt + 1} attempt(s) "
-                                    f"({getattr(e, 'reason', e)})")
+                conn.request("POST", parts.path + path, body=payload, headers=self._headers())
+                resp = conn.getresponse()
+                return resp.status, dict(resp.getheaders()), resp.read()
+            except (TimeoutError, socket.timeout) as e:
+                raise ReadTimeout(f"no answer within read_timeout={o.read_timeout:g}s") from e
+        finally:
+            conn.close()
+
+    def _post(self, path: str, body: dict) -> dict:
+        o = self.options
+        payload = json.dumps(body).encode("utf-8")
+        delay = o.backoff
+        for attempt in range(o.max_retries + 1):
+            url = self.servers.pick()
+            last = attempt == o.max_retries
+            try:
+                status, headers, raw = self._request(url, path, payload)
+            except ReadTimeout as e:
+                if last:
+                    raise HalaError(f"{url}{path}: no answer after {attempt + 1} attempt(s) ({e})")
+                server_down, wait = False, delay  # busy, not dead: keep it in rotation and back off
+            except (ConnectionError, TimeoutError, OSError, http.client.HTTPException) as e:
+                if last:
+                    raise HalaError(f"{url}{path}: no answer after {attempt + 1} attempt(s) ({e})")
                 server_down, wait = True, delay
+            else:
+                if status < 400:
+                    self.servers.mark(url, True)
+                    return json.loads(raw.decode("utf-8"))
+                if status not in RETRY_STATUS or last:
+                    detail = raw.decode("utf-8", errors="replace")[:300]
+                    raise HalaError(f"{url}{path}: HTTP {status} after {attempt + 1} attempt(s): {detail}")
+                server_down, wait = status in SERVER_DOWN_STATUS, _retry_after(headers) or delay
             if server_down:
                 self.servers.mark(url, False)
                 if self.servers.any_healthy():
                     continue  # fail over to a healthy server at once; back off only when all are down
-            time.sleep(wait * (1 + 0.1 * random.random()))
-            delay *= 2
+            time.sleep(min(wait, o.max_backoff) * (1 + 0.1 * random.random()))
+            delay = min(delay * 2, o.max_backoff)
         raise AssertionError("unreachable")
 
 
-def _retry_after(e: urllib.error.HTTPError) -> float | None:
+def _retry_after(headers: dict) -> float | None:
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), "")
     try:
-        return float(e.headers.get("Retry-After", ""))
+        return float(value)
     except (TypeError, ValueError):
         return None

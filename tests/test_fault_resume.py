@@ -1,0 +1,182 @@
+"""Fault tests (issue 16): `kill -9` at random points inside every long stage of a recipe, then resume, must give
+outputs byte-equal to an uninterrupted run (0 records lost, 0 duplicated); SIGTERM stops a run cleanly, says so,
+and leaves a state the next run resumes.
+
+One recipe chains filter -> corpus -> train -> eval.mcq -> eval.translation -> merge on tiny in-process models.
+The runs are forked from this (already imported) process — a fresh interpreter per run would spend most of the
+budget importing torch — and killed with SIGKILL at a random moment (seeded: reproducible) after the target stage's
+`.tmp` directory appears, so every stage is hit mid-work at least once; each run after a kill is a resume of the
+last one (resume of a resume included). Translate has its own kill test (tests/test_translate_resume.py).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import signal
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from hala.records import write_records
+
+pytestmark = pytest.mark.slow
+
+STAGES = ["filter", "corpus", "sft", "mcq", "trans", "merged"]
+RECIPE = """
+name: faults
+stages:
+  - name: filter
+    type: filter
+    with: {{inputs: ["{tsv}"], rules: [empty, length, identical, duplicate], progress: false}}
+  - name: corpus
+    type: corpus
+    with: {{sources: [{{ref: "@filter/kept.jsonl"}}], dev_fraction: 0.1, test_fraction: 0.1}}
+  - name: sft
+    type: train
+    with: {{model: "{model}", train: "@corpus/train.jsonl", mode: full, max_steps: 6, save_steps: 2,
+           batch_size: 4, max_length: 64, logging_steps: 1}}
+  - name: mcq
+    type: eval.mcq
+    with: {{model: "{model}", tasks: ["{mcq}"]}}
+  - name: trans
+    type: eval.translation
+    with: {{model: "{model}", data: "{pairs}", max_new_tokens: 6, batch_size: 2}}
+  - name: merged
+    type: merge
+    with: {{base: "{model}", tuned: "@sft/model", t: 0.5}}
+"""
+# Summaries carry timings (report.md/json, logs) and mergekit_config.yml the absolute paths of the inputs (another
+# run directory here), so they differ run to run; everything else a stage writes must be byte-equal.
+VOLATILE = {"stage.json", "report.json", "report.md", "train_log.jsonl", "trainer_state.json", "metrics.json",
+            "mergekit_config.yml"}
+
+
+def _write_inputs(tmp_path: Path, model: Path) -> Path:
+    lines = [f"Sentence number {i} is here.\tالجملة رقم {i} هنا.\n" for i in range(240)] + ["dup\tمكرر\n"] * 3
+    (tmp_path / "p.tsv").write_text("".join(lines), encoding="utf-8")
+    (tmp_path / "dev.tsv").write_text("".join(f"Hello {i}\tمرحبا {i}\n" for i in range(6)), encoding="utf-8")
+    write_records(tmp_path / "mine.jsonl", [{"id": f"q{i}", "question": f"سؤال {i}", "choices": ["أ", "ب", "ج"],
+                                             "answer": i % 3} for i in range(12)])
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(textwrap.dedent(RECIPE.format(tsv=tmp_path / "p.tsv", model=model, mcq=tmp_path / "mine.jsonl",
+                                                    pairs=tmp_path / "dev.tsv")))
+    return recipe
+
+
+def _child(recipe: str, run_dir: str, log: str) -> None:
+    import torch
+
+    from hala.recipe import load_recipe, run_recipe
+
+    torch.set_num_threads(1)
+    with open(log, "a", encoding="utf-8") as fh:
+        run_recipe(load_recipe(recipe), Path(run_dir), Path(recipe), log=lambda m: (fh.write(m + "\n"), fh.flush()))
+
+
+def _start(recipe: Path, run_dir: Path, log: Path):
+    proc = multiprocessing.get_context("fork").Process(target=_child, args=(str(recipe), str(run_dir), str(log)))
+    proc.start()
+    return proc
+
+
+def _wait_for_stage(proc, run_dir: Path, stage: str, timeout: float = 300) -> bool:
+    """True once `stage` is running (its .tmp exists); False if the run ended first."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if list(run_dir.glob(f"{stage}-*.tmp")):
+            return True
+        if not proc.is_alive():
+            return False
+        time.sleep(0.02)
+    raise AssertionError(f"stage {stage} did not start within {timeout} s")
+
+
+def _outputs(run_dir: Path) -> dict[str, bytes]:
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    out = {}
+    for name in STAGES:
+        entry = manifest["stages"][name]
+        assert entry["status"] == "done", (name, entry)
+        stage_dir = run_dir / entry["dir"]
+        for f in sorted(stage_dir.rglob("*")):
+            rel = f.relative_to(stage_dir)
+            if f.is_file() and f.name not in VOLATILE and "checkpoint-" not in str(rel) and f.suffix != ".json":
+                out[f"{name}/{rel}"] = f.read_bytes()
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, tiny_model):
+    tmp = tmp_path_factory.mktemp("faults")
+    recipe = _write_inputs(tmp, tiny_model)
+    run_dir = tmp / "reference"
+    t0 = time.time()
+    proc = _start(recipe, run_dir, tmp / "reference.log")
+    proc.join()
+    assert proc.exitcode == 0, (tmp / "reference.log").read_text()
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    seconds = {name: manifest["stages"][name]["seconds"] for name in STAGES}
+    return recipe, _outputs(run_dir), seconds, time.time() - t0
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.parametrize("seed", [0])
+def test_kill_9_inside_every_stage_then_resume_equals_an_uninterrupted_run(reference, tmp_path, seed):
+    recipe, expected, seconds, _ = reference
+    rng = random.Random(seed)
+    run_dir, log = tmp_path / "run", tmp_path / "run.log"
+    killed = []
+    for stage in STAGES:
+        proc = _start(recipe, run_dir, log)
+        if _wait_for_stage(proc, run_dir, stage):
+            time.sleep(rng.uniform(0.05, 0.6) * seconds[stage])  # a random point inside the stage's own work
+            # Kill even when the stage finished meanwhile (a fast machine): the run is then inside a later stage,
+            # which is as good a kill point, and the stages after it still get their own turn.
+            if proc.is_alive():
+                running = sorted(p.name.split("-")[0] for p in run_dir.glob("*.tmp"))
+                os.kill(proc.pid, signal.SIGKILL)
+                killed.extend(running)
+        proc.join()
+    proc = _start(recipe, run_dir, log)  # the last resume, to completion
+    proc.join()
+    assert proc.exitcode == 0, log.read_text()[-3000:]
+    assert len(set(killed) & set(STAGES)) >= len(STAGES) // 2, f"too few kills landed mid-stage: {killed}"
+    got = _outputs(run_dir)
+    assert sorted(got) == sorted(expected)  # no stray or missing files
+    differ = [k for k in expected if got[k] != expected[k]]
+    assert not differ, f"killed in {killed}; not byte-equal after resume: {differ}"
+    assert not list(run_dir.glob("*.tmp"))
+    for name in ("train.jsonl", "dev.jsonl", "test.jsonl"):  # 0 lost, 0 duplicated, by id
+        ids = [json.loads(x)["id"] for x in got[f"corpus/{name}"].decode().splitlines()]
+        assert len(ids) == len(set(ids))
+
+
+@pytest.mark.timeout(1200)
+def test_sigterm_stops_cleanly_says_so_and_the_next_run_resumes(reference, tmp_path):
+    recipe, expected, seconds, _ = reference
+    run_dir, log = tmp_path / "run", tmp_path / "run.log"
+    proc = _start(recipe, run_dir, log)
+    assert _wait_for_stage(proc, run_dir, "sft")
+    time.sleep(0.5)  # inside the training stage (loading the model alone takes longer)
+    assert proc.is_alive() and list(run_dir.glob("sft-*.tmp"))  # else a finished process would be "signalled"
+    os.kill(proc.pid, signal.SIGTERM)
+    proc.join(120)
+    assert proc.exitcode not in (0, None, -signal.SIGTERM)  # it handled the signal, did not just die of it
+    text = log.read_text()
+    assert "[stopped] sft: interrupted" in text and "resumes it" in text
+    (tmp_dir,) = run_dir.glob("sft-*.tmp")
+    record = json.loads((tmp_dir / "stage.json").read_text())
+    assert record["status"] == "failed" and "SIGTERM" in record["error"]
+    assert not (run_dir / ".hala-run.owner.json").exists()  # the lock was released on the way out
+    proc = _start(recipe, run_dir, log)
+    proc.join()
+    assert proc.exitcode == 0
+    assert "[resume] sft" in log.read_text()
+    got = _outputs(run_dir)
+    assert {k: v for k, v in got.items() if k.startswith(("filter/", "corpus/", "sft/"))} == \
+        {k: v for k, v in expected.items() if k.startswith(("filter/", "corpus/", "sft/"))}
