@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from filelock import FileLock
@@ -30,12 +29,10 @@ from hala.models import hala_home
 
 @lru_cache(maxsize=1)
 def fixtures() -> dict[str, dict]:
-    out = {}
-    for f in sorted(resources.files("hala.rehearse").joinpath("fixtures").iterdir(), key=lambda p: p.name):
-        if f.name.endswith(".json"):
-            spec = json.loads(f.read_text(encoding="utf-8"))
-            out[spec["hub_id"]] = {**spec, "file": f.name}
-    return out
+    """hub id -> shipped dataset fixture (with its file name under `file`)."""
+    from hala.rehearse.models import shipped_specs
+
+    return shipped_specs("fixtures")
 
 
 def fixture_strings() -> list[str]:

@@ -28,15 +28,20 @@ SEED = 0
 BUILD = 3  # bump when _build's output changes: cached stand-ins are rebuilt
 
 
-@lru_cache(maxsize=1)
-def model_specs() -> dict[str, dict]:
-    """hub id -> shipped rehearsal config (with its file name under `file`)."""
+def shipped_specs(folder: str) -> dict[str, dict]:
+    """hub id -> each JSON spec shipped in hala/rehearse/FOLDER (configs, fixtures), with its file name."""
     out = {}
-    for f in sorted(resources.files("hala.rehearse").joinpath("configs").iterdir(), key=lambda p: p.name):
+    for f in sorted(resources.files("hala.rehearse").joinpath(folder).iterdir(), key=lambda p: p.name):
         if f.name.endswith(".json"):
             spec = json.loads(f.read_text(encoding="utf-8"))
             out[spec["hub_id"]] = {**spec, "file": f.name}
     return out
+
+
+@lru_cache(maxsize=1)
+def model_specs() -> dict[str, dict]:
+    """hub id -> shipped rehearsal config (with its file name under `file`)."""
+    return shipped_specs("configs")
 
 
 def is_rehearsed_model(ref: str) -> bool:
