@@ -127,7 +127,7 @@ def test_stage_on_a_full_disk_fails_cleanly_and_resumes_after_space_is_freed(tmp
     monkeypatch.setattr(sys, "argv", ["hala", "run", str(recipe), "--run-dir", str(run_dir)])
     with pytest.raises(SystemExit) as e:
         run_cli(app)
-    assert e.value.code == 1
+    assert e.value.code == 2  # a user error (free space, or write elsewhere): one line, status 2
     err = capsys.readouterr().err
     assert "hala: error: disk full while writing" in err and "kept.jsonl" in err
     (stage_tmp,) = run_dir.glob("filter-*.tmp")

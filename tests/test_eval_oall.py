@@ -6,8 +6,9 @@ import json
 
 import pytest
 
+from hala.devices import resolve_device
 from hala.evaluate.mcq import macro_over_subsets
-from hala.evaluate.stage import EvalMCQConfig, resolve_device, run_mcq
+from hala.evaluate.stage import EvalMCQConfig, run_mcq
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -8,11 +8,12 @@ import math
 
 import pytest
 
+from hala.errors import HalaError
 from hala.evaluate.metrics import corpus_scores, score_translations, sentence_scores
-from hala.evaluate.pairs import load_bitext, orient
+from hala.evaluate.pairs import read_direction
 from hala.evaluate.stage import EvalTranslationConfig, run_translation
 from hala.evaluate.translation import evaluate_translation
-from hala.records import write_records
+from hala.records import RejectLog, write_records
 
 
 # ------------------------------------------------------------------------------------------ known answers
@@ -66,47 +67,50 @@ def _text_pair(tmp_path, name="set"):
 def test_line_aligned_prefix_and_directory(tmp_path):
     prefix = _text_pair(tmp_path)
     for source in (prefix, tmp_path):
-        rows = load_bitext(source, ("en", "ar"))
-        assert orient(rows, "en", "ar") == (EN, AR)  # inner/trailing spaces kept, only newlines stripped
-        assert orient(rows, "ar", "en") == (AR, EN)
+        assert read_direction(source, "en", "ar") == (EN, AR)  # inner/trailing spaces kept, only newlines stripped
+        assert read_direction(source, "ar", "en", ("en", "ar")) == (AR, EN)
     (tmp_path / "set.ar").write_text("one line\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="line-aligned"):
-        load_bitext(prefix, ("en", "ar"))
+    with pytest.raises(HalaError, match="line-aligned"):
+        read_direction(prefix, "en", "ar")
 
 
 def test_tsv_with_and_without_header(tmp_path):
     body = "".join(f"{e}\t{a}\n" for e, a in zip(EN, AR))
     (tmp_path / "plain.tsv").write_text(body, encoding="utf-8")
     (tmp_path / "head.tsv").write_text("ar\ten\n" + "".join(f"{a}\t{e}\n" for e, a in zip(EN, AR)), encoding="utf-8")
-    assert orient(load_bitext(tmp_path / "plain.tsv", ("en", "ar")), "en", "ar") == (EN, AR)
-    assert orient(load_bitext(tmp_path / "head.tsv", ("en", "ar")), "en", "ar") == (EN, AR)  # header wins
+    assert read_direction(tmp_path / "plain.tsv", "en", "ar") == (EN, AR)
+    assert read_direction(tmp_path / "head.tsv", "en", "ar") == (EN, AR)  # the header names the columns
     (tmp_path / "bad.tsv").write_text("a\tb\nonly one column\n", encoding="utf-8")
-    with pytest.raises(ValueError, match=r"bad.tsv:2: expected 2 tab-separated columns"):
-        load_bitext(tmp_path / "bad.tsv", ("en", "ar"))
+    log = RejectLog()
+    assert read_direction(tmp_path / "bad.tsv", "en", "ar", rejects=log) == (["a"], ["b"])  # a bad line: a reject
+    reason = "invalid TSV line: expected 2 tab-separated columns, got 1"
+    assert [str(r) for r in log.examples] == [f"{tmp_path / 'bad.tsv'}:2: {reason}"]
+    (tmp_path / "worse.tsv").write_text("only one column\n", encoding="utf-8")
+    with pytest.raises(HalaError, match=r"worse.tsv: no en-ar pairs to evaluate \(1 rejected; first: .*worse.tsv:1"):
+        read_direction(tmp_path / "worse.tsv", "en", "ar")
 
 
 def test_jsonl_pairs_wmt_rows_datasets_and_lists(tmp_path):
     pairs = [{"id": f"p{i}", "src": e, "tgt": a, "src_lang": "en", "tgt_lang": "ar"} for i, (e, a) in
              enumerate(zip(EN, AR))]
     write_records(tmp_path / "pairs.jsonl", pairs)
-    assert orient(load_bitext(tmp_path / "pairs.jsonl", ("xx", "yy")), "ar", "en") == (AR, EN)
+    assert read_direction(tmp_path / "pairs.jsonl", "ar", "en", ("xx", "yy")) == (AR, EN)  # records name theirs
     write_records(tmp_path / "wmt.jsonl", [{"translation": {"en": e, "ar": a}} for e, a in zip(EN, AR)])
-    assert orient(load_bitext(tmp_path / "wmt.jsonl", ("en", "ar")), "en", "ar") == (EN, AR)
+    assert read_direction(tmp_path / "wmt.jsonl", "en", "ar") == (EN, AR)
     import datasets
 
     datasets.Dataset.from_list([{"en": e, "ar": a} for e, a in zip(EN, AR)]).save_to_disk(str(tmp_path / "ds"))
-    assert orient(load_bitext(tmp_path / "ds", ("en", "ar")), "en", "ar") == (EN, AR)
-    assert orient(load_bitext(list(zip(EN, AR)), ("en", "ar")), "en", "ar") == (EN, AR)
-    with pytest.raises(ValueError, match="no fr/en text"):
-        orient(load_bitext(list(zip(EN, AR)), ("en", "ar")), "fr", "en")
+    assert read_direction(tmp_path / "ds", "en", "ar") == (EN, AR)
+    assert read_direction(list(zip(EN, AR)), "en", "ar") == (EN, AR)
+    with pytest.raises(HalaError, match=r"pairs: no fr-en pairs to evaluate \(3 rejected; its pairs are en-ar \(3\)"):
+        read_direction(list(zip(EN, AR)), "fr", "en", ("en", "ar"))
     with pytest.raises(FileNotFoundError):
-        load_bitext(tmp_path / "nothing", ("en", "ar"))
+        read_direction(tmp_path / "nothing", "en", "ar")
 
 
 def test_tico19_loads_both_directions(shared_data):
-    rows = load_bitext(shared_data / "tico19-en-ar" / "tico19-test", ("en", "ar"))
-    src, ref = orient(rows, "ar", "en")
-    assert len(rows) == 2100 and src[0].startswith("منذ متى") and ref[0].startswith("about how long")
+    src, ref = read_direction(shared_data / "tico19-en-ar" / "tico19-test", "ar", "en", ("en", "ar"))
+    assert len(src) == 2100 and src[0].startswith("منذ متى") and ref[0].startswith("about how long")
 
 
 # ------------------------------------------------------------------------------------------- evaluation

@@ -2,11 +2,11 @@
 outputs byte-equal to an uninterrupted run (0 records lost, 0 duplicated); SIGTERM stops a run cleanly, says so,
 and leaves a state the next run resumes.
 
-One recipe chains filter -> corpus -> train -> eval.mcq -> eval.translation -> merge on tiny in-process models.
-The runs are forked from this (already imported) process — a fresh interpreter per run would spend most of the
-budget importing torch — and killed with SIGKILL at a random moment (seeded: reproducible) after the target stage's
-`.tmp` directory appears, so every stage is hit mid-work at least once; each run after a kill is a resume of the
-last one (resume of a resume included). Translate has its own kill test (tests/test_translate_resume.py).
+One recipe chains filter -> corpus -> train -> eval.mcq -> eval.translation -> merge -> quantize (FP8) on tiny
+in-process models. The runs are forked from this (already imported) process — a fresh interpreter per run would
+spend most of the budget importing torch — and each kills itself with SIGKILL at a random moment (seeded:
+reproducible) inside its target stage's work, so every stage is hit mid-work; each run after a kill is a resume
+of the last one (resume of a resume included). Translate has its own kill test (tests/test_translate_resume.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from hala.records import write_records
 
 pytestmark = pytest.mark.slow
 
-STAGES = ["filter", "corpus", "sft", "mcq", "trans", "merged"]
+STAGES = ["filter", "corpus", "sft", "mcq", "trans", "merged", "quant"]
 RECIPE = """
 name: faults
 stages:
@@ -49,6 +49,9 @@ stages:
   - name: merged
     type: merge
     with: {{base: "{model}", tuned: "@sft/model", t: 0.5}}
+  - name: quant
+    type: quantize
+    with: {{model: "@merged/model", translation_check: skip, verify_texts_per_lang: 4, batch_size: 4}}
 """
 # Summaries carry timings (report.md/json, logs) and mergekit_config.yml the absolute paths of the inputs (another
 # run directory here), so they differ run to run; everything else a stage writes must be byte-equal.

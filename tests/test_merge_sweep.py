@@ -84,7 +84,7 @@ def test_interrupted_sweep_resumes_with_the_next_candidate(pair, tmp_path, score
 def test_bad_select_on_fails_before_any_merge(pair, tmp_path):
     with pytest.raises(ValueError, match="unknown scorer 'bleu'"):
         run(MergeConfig(base=str(pair[0]), tuned=str(pair[1]), sweep=[0.5], select_on="bleu:x"), tmp_path)
-    with pytest.raises(FileNotFoundError, match="missing.jsonl: no such file"):
+    with pytest.raises(HalaError, match="missing.jsonl: no such file"):
         run(MergeConfig(base=str(pair[0]), tuned=str(pair[1]), sweep=[0.5], select_on="ppl:missing.jsonl"), tmp_path)
     with pytest.raises(ValueError, match="expected NAME:ARG"):
         parse_select_on("mcq")
@@ -172,6 +172,6 @@ def test_cli_errors_are_one_line(pair, tmp_path, monkeypatch, capsys):
                                       "--sweep", "0,1", "--out", str(tmp_path)])
     with pytest.raises(SystemExit) as exit_info:
         main()
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "sweep needs select_on" in err

@@ -39,7 +39,7 @@ def test_cli_offline_hub_id_prints_one_line_not_a_traceback(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
     proc = subprocess.run([sys.executable, "-m", "hala.cli", "models", "prepare", "org/missing-model"],
                           capture_output=True, text=True, env=env)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.startswith("hala: error: model 'org/missing-model'")
     assert "Traceback" not in proc.stderr
 

@@ -120,7 +120,7 @@ def test_cli_fails_on_tight_thresholds_and_resumes_conversion(quantized, tiny_mo
     monkeypatch.delenv("HALA_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exit_info:
         main()
-    assert exit_info.value.code == 1
+    assert exit_info.value.code == 2  # DriftError is a HalaError: one line, status 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("hala: error: quantized model drifted too far: ppl_ratio_en ")
     assert "exceeds max 1e-06" in err and "ppl_ratio_ar" in err and "kl_mean" in err and "exceeds max 0" in err

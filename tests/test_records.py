@@ -100,6 +100,6 @@ def test_cli_reports_an_invalid_option_value_in_one_line_naming_the_field(tmp_pa
     src.write_text('{"id": "a", "messages": [{"role": "user", "content": "Hi"}]}\n')
     result = subprocess.run([sys.executable, "-m", "hala.cli", "translate", str(src), "-m", "x", "--engine", "ray",
                              "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "hala: error: TranslateConfig: field 'engine': Input should be 'ct2', 'hf', 'vllm', 'openai' or 'echo'"]

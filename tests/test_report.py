@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from hala.errors import HalaError
 from hala.report import ReportConfig, run
 
 
@@ -147,7 +148,7 @@ def test_missing_and_broken_inputs_become_notes(tmp_path):
     assert "No manifest.json" in html and "Skipped: no stage wrote eval_mcq.json." in html
     assert "unreadable (JSONDecodeError" in html
     assert "Benchmarks (multiple choice, log-likelihood)" in summary["skipped"]
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(HalaError, match="nope: run directory not found"):
         run(ReportConfig(run_dir=str(tmp_path / "nope")), tmp_path / "out2")
 
 

@@ -157,6 +157,27 @@ def test_post_check_rejects_the_record_when_an_annotation_reached_the_model(monk
     assert text == "" and reason.startswith("post_check: calc '<<125+50=175>>' changed or lost")
 
 
+
+class NumberDroppingEngine:
+    """Writes the number as a word: a translation the number guard rejects unless the user switched it off."""
+
+    name = "number-dropping"
+
+    def generate(self, prompts, settings):
+        return [Generation("اشتر قلمين.", 4, False) for _ in prompts]
+
+
+def test_a_number_guard_switched_off_stays_off_after_reassembly():
+    """`guards.skip: [numbers]` (eval settings, given as a recipe's dict) must not be undone by the post-check."""
+    ((text, reason),) = translate_with_reasons(["Buy 2 pens."], "unused", engine=NumberDroppingEngine(),
+                                               guards={"skip": ["numbers"]})
+    assert (text, reason) == ("اشتر قلمين.", None)
+    ((text, reason),) = translate_with_reasons(["Buy 2 pens."], "unused", engine=NumberDroppingEngine())
+    assert text == "" and reason.startswith("numbers")
+    assert verify_text("Buy 2 pens.", "اشتر قلمين.").startswith("numbers 2")
+    assert verify_text("Buy 2 pens.", "اشتر قلمين.", skip=["numbers"]) is None
+    assert verify_text("See https://x.org/a.", "انظر.", skip=["numbers"]).startswith("url")  # spans: always
+
 # ------------------------------------------------------------------------------------------ the shipped set
 def test_shipped_instruction_set_round_trips_every_span_through_the_stage(tmp_path):
     """The echo engine (Latin letters to Arabic, everything else kept) through the whole stage: every record of

@@ -18,9 +18,10 @@ from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
+from hala.errors import DISK_FULL, HalaError
+
 # A write that fails for lack of room or rights: the error is re-raised naming the artifact (a failed write()
 # names no file at all), and nothing partial is published.
-DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 NOT_WRITABLE = {errno.EROFS, errno.EACCES, errno.EPERM}
 
 
@@ -30,10 +31,6 @@ def write_error(e: OSError, path: str | os.PathLike) -> Exception:
     if e.errno in DISK_FULL:
         return OSError(e.errno, f"{os.strerror(e.errno)} while writing {path}", str(path))
     if e.errno in NOT_WRITABLE:
-        from hala.errors import (
-            HalaError,  # imported here: hala.errors -> hala.models -> hala.atomic
-        )
-
         return HalaError(f"{path}: cannot write ({os.strerror(e.errno)}); choose a writable output location")
     return e
 

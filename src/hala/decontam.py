@@ -114,7 +114,7 @@ def run(config: DecontamConfig, out_dir: Path) -> dict:
     index = build_index(config)
     dropped: dict[str, int] = {}
     n_in = 0
-    with RejectLog(out_dir / "rejects.jsonl") as rejects, RecordWriter(out_dir / config.output) as writer:
+    with RejectLog(out_dir / "rejects.jsonl", keep_empty=True) as rejects, RecordWriter(out_dir / config.output) as writer:
         for record in read_records(config.input, None, rejects):
             n_in += 1
             hit = next((h for h in map(index.hit, _record_texts(record)) if h), None)
@@ -126,8 +126,6 @@ def run(config: DecontamConfig, out_dir: Path) -> dict:
             rejects.add(Reject(config.input, None, f"overlaps evaluation set {source}: item {item} shares "
                                                    f"'{gram}'", record.model_dump(mode="json")))
         read_errors = rejects.total - sum(dropped.values())
-    if rejects.total == 0 and not (out_dir / "rejects.jsonl").exists():
-        (out_dir / "rejects.jsonl").write_text("")  # always leave a rejects file
     kept = n_in - sum(dropped.values())
     report = {"records_in": n_in, "records_out": kept, "dropped": sum(dropped.values()),
               "dropped_by_eval_set": dropped, "read_errors": read_errors, "ngram": config.ngram,

@@ -23,11 +23,12 @@ from typing import Callable
 from filelock import FileLock
 
 from hala.atomic import atomic_dir, read_json, write_json
+from hala.errors import HalaError
 
 EMBEDDED_PREFIX = "embedded:"
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(HalaError):
     """A model reference that cannot be resolved here; the message says why and what to use instead."""
 
 
@@ -272,3 +273,18 @@ def generate_text(ref: str | os.PathLike, prompt: str, max_new_tokens: int = 32,
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
     return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+
+
+def count_parameters(model_dir: Path) -> int:
+    """Parameters of a safetensors model, read from the file headers (no weights loaded)."""
+    from safetensors import safe_open
+
+    total = 0
+    for file in Path(model_dir).glob("*.safetensors"):
+        with safe_open(file, framework="pt") as f:
+            for name in f.keys():
+                n = 1
+                for dim in f.get_slice(name).get_shape():
+                    n *= dim
+                total += n
+    return total

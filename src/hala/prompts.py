@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hala.errors import ConfigError
+
 LANGUAGE_NAMES = {
     "ar": "Arabic", "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
     "pt": "Portuguese", "tr": "Turkish", "fa": "Persian", "ur": "Urdu", "hi": "Hindi", "zh": "Chinese",
@@ -108,7 +110,7 @@ TEMPLATES: dict[str, PromptTemplate] = {
 
 def get_template(template_id: str) -> PromptTemplate:
     if template_id not in TEMPLATES:
-        raise ValueError(f"unknown prompt template '{template_id}'; known: {', '.join(TEMPLATES)}")
+        raise ConfigError(f"unknown prompt template '{template_id}'; known: {', '.join(TEMPLATES)}")
     return TEMPLATES[template_id]
 
 

@@ -15,6 +15,7 @@ Writers write to a temporary file and rename on close (see `hala.atomic`).
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
@@ -36,6 +37,7 @@ from pydantic import (
 )
 
 from hala.atomic import atomic_path, remove_stale, write_error
+from hala.errors import InputError, describe_validation_error  # noqa: F401 - re-exported: the record readers' one formatter
 
 
 def _named(e: OSError, path: Path) -> Exception:
@@ -123,12 +125,15 @@ class RejectLog:
     """Collects rejects: counts them, and (when given a path) streams them to a JSONL file.
 
     The file is written to a temporary name and renamed on `close()` so it is atomic like every artifact.
+    `keep_empty`: with no reject, `close()` still writes an empty file, replacing one from an earlier run (a stage
+    that lists its rejects file as an output must not leave an old run's rejects behind).
     """
 
     path: Path | None = None
     counts: dict[str, int] = field(default_factory=dict)
     examples: list[Reject] = field(default_factory=list)
     max_examples: int = 20
+    keep_empty: bool = False
     _fh: Any = None
     _tmp: Path | None = None
 
@@ -165,6 +170,9 @@ class RejectLog:
     def close(self) -> None:
         if self._fh is None and self.path is not None:
             remove_stale(self.path)  # no reject this time: still clear a killed run's partial file
+            if self.keep_empty:
+                with atomic_path(self.path) as tmp:
+                    tmp.write_bytes(b"")
         if self._fh is not None:
             try:
                 self._fh.close()
@@ -182,7 +190,7 @@ class RejectLog:
 
 
 # --------------------------------------------------------------------------------------------------- reading
-def _open_text_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+def open_text_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
@@ -193,10 +201,10 @@ def _lines_or_error(path: Path) -> Iterator[tuple[int, bytes]]:
     """Lines of a (gzipped) file; a corrupt or truncated gzip stream is an error naming the file and line."""
     lineno = 0
     try:
-        for lineno, raw in _open_text_lines(path):
+        for lineno, raw in open_text_lines(path):
             yield lineno, raw
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise ValueError(f"{path}:{lineno + 1}: unreadable gzip data ({type(e).__name__}: {e}); "
+        raise InputError(f"{path}:{lineno + 1}: unreadable gzip data ({type(e).__name__}: {e}); "
                          f"the file is corrupt or truncated") from None
 
 
@@ -243,7 +251,7 @@ def iter_parquet(path: str | os.PathLike, batch_size: int = 1024,
                 except (ValueError, RecursionError) as e:  # a `meta` column that is not a JSON object
                     _reject(rejects, Reject(str(path), row, f"invalid record: meta: {e}", None))
     except (pa.ArrowException, OSError) as e:
-        raise ValueError(f"{path}:{row + 1}: not a readable Parquet file ({type(e).__name__}: "
+        raise InputError(f"{path}:{row + 1}: not a readable Parquet file ({type(e).__name__}: "
                          f"{str(e).splitlines()[0] if str(e) else ''})") from None
 
 
@@ -277,7 +285,8 @@ def iter_rows(ref: str | os.PathLike, rejects: RejectLog | None = None,
     else:
         path = Path(s)
         if not path.exists():
-            raise FileNotFoundError(f"{path}: no such file or directory")
+            # errno and file name: an OSError naming the user's file is one line in the CLI (hala.errors)
+            raise FileNotFoundError(errno.ENOENT, "no such file or directory", str(path))
         if path.is_dir():
             rows = iter_hf_dataset(s)
         elif path.suffix == ".parquet":
@@ -285,7 +294,7 @@ def iter_rows(ref: str | os.PathLike, rejects: RejectLog | None = None,
         elif path.suffix in {".jsonl", ".json", ".gz", ".ndjson"}:
             rows = iter_jsonl(path, rejects)
         else:
-            raise ValueError(f"{path}: unsupported input format (expected .jsonl, .jsonl.gz, .parquet, a saved "
+            raise InputError(f"{path}: unsupported input format (expected .jsonl, .jsonl.gz, .parquet, a saved "
                              f"dataset directory, or hf:NAME[:CONFIG][@SPLIT])")
     return _unique(rows, s, rejects) if unique_ids else rows
 
@@ -312,19 +321,6 @@ def validate(obj: dict, kind: str | None) -> Record:
     return SCHEMAS[kind].model_validate(obj)
 
 
-def describe_validation_error(e: ValidationError) -> str:
-    parts = []
-    for err in e.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "<record>"
-        if err["type"] == "missing":
-            parts.append(f"missing field '{loc}'")
-        elif err["type"] == "value_error" and loc == "<record>":  # a record-level check: its own message
-            parts.append(str(err.get("ctx", {}).get("error", err["msg"])))
-        else:
-            parts.append(f"field '{loc}': {err['msg']}")
-    return "; ".join(parts)
-
-
 def read_records(
     ref: str | os.PathLike,
     kind: str | None = None,
@@ -346,7 +342,7 @@ def read_records(
 
 def _reject(rejects: RejectLog | None, reject: Reject) -> None:
     if rejects is None:
-        raise ValueError(str(reject))
+        raise InputError(str(reject))
     rejects.add(reject)
 
 

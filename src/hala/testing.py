@@ -21,7 +21,7 @@ CHATML_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
 )
 
-_SEED_TEXT = [
+SEED_TEXT = [  # the tiny tokenizer's training text, English and Arabic (also used by hala.rehearse)
     "Translate everything that follows into Arabic:", "Translate everything that follows into English:",
     "The quick brown fox jumps over the lazy dog.", "Hello, how are you today?", "def f(x): return x * 2",
     "$x^2 + y^2 = z^2$", "https://example.com/path?q=1", "مرحبا، كيف حالك اليوم؟", "ترجم كل ما يلي إلى العربية:",
@@ -40,7 +40,7 @@ def build_tiny_tokenizer(extra_text: list[str] | None = None, vocab_size: int = 
     tk.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tk.train_from_iterator((_SEED_TEXT + list(extra_text or [])) * 3, trainer=trainer)
+    tk.train_from_iterator((SEED_TEXT + list(extra_text or [])) * 3, trainer=trainer)
     tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>", eos_token="<|im_end|>",
                                   unk_token="<|endoftext|>", pad_token="<pad>")
     tok.chat_template = CHATML_TEMPLATE

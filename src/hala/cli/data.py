@@ -1,29 +1,71 @@
-"""`hala data`: produce parallel pairs from offline sources, and validate record files."""
+"""`hala data`: produce parallel pairs from offline sources, and validate record files.
+
+`packages`, `chat` and `mix` are generated from their stage configs (hala.cli.generate); `check` is not a stage."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
 
-data_app = typer.Typer(help="Parallel data sources and record-file checks.", no_args_is_help=True)
+from hala.cli.generate import Extra, Opt, stage_command
+
+data_app = typer.Typer(help="Data sources (parallel pairs, instruction datasets), mixing, and record-file checks.",
+                       no_args_is_help=True)
 
 
-@data_app.command("packages")
-def packages_cmd(
-    out: str = typer.Option(..., "--out", "-o", help="Output file (.jsonl, .jsonl.gz or .parquet), pair schema."),
-    tgt_lang: str = typer.Option("ar", help="Target language code (the catalogs' locale, e.g. ar, fr, de)."),
-    source: list[str] = typer.Option(None, "--source",
-                                     help="Package source(s) to use: django, pycountry, babel (default: all)."),
-) -> None:
+def packages(config: Any, out: str) -> None:
     """Extract human-translated English→TGT pairs from catalogs shipped in installed PyPI packages
     (Django gettext catalogs, pycountry/iso-codes, Babel CLDR names); deduplicated, licence in meta."""
+    import itertools
+
     from hala.records import write_records
     from hala.sources.packages import package_pairs
 
     counts: dict[str, int] = {}
-    n = write_records(out, package_pairs(tgt_lang, source or None, counts))
+    pairs = package_pairs(config.tgt_lang, config.sources, counts)
+    n = write_records(out, itertools.islice(pairs, config.limit))  # the recipe stage writes OUT_DIR/pairs.jsonl
     for name, c in counts.items():
         typer.echo(f"{name:>10}: {c} pairs")
     typer.echo(f"{'total':>10}: {n} unique pairs -> {out}")
+
+
+stage_command(data_app, "packages", "data.packages", packages, fields={
+    "tgt_lang": Opt(help="Target language code (the catalogs' locale, e.g. ar, fr, de)."),
+    "sources": Opt(("--source",), help="Package source to use: django, pycountry, babel [default: all]."),
+    "limit": Opt(help="Keep the first N pairs (deterministic order)."),
+}, extras=[Extra("out", str, typer.Option(..., "--out", "-o", help="Output file (.jsonl, .jsonl.gz or .parquet), "
+                                                                  "pair schema."))])
+
+
+def chat(config: Any, out: Path) -> None:
+    """Read an instruction dataset (messages, sharegpt or column layout) into hala chat samples:
+    OUT/samples.jsonl, bad rows in OUT/rejects.jsonl with their reason."""
+    from hala.sources.chat import run
+
+    m = run(config, out)["metrics"]
+    typer.echo(f"{m['samples']} samples, {m['rejected']} rejected -> {out / 'samples.jsonl'}")
+
+
+def mix(config: Any, out: Path) -> None:
+    """Concatenate chat-sample files into one training set: at most --cap-per-input samples from each, a sample
+    whose id was seen in an earlier input dropped. OUT/samples.jsonl."""
+    from hala.sources.chat import run_mix
+
+    m = run_mix(config, out)["metrics"]
+    for name, n in m["per_input"].items():
+        typer.echo(f"  {name}: {n}")
+    typer.echo(f"{m['samples']} samples, {m['rejected']} rejected -> {out / 'samples.jsonl'}")
+
+
+stage_command(data_app, "chat", "data.chat", chat, fields={
+    "input": Opt(argument=True),
+}, extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))])
+stage_command(data_app, "mix", "data.mix", mix, fields={
+    "inputs": Opt(argument=True, help="Chat-sample files, in priority order (an id seen earlier wins)."),
+    "cap_per_input": Opt(help="At most N samples from each input."),
+}, extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))])
 
 
 @data_app.command("check")

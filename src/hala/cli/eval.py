@@ -1,69 +1,57 @@
 """`hala eval`: translation quality (BLEU / chrF++), multiple-choice benchmarks (acc / acc_norm) and held-out
-instruction prompts (share of answers in Arabic, reference perplexity)."""
+instruction prompts (share of answers in Arabic, reference perplexity).
+
+`translation`, `mcq` and `instruct` are generated from their stage configs (hala.cli.generate); `tasks` lists
+the declared tasks."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
+
+from hala.cli.generate import Extra, Opt, stage_command
 
 eval_app = typer.Typer(help="Evaluate translation quality, Arabic multiple-choice benchmarks and instruction "
                             "models on held-out Arabic prompts.",
                        no_args_is_help=True)
 
+OUT = Extra("out", Path, typer.Option(Path("hala-eval"), "--out", "-o", help="Output directory."))
 
-@eval_app.command("translation")
-def translation_cmd(
-    data: str = typer.Option(None, "--data", "-d",
-                             help="Parallel text: PREFIX (with PREFIX.en / PREFIX.ar), a directory holding one such "
-                                  "pair, a .tsv, .jsonl pairs, a saved dataset or hf:NAME[:CONFIG][@SPLIT]."),
-    model: str = typer.Option(None, "--model", "-m",
-                              help="Model to translate with (hub id, directory, embedded:NAME)."),
-    src_lang: str = typer.Option("en", help="Language of the data's source side (first TSV column)."),
-    tgt_lang: str = typer.Option("ar", help="Language of the data's target side."),
-    both: bool = typer.Option(False, "--both", help="Evaluate both directions (src→tgt and tgt→src)."),
-    engine: str = typer.Option("hf", help="Translate engine (as `hala translate`)."),
-    template: str = typer.Option("hala", help="Prompt template: hala (chat), few-shot or zero-shot (base models)."),
-    limit: int = typer.Option(None, help="Evaluate N pairs spread evenly over the set."),
-    max_new_tokens: int = typer.Option(256, help="Generation limit per sentence."),
-    batch_size: int = typer.Option(8, help="Sentences per generation batch."),
-    comet_model: str = typer.Option(None, help="Local COMET checkpoint (skipped with a reason when absent)."),
-    hyp: str = typer.Option(None, "--hyp", help="Score these translations (one per line) instead of translating "
-                                                "(against --ref, or the target side of --data)."),
-    ref: str = typer.Option(None, "--ref", help="With --hyp: references, one per line."),
-    src: str = typer.Option(None, "--src", help="With --hyp: source sentences (shown beside the worst examples)."),
-    label: str = typer.Option(None, help="Name for the report (e.g. base, trained)."),
-    out: Path = typer.Option(Path("hala-eval"), "--out", "-o", help="Output directory."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout instead of a table."),
-) -> None:
+
+def _translation_prepare(data: dict, extras: dict) -> None:
+    """--both and --hyp in terms of the config; --hyp/--ref without --data scores the files, no model."""
+    if extras["hyp"] and not data.get("data"):
+        if not extras["ref"]:
+            raise typer.BadParameter("--hyp needs --ref, or --data (parallel text whose target side is the "
+                                     "reference)", param_hint="--ref")
+        from hala.evaluate.stage import score_hypotheses
+
+        result = score_hypotheses(extras["hyp"], extras["ref"], extras["src"], extras["out"], data.get("label"))
+        _print_translation(result["directions"], extras["out"], extras["as_json"])
+        raise typer.Exit()
+    from hala.evaluate.stage import EvalTranslationConfig
+
+    defaults = EvalTranslationConfig.model_fields
+    src = data.get("src_lang", defaults["src_lang"].default)
+    tgt = data.get("tgt_lang", defaults["tgt_lang"].default)
+    if extras["both"]:
+        data["directions"] = [f"{src}-{tgt}", f"{tgt}-{src}"]
+    if extras["hyp"]:
+        first = (data.get("directions") or [f"{src}-{tgt}"])[0]
+        data["hypotheses"] = {**(data.get("hypotheses") or {}), first: extras["hyp"]}
+
+
+def translation(config: Any, out: Path, both: bool, hyp: str | None, ref: str | None, src: str | None,
+                as_json: bool) -> None:
     """BLEU (tokenize=intl) and chrF++ with sacrebleu signatures, per-sentence scores and the worst examples.
 
     Translates the sources through the translate stage's engines, or scores given hypotheses:
     `hala eval translation --hyp out.txt --ref ref.txt`."""
-    from hala.atomic import write_json
-    from hala.evaluate.metrics import score_translations
-    from hala.evaluate.pairs import texts
-    from hala.evaluate.stage import EvalTranslationConfig, run_translation
-    from hala.records import write_records
+    from hala.evaluate.stage import run_translation
 
-    if hyp and not data:
-        if not ref:
-            raise typer.BadParameter("--hyp needs --ref, or --data (parallel text whose target side is the "
-                                     "reference)", param_hint="--ref")
-        result = score_translations(texts(hyp), texts(ref), texts(src) if src else None)
-        write_records(out / "sentences.jsonl", result.pop("sentences"))
-        write_json(out / "eval_translation.json", {"kind": "translation", "hypotheses": hyp, "references": ref,
-                                                   "label": label, "directions": {"hyp": result}})
-        _print_translation({"hyp": result}, out, as_json)
-        return
-    if not data:
-        raise typer.BadParameter("give --data (parallel text) or --hyp/--ref", param_hint="--data")
-    directions = [f"{src_lang}-{tgt_lang}"] + ([f"{tgt_lang}-{src_lang}"] if both else [])
-    config = EvalTranslationConfig(model=model, data=data, src_lang=src_lang, tgt_lang=tgt_lang, directions=directions,
-                                   engine=engine, template=template, limit=limit, max_new_tokens=max_new_tokens,
-                                   batch_size=batch_size, comet_model=comet_model, label=label,
-                                   hypotheses={directions[0]: hyp} if hyp else {})
     _print_translation(run_translation(config, out)["directions"], out, as_json)
 
 
@@ -91,31 +79,13 @@ def _print_translation(directions: dict, out: Path, as_json: bool = False) -> No
     console.print(f"results in {out}/")
 
 
-@eval_app.command("mcq")
-def mcq_cmd(
-    model: str = typer.Option(..., "--model", "-m", help="Model to evaluate (hub id, directory, embedded:NAME)."),
-    task: list[str] = typer.Option(["quickstart"], "--task", "-t",
-                                   help="Task or suite name (see `hala eval tasks`), NAME=PATH to bind a declared "
-                                        "task to local data, or a path (format detected). Repeatable."),
-    few_shot: int = typer.Option(0, help="Few-shot examples per question (from the task's few-shot split)."),
-    limit: int = typer.Option(None, help="Evaluate N questions per task, spread evenly."),
-    batch_size: int = typer.Option(8, help="Prompts per forward pass."),
-    prompt: str = typer.Option(None, help="Override the prompt format (arabic_mmlu, arabic_mmlu_mt, exams, alghafa, "
-                                          "aratrust, acva, madinah_qa, arabic_mmlu_ht, mmlu_en)."),
-    tasks_file: list[str] = typer.Option(None, "--tasks-file", help="Extra YAML file declaring tasks/suites."),
-    dtype: str = typer.Option("float32", help="float32, bfloat16 or auto."),
-    label: str = typer.Option(None, help="Name for the report (e.g. base, tuned, merged)."),
-    out: Path = typer.Option(Path("hala-eval"), "--out", "-o", help="Output directory."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary (no per-question details) as JSON."),
-) -> None:
+def mcq(config: Any, out: Path, as_json: bool) -> None:
     """Log-likelihood multiple choice with OALL-v2 prompts: acc and acc_norm per task, and their average."""
     from rich.console import Console
     from rich.table import Table
 
-    from hala.evaluate.stage import EvalMCQConfig, run_mcq
+    from hala.evaluate.stage import run_mcq
 
-    config = EvalMCQConfig(model=model, tasks=task, task_files=tasks_file or [], few_shot=few_shot, limit=limit,
-                           batch_size=batch_size, prompt=prompt, dtype=dtype, label=label)
     result = run_mcq(config, out)
     for name, r in result["tasks"].items():  # answer keys read only after Arabic normalisation: said, not hidden
         if r.get("answer_keys_normalised"):
@@ -126,7 +96,7 @@ def mcq_cmd(
         typer.echo(json.dumps({**result, "tasks": tasks, "out": str(out)}, ensure_ascii=False, indent=2,
                               default=str))
         return
-    table = Table(title=f"{model} ({few_shot}-shot)")
+    table = Table(title=f"{config.model} ({config.few_shot}-shot)")
     for col in ("task", "prompt", "n", "acc", "acc_norm", "q/s"):
         table.add_column(col)
     for name, r in result["tasks"].items():
@@ -138,28 +108,10 @@ def mcq_cmd(
     Console().print(f"results in {out}/")
 
 
-@eval_app.command("instruct")
-def instruct_cmd(
-    model: str = typer.Option(..., "--model", "-m", help="Model to evaluate (hub id, directory, embedded:NAME)."),
-    data: str = typer.Option("package:instruct_heldout_ar.jsonl", "--data", "-d",
-                             help="Chat samples ending with a reference answer (default: the shipped held-out "
-                                  "Arabic prompts)."),
-    lang: str = typer.Option("ar", help="Language the answers should be written in (its script is counted)."),
-    threshold: float = typer.Option(0.5, help="An answer is in LANG when this share of its letters is."),
-    max_new_tokens: int = typer.Option(32, help="Greedy generation limit per answer."),
-    batch_size: int = typer.Option(12, help="Prompts per batch."),
-    limit: int = typer.Option(None, help="Use N prompts spread evenly over the set."),
-    dtype: str = typer.Option("float32", help="float32, bfloat16 or auto."),
-    no_generate: bool = typer.Option(False, "--no-generate", help="Reference perplexity only (no generation)."),
-    label: str = typer.Option(None, help="Name for the report (e.g. base, tuned, merged)."),
-    out: Path = typer.Option(Path("hala-eval"), "--out", "-o", help="Output directory."),
-) -> None:
+def instruct(config: Any, out: Path) -> None:
     """Held-out Arabic prompts: share of greedy answers written in Arabic, perplexity of reference answers."""
-    from hala.evaluate.instruct import EvalInstructConfig, run
+    from hala.evaluate.instruct import run
 
-    config = EvalInstructConfig(model=model, data=data, lang=lang, threshold=threshold, max_new_tokens=max_new_tokens,
-                                batch_size=batch_size, limit=limit, dtype=dtype, generate=not no_generate,
-                                label=label)
     result = run(config, out)
     typer.echo(json.dumps({"metrics": result["metrics"], "signature": result["signature"], "out": str(out)},
                           ensure_ascii=False, indent=2))
@@ -188,3 +140,51 @@ def tasks_cmd(tasks_file: list[str] = typer.Option(None, "--tasks-file", help="E
 
 def register(app: typer.Typer) -> None:
     app.add_typer(eval_app, name="eval")
+
+
+MODEL = Opt(("-m",), help="Model to evaluate (hub id, directory, embedded:NAME).")
+DTYPE = Opt(help="float32, bfloat16 or auto.")
+AS_JSON = Extra("as_json", bool, typer.Option(False, "--json", help="Print the summary as JSON on stdout instead "
+                                                                    "of a table."))
+stage_command(eval_app, "translation", "eval.translation", translation, fields={
+    "data": Opt(("-d",), help="Parallel text: PREFIX (with PREFIX.en / PREFIX.ar), a directory holding one such "
+                              "pair, a .tsv, .jsonl pairs, a saved dataset or hf:NAME[:CONFIG][@SPLIT]."),
+    "model": Opt(("-m",), help="Model to translate with (hub id, directory, embedded:NAME)."),
+    "src_lang": Opt(help="Language of the data's source side (first TSV column)."),
+    "tgt_lang": Opt(help="Language of the data's target side."),
+    "engine": Opt(help="Translate engine (as `hala translate`)."),
+    "engine_options": Opt(help="The engine's own options (as `hala translate --option`), e.g. "
+                               "--set engine_options.compute_type=float32 for ct2."),
+    "template": Opt(help="Prompt template: hala (chat), few-shot or zero-shot (base models)."),
+    "max_new_tokens": Opt(help="Generation limit per sentence."),
+    "batch_size": Opt(help="Sentences per generation batch."),
+    "worst_k": Opt(help="Lowest-chrF++ sentences kept as the worst examples."),
+}, extras=[
+    OUT,
+    Extra("both", bool, typer.Option(False, "--both", help="Evaluate both directions (src→tgt and tgt→src).")),
+    Extra("hyp", str, typer.Option(None, "--hyp", help="Score these translations (one per line) instead of "
+                                                       "translating (against --ref, or the target side of "
+                                                       "--data).")),
+    Extra("ref", str, typer.Option(None, "--ref", help="With --hyp: references, one per line.")),
+    Extra("src", str, typer.Option(None, "--src", help="With --hyp: source sentences (shown beside the worst "
+                                                       "examples).")),
+    AS_JSON,
+], prepare=_translation_prepare)
+stage_command(eval_app, "mcq", "eval.mcq", mcq, fields={
+    "model": MODEL,
+    "tasks": Opt(("--task", "-t"), help="Task or suite name (see `hala eval tasks`), NAME=PATH to bind a declared "
+                                        "task to local data, or a path (format detected)."),
+    "task_files": Opt(("--tasks-file",), help="Extra YAML file declaring tasks/suites."),
+    "few_shot": Opt(help="Few-shot examples per question (from the task's few-shot split)."),
+    "batch_size": Opt(help="Prompts per forward pass."),
+    "prompt": Opt(help="Override the prompt format (arabic_mmlu, arabic_mmlu_mt, exams, alghafa, aratrust, acva, "
+                       "madinah_qa, arabic_mmlu_ht, mmlu_en)."),
+    "dtype": DTYPE,
+}, extras=[OUT, Extra("as_json", bool, typer.Option(False, "--json", help="Print the summary (no per-question "
+                                                                          "details) as JSON."))])
+stage_command(eval_app, "instruct", "eval.instruct", instruct, fields={
+    "model": MODEL,
+    "data": Opt(("-d",), help="Chat samples ending with a reference answer (default: the shipped held-out Arabic "
+                              "prompts)."),
+    "generate": Opt(help="--no-generate: reference perplexity only (no generation; much faster)."),
+}, extras=[OUT])

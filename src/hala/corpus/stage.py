@@ -26,7 +26,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Iterator
 
-from hala.atomic import write_json, write_text
+from hala.atomic import write_json
 from hala.corpus.config import CorpusConfig, CorpusSource
 from hala.corpus.examples import chat_example, pairs_from_chat, pick
 from hala.corpus.split import SPLITS, Components, assign, text_nodes
@@ -42,6 +42,23 @@ Row = tuple[dict, str, "int | None"]
 def source_name(source: CorpusSource) -> str:
     named, ref = split_name(source.ref)
     return source.name or named or default_name(ref)
+
+
+def limit_sources(sources: list, caps: dict[str, int], ratios: dict[str, float]) -> list[dict]:
+    """`sources` (refs or mappings) with `cap` / `ratio` set by the name each has in the report (`hala corpus
+    --cap NAME=N --ratio NAME=F`); a name no source has is an error."""
+    from hala.errors import HalaError
+
+    caps, ratios, out = dict(caps), dict(ratios), []
+    for s in sources:
+        s = {"ref": s} if isinstance(s, str) else dict(s)
+        name = source_name(CorpusSource.model_validate(s))
+        s.update({k: v for k, v in (("cap", caps.pop(name, None)), ("ratio", ratios.pop(name, None)))
+                  if v is not None})
+        out.append(s)
+    if caps or ratios:
+        raise HalaError(f"--cap/--ratio: no source named {', '.join(list(caps) + list(ratios))}")
+    return out
 
 
 def detect_kind(source: CorpusSource) -> str:
@@ -238,7 +255,7 @@ def run(config: CorpusConfig, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     stats, comps = Stats(), Components()
-    rejects = RejectLog(out_dir / "rejects.jsonl", max_examples=0)
+    rejects = RejectLog(out_dir / "rejects.jsonl", max_examples=0, keep_empty=True)
     spool_path = out_dir / ".corpus-spool.jsonl.tmp"
     try:
         with rejects:
@@ -247,8 +264,6 @@ def run(config: CorpusConfig, out_dir: Path) -> dict:
             graph = emit(config, spool_path, comps, out_dir, rejects, stats)
     finally:
         spool_path.unlink(missing_ok=True)
-    if rejects.total == 0:  # always leave a rejects file, replacing one from an earlier run
-        write_text(out_dir / "rejects.jsonl", "")
     total_pairs = sum(c["pairs"] for c in stats.splits.values())
     report = {
         "pairs": total_pairs,

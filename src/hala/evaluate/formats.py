@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hala.errors import ConfigError
 from hala.evaluate.loaders import ARABIC_LETTERS, LATIN, MCQItem
 
 INSTRUCTION_MCQ = "السؤال التالي هو سؤال متعدد الإختيارات. اختر الإجابة الصحيحة:\n\n"
@@ -65,7 +66,7 @@ FALLBACK_FORMAT = "arabic_mmlu_mt"
 
 def get_format(name: str) -> PromptFormat:
     if name not in FORMATS:
-        raise ValueError(f"unknown prompt format '{name}' (known: {', '.join(FORMATS)})")
+        raise ConfigError(f"unknown prompt format '{name}' (known: {', '.join(FORMATS)})")
     return FORMATS[name]
 
 

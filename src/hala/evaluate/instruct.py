@@ -13,8 +13,8 @@ reference answers written for hala), per model:
   (`mean_script_share`): it moves before the thresholded share does.
 * **Reference perplexity** — exp(total negative log-likelihood / tokens) of the reference answers, teacher-forced
   through the chat template, counting exactly the tokens training puts a loss on (the assistant turn's content
-  and its end-of-turn token, located by hala.train's mask code) and scored by the MCQ stage's log-likelihood
-  code (hala.evaluate.loglik). Lower is better. It is continuous, so it separates models that greedy decoding
+  and its end-of-turn token, located by hala.train's mask code) and scored by the log-likelihood code the MCQ
+  stage uses too (hala.scoring). Lower is better. It is continuous, so it separates models that greedy decoding
   and 4-way multiple choice cannot tell apart at this size.
 
 The result carries a `signature` (prompt count, data digest, max new tokens, template digest, threshold, script,
@@ -115,10 +115,12 @@ def assistant_split(tokenizer, messages: list[dict]) -> tuple[list[int], list[in
     return ids[:first], ids[first:last + 1]
 
 
-def reference_scores(scorer, tokenizer, samples: list[dict]) -> list[tuple[float, int]]:
+def reference_scores(model, tokenizer, samples: list[dict], batch_size: int = 8) -> list[tuple[float, int]]:
     """(log-likelihood, tokens) of each sample's reference answer given its prompt."""
+    from hala.scoring import continuation_loglikelihoods, pad_token_id
+
     split = [assistant_split(tokenizer, s["messages"]) for s in samples]
-    lls = scorer.token_loglikelihoods(split)
+    lls = continuation_loglikelihoods(model, split, pad_token_id(tokenizer), batch_size=batch_size)
     return [(ll, len(cont)) for ll, (_, cont) in zip(lls, split)]
 
 
@@ -127,7 +129,6 @@ def evaluate_instruct(model: str, data: str = DEFAULT_DATA, *, lang: str = "ar",
                       limit: int | None = None, dtype: str = "float32", device: str | None = None,
                       generate: bool = True) -> dict:
     """Both metrics for one model; the model loads once (the hf engine's) and serves generation and scoring."""
-    from hala.evaluate.loglik import LoglikScorer
     from hala.translate.engines import GenSettings, Prompt, make_engine
 
     t0 = time.time()
@@ -156,8 +157,7 @@ def evaluate_instruct(model: str, data: str = DEFAULT_DATA, *, lang: str = "ar",
             answers_per_second=round(len(details) / seconds, 3) if seconds > 0 else None)
 
     t1, c1 = time.time(), time.process_time()
-    scorer = LoglikScorer(engine.model, tok, batch_size=batch_size)
-    scores = reference_scores(scorer, tok, samples)
+    scores = reference_scores(engine.model, tok, samples, batch_size)
     for d, (ll, n) in zip(details, scores):
         d.update(ref_tokens=n, ref_logprob=round(ll, 4), ref_ppl=round(math.exp(-ll / n), 4))
     nll, tokens = -sum(ll for ll, _ in scores), sum(n for _, n in scores)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from hala.errors import ConfigError, InputError
 from hala.normalize import normalize_text
 from hala.records import iter_hf_dataset, iter_rows
 
@@ -178,7 +179,7 @@ def detect_format(row: Any) -> str:
         return "mmlu"
     if {"question", "answer"} <= keys and str(row["answer"]).strip().lower() in _YES | _NO:
         return "yes_no"
-    raise ValueError(f"cannot tell the multiple-choice format from the keys {sorted(keys)}; "
+    raise InputError(f"cannot tell the multiple-choice format from the keys {sorted(keys)}; "
                      f"name it (one of: {', '.join(FORMATS)})")
 
 
@@ -189,7 +190,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
         try:
             rows = list(reader)
         except (UnicodeDecodeError, csv.Error) as e:  # bad bytes or a broken quote: name the file and line
-            raise ValueError(f"{path}:{reader.line_num + 1}: unreadable CSV ({type(e).__name__}: {e})") from None
+            raise InputError(f"{path}:{reader.line_num + 1}: unreadable CSV ({type(e).__name__}: {e})") from None
     if not rows:
         return
     header = [h.strip() for h in rows[0]]
@@ -234,8 +235,8 @@ def sniff_format(source: str | Path, split: str | None = None) -> str:
         try:
             return detect_format(row)
         except ValueError as e:
-            raise ValueError(f"{where}:{n}: {e}") from None
-    raise ValueError(f"{source}: no multiple-choice items found")
+            raise InputError(f"{where}:{n}: {e}") from None
+    raise InputError(f"{source}: no multiple-choice items found")
 
 
 def read_items(source: str | Path, fmt: str = "auto", split: str | None = None) -> list[MCQItem]:
@@ -243,19 +244,19 @@ def read_items(source: str | Path, fmt: str = "auto", split: str | None = None) 
     if fmt == "auto":
         fmt = sniff_format(source, split)
     if fmt not in FORMATS:
-        raise ValueError(f"unknown multiple-choice format '{fmt}' (known: auto, {', '.join(FORMATS)})")
+        raise ConfigError(f"unknown multiple-choice format '{fmt}' (known: auto, {', '.join(FORMATS)})")
     items: list[MCQItem] = []
     for where, n, subset, row in _rows(source, split):
         try:
             item = FORMATS[fmt](row)
         except (KeyError, ValueError, TypeError) as e:
             detail = f"missing field {e}" if isinstance(e, KeyError) else str(e)
-            raise ValueError(f"{where}:{n}: invalid {fmt} row: {detail}") from None
+            raise InputError(f"{where}:{n}: invalid {fmt} row: {detail}") from None
         item.subset = item.subset or subset
         item.id = item.id or f"{Path(where).stem}:{n}"
         items.append(item)
     if not items:
-        raise ValueError(f"{source}: no multiple-choice items found")
+        raise InputError(f"{source}: no multiple-choice items found")
     return items
 
 
@@ -266,7 +267,7 @@ def items_from_dicts(rows: list[dict], fmt: str = "auto") -> list[MCQItem]:
         try:
             item = (convert or FORMATS[detect_format(row)])(row)
         except (KeyError, ValueError, TypeError) as e:
-            raise ValueError(f"items[{i}]: invalid multiple-choice item: {e}") from None
+            raise InputError(f"items[{i}]: invalid multiple-choice item: {e}") from None
         item.id = item.id or f"item-{i}"
         out.append(item)
     return out

@@ -149,7 +149,7 @@ def evaluate_mcq(model: str, task: str | Path | list[dict], *, few_shot: int = 0
     (`subsets`), per-question `details`, the first rendered prompt and timing. A suite name evaluates each of
     its tasks (model loaded once) and returns their mean `acc` / `acc_norm`, total `n` and per-task `tasks`."""
     registry = registry or Registry()
-    from hala.evaluate.stage import resolve_device
+    from hala.devices import resolve_device
 
     scorer = LoglikScorer.load(str(model), dtype=dtype, batch_size=batch_size, device=resolve_device(device))
     if isinstance(task, str) and task in registry.suites:

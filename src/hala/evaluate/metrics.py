@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from sacrebleu.metrics import BLEU, CHRF
 
+from hala.errors import InputError
+
 
 def bleu_metric(sentence: bool = False) -> BLEU:
     # Sentence-level BLEU needs effective order, or any sentence shorter than 4 words scores 0.
@@ -23,9 +25,9 @@ def chrf_metric() -> CHRF:
 def corpus_scores(hyps: list[str], refs: list[str]) -> dict:
     """Corpus BLEU and chrF++ (0-100) with their signatures."""
     if len(hyps) != len(refs):
-        raise ValueError(f"{len(hyps)} hypotheses but {len(refs)} references: they must be line-aligned")
+        raise InputError(f"{len(hyps)} hypotheses but {len(refs)} references: they must be line-aligned")
     if not refs:
-        raise ValueError("no sentences to score")
+        raise InputError("no sentences to score")
     bleu, chrf = bleu_metric(), chrf_metric()
     b = bleu.corpus_score(hyps, [refs])
     c = chrf.corpus_score(hyps, [refs])

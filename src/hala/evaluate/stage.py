@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from hala.atomic import read_json, write_json
+from hala.devices import resolve_device
+from hala.errors import ConfigError
 from hala.records import write_records
 
 _DIRECTION = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})$")
@@ -25,8 +27,9 @@ class EvalTranslationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str | None = Field(None, description="model reference to translate with (omit when every direction "
                                                 "has precomputed hypotheses)")
-    data: str = Field(description="parallel text: PREFIX of PREFIX.en/PREFIX.ar, a directory, .tsv, .jsonl pairs, "
-                                  "a saved dataset or hf:NAME")
+    data: str = Field(description="parallel text, any input `hala filter` reads (docs/RECORDS.md): PREFIX of "
+                                  "PREFIX.en/PREFIX.ar (or .eng/.ara), a directory, .tsv, .jsonl/.parquet pairs, "
+                                  "a saved dataset or hf:NAME; unusable lines go to rejects.jsonl")
     src_lang: str = "en"
     tgt_lang: str = "ar"
     directions: list[str] | None = Field(None, description="e.g. ['en-ar', 'ar-en']; default: src_lang-tgt_lang")
@@ -60,8 +63,8 @@ class EvalTranslationConfig(BaseModel):
         out = [tuple(d.split("-")) for d in dirs]
         for a, b in out:
             if {a, b} != {self.src_lang, self.tgt_lang}:
-                raise ValueError(f"direction {a}-{b} does not match the data's languages "
-                                 f"{self.src_lang}/{self.tgt_lang}")
+                raise ConfigError(f"direction {a}-{b} does not match the data's languages "
+                                  f"{self.src_lang}/{self.tgt_lang}")
         return out
 
 
@@ -95,7 +98,9 @@ def run_translation(config: EvalTranslationConfig, out_dir: Path) -> dict:
             limit=config.limit, hypotheses=config.hypotheses.get(name), columns=(config.src_lang, config.tgt_lang),
             max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
             engine_options=config.engine_options, worst_k=config.worst_k, comet_model=config.comet_model,
-            cache=out_dir / f"translations_{name}.jsonl")
+            cache=out_dir / f"translations_{name}.jsonl",
+            # every direction reads the same data, so each writes the same rejects: one file for the run
+            rejects=out_dir / "rejects.jsonl")
         sentences, comet = result.pop("sentences"), result["comet"]
         for sentence, score in zip(sentences, comet.pop("scores", [])):
             sentence["comet"] = score
@@ -111,7 +116,24 @@ def run_translation(config: EvalTranslationConfig, out_dir: Path) -> dict:
                "metrics": metrics}
     write_json(out_dir / "eval_translation.json", summary)
     outputs["summary"] = "eval_translation.json"
+    outputs["rejects"] = "rejects.jsonl"
     return {"metrics": metrics, "outputs": outputs, "directions": directions}
+
+
+def score_hypotheses(hypotheses: str, references: str, sources: str | None, out_dir: Path,
+                     label: str | None = None) -> dict:
+    """BLEU/chrF++ of a file of translations against a file of references (one sentence per line), no model:
+    `hala eval translation --hyp FILE --ref FILE`. Writes `eval_translation.json` and `sentences.jsonl`."""
+    from hala.evaluate.metrics import score_translations
+    from hala.evaluate.pairs import texts
+
+    out_dir = Path(out_dir)
+    result = score_translations(texts(hypotheses), texts(references), texts(sources) if sources else None)
+    write_records(out_dir / "sentences.jsonl", result.pop("sentences"))
+    write_json(out_dir / "eval_translation.json", {"kind": "translation", "hypotheses": hypotheses,
+                                                   "references": references, "label": label,
+                                                   "directions": {"hyp": result}})
+    return {"directions": {"hyp": result}}
 
 
 def _task_key(task: str) -> str:
@@ -161,15 +183,6 @@ def run_mcq(config: EvalMCQConfig, out_dir: Path) -> dict:
     write_json(out_dir / "eval_mcq.json", summary)
     outputs["summary"] = "eval_mcq.json"
     return {"metrics": metrics, "outputs": outputs, "tasks": results, "average": summary["average"]}
-
-
-def resolve_device(device: str) -> str:
-    """`auto`: the first GPU when torch sees one, else the CPU."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def run(config: EvalTranslationConfig | EvalMCQConfig, out_dir: Path) -> dict:

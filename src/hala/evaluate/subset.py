@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Sequence, TypeVar
 
+from hala.errors import ConfigError
+
 T = TypeVar("T")
 
 
@@ -15,7 +17,7 @@ def spread_indices(total: int, limit: int | None) -> list[int]:
     if limit is None or limit >= total:
         return list(range(total))
     if limit <= 0:
-        raise ValueError(f"limit must be positive, got {limit}")
+        raise ConfigError(f"limit must be positive, got {limit}")
     return [i * total // limit for i in range(limit)]
 
 

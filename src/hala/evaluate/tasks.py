@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hala.atomic import read_json
-from hala.errors import HalaError
+from hala.errors import HalaError, InputError
 from hala.evaluate.formats import DEFAULT_FORMAT, FALLBACK_FORMAT, get_format
 from hala.evaluate.loaders import MCQItem, detect_format, items_from_dicts, read_items, sniff_format
 
@@ -103,7 +103,7 @@ def _split_entry(directory: Path, split: str) -> Path | None:
     found = [p for p in sorted(directory.iterdir())
              if p.stem == split or p.stem.endswith((f"_{split}", f"-{split}", f".{split}"))]
     if len(found) > 1:
-        raise ValueError(f"{directory}: several entries match split '{split}': {', '.join(p.name for p in found)}")
+        raise InputError(f"{directory}: several entries match split '{split}': {', '.join(p.name for p in found)}")
     return found[0] if found else None
 
 
@@ -149,7 +149,7 @@ def load_task(spec: TaskSpec, data: str | None = None) -> TaskData:
 
 def _load_local(spec: TaskSpec, path: Path) -> TaskData:
     if not path.exists():
-        raise FileNotFoundError(f"task '{spec.name}': {path}: no such file or directory")
+        raise HalaError(f"task '{spec.name}': {path}: no such file or directory")
     if spec.hub and spec.hub.subsets and path.is_dir() and all((path / s).is_dir() for s in spec.hub.subsets):
         return _load_mirror(spec, path)
     # A hub task bound to a local copy keeps the hub's split names (e.g. AraTrust's `train`, AlGhafa's `validation`).
@@ -157,7 +157,7 @@ def _load_local(spec: TaskSpec, path: Path) -> TaskData:
     evaluated, shots = _locate(path, split), None
     if evaluated is None:
         if path.is_dir() and _dataset_splits(path):
-            raise ValueError(f"task '{spec.name}': {path} has no '{split}' split")
+            raise InputError(f"task '{spec.name}': {path} has no '{split}' split")
         evaluated = (path, None)  # the file (or CSV directory, or single dataset) is the evaluated set
     else:
         shots = _locate(path, fewshot_split)
@@ -179,7 +179,7 @@ def _load_mirror(spec: TaskSpec, path: Path) -> TaskData:
         for subset in hub.subsets:
             where = _locate(path / subset, split)
             if where is None:
-                raise ValueError(f"task '{spec.name}': {path / subset} has no '{split}' split")
+                raise InputError(f"task '{spec.name}': {path / subset} has no '{split}' split")
             fmt = spec.format if spec.format != "auto" else sniff_format(*where)
             for item in read_items(where[0], fmt, where[1]):
                 item.subset = subset

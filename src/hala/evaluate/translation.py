@@ -14,12 +14,13 @@ import json
 import time
 from pathlib import Path
 
-from hala.errors import HalaError
+from hala.errors import ConfigError, HalaError, InputError
 from hala.evaluate.comet import comet_score
 from hala.evaluate.metrics import score_translations
-from hala.evaluate.pairs import load_bitext, orient, texts
+from hala.evaluate.pairs import read_direction, texts
 from hala.evaluate.subset import spread
 from hala.progress import console
+from hala.records import RejectLog
 
 # Options of `translate_with_reasons` itself; every other engine option configures the engine.
 CALL_OPTIONS = ("segment", "max_segment_chars", "guards", "length_cap")
@@ -64,12 +65,6 @@ def translate_sources(srcs: list[str], model: str, *, src_lang: str, tgt_lang: s
     load_engine, translate_with_reasons = _translate_api()
     options = dict(engine_options or {})
     call_options = {k: options.pop(k) for k in CALL_OPTIONS if k in options}
-    if isinstance(call_options.get("guards"), dict):  # from a recipe or --set: validated like the translate stage's
-        from hala.translate.guards import GuardConfig
-
-        call_options["guards"] = GuardConfig.model_validate(call_options["guards"])
-    if "length_cap" in call_options:  # [ratio, extra] from YAML: at most ratio * source tokens + extra new tokens
-        call_options["length_cap"] = tuple(call_options["length_cap"])
     settings = {"model": str(model), "src_lang": src_lang, "tgt_lang": tgt_lang, "engine": engine,
                 "template": template, "max_new_tokens": max_new_tokens, "engine_options": engine_options or {},
                 "n": len(srcs)}
@@ -99,28 +94,50 @@ def translate_sources(srcs: list[str], model: str, *, src_lang: str, tgt_lang: s
     return done
 
 
+def _read_pairs(pairs: str | Path | list, src_lang: str, tgt_lang: str, columns: tuple[str, str] | None,
+                rejects: str | Path | RejectLog | None) -> tuple[list[str], list[str], int]:
+    """The direction's sources and references, and how many input lines were rejected (written to `rejects`
+    when it is a path, always: an empty file says a rerun on fixed data found nothing wrong)."""
+    log = rejects if isinstance(rejects, RejectLog) else RejectLog(None if rejects is None else Path(rejects),
+                                                                     keep_empty=True)
+    before, shown = log.total, len(log.examples)
+    try:
+        srcs, refs = read_direction(pairs, src_lang, tgt_lang, columns, log)
+    finally:
+        if log is not rejects:
+            log.close()
+    if log.total > before:
+        first = log.examples[shown] if len(log.examples) > shown else None
+        console.print(f"[yellow]{src_lang}→{tgt_lang}: {log.total - before} input line(s) rejected[/]"
+                      f"{f' (first: {first})' if first else ''}{f'; see {log.path}' if log.path else ''}")
+    return srcs, refs, log.total - before
+
+
 def evaluate_translation(model: str | None, pairs: str | Path | list, *, src_lang: str = "en", tgt_lang: str = "ar",
                          engine: str = "hf", template: str = "hala", limit: int | None = None,
                          hypotheses: list[str] | str | Path | None = None, columns: tuple[str, str] | None = None,
                          max_new_tokens: int = 256, batch_size: int = 8, engine_options: dict | None = None,
-                         worst_k: int = 10, comet_model: str | None = None, cache: Path | None = None) -> dict:
+                         worst_k: int = 10, comet_model: str | None = None, cache: Path | None = None,
+                         rejects: str | Path | RejectLog | None = None) -> dict:
     """Score `model`'s `src_lang`→`tgt_lang` translations of `pairs` (or given `hypotheses`) against references.
 
     Returns corpus `bleu`, `chrf` (chrF++), `n`, sacrebleu `signature`s, `sentences` (per-sentence scores),
-    `worst` (lowest chrF++), `comet` (score, or the reason it was skipped) and timing.
+    `worst` (lowest chrF++), `comet` (score, or the reason it was skipped) and timing. `pairs` is any input the
+    pair readers take (docs/RECORDS.md) or a list of pairs; a line that cannot be used is counted in
+    `input_rejects` and, when `rejects` is a path, written there as `{"source", "line", "reason", "raw"}`.
     """
-    rows = load_bitext(pairs, columns or (src_lang, tgt_lang))
-    srcs, refs = orient(spread(rows, limit), src_lang, tgt_lang, str(pairs) if not isinstance(pairs, list) else "")
+    all_srcs, refs, input_rejects = _read_pairs(pairs, src_lang, tgt_lang, columns, rejects)
+    srcs, refs = spread(all_srcs, limit), spread(refs, limit)
     timing: dict = {}
     if hypotheses is not None:
         hyps = texts(hypotheses)
-        if len(hyps) == len(rows):  # aligned with the whole set: take the same slice as the references
+        if len(hyps) == len(all_srcs):  # aligned with the whole set: take the same slice as the references
             hyps = spread(hyps, limit)
         if len(hyps) != len(refs):
-            raise ValueError(f"{len(hyps)} hypotheses for {len(refs)} references: they must be line-aligned")
+            raise InputError(f"{len(hyps)} hypotheses for {len(refs)} references: they must be line-aligned")
         reasons = [None] * len(hyps)
     elif model is None:
-        raise ValueError("give a model to translate with, or precomputed hypotheses")
+        raise ConfigError("give a model to translate with, or precomputed hypotheses")
     else:
         translated = translate_sources(srcs, model, src_lang=src_lang, tgt_lang=tgt_lang, engine=engine,
                                  template=template, max_new_tokens=max_new_tokens, batch_size=batch_size,
@@ -131,6 +148,7 @@ def evaluate_translation(model: str | None, pairs: str | Path | list, *, src_lan
               "engine": engine if hypotheses is None else "hypotheses", "template": template,
               **score_translations(hyps, refs, srcs, worst_k=worst_k),
               "rejected": sum(r is not None for r in reasons),
+              "input_rejects": input_rejects,  # data lines that could not be used (file:line: reason in rejects)
               # Generation speed of the sentences translated in this run (None when all came from the cache).
               "translate_seconds": round(timing["seconds"], 2) if n_timed else None,
               "translate_cpu_seconds": round(timing["cpu_seconds"], 2) if n_timed else None,

@@ -53,7 +53,7 @@ def load_config(path: str | Path | None, **overrides: Any) -> FilterConfig:
     if path is not None:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: filter config not found")
+            raise HalaError(f"{path}: filter config not found")
         loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         if not isinstance(loaded, dict):
             raise HalaError(f"{path}: a filter config is a YAML mapping (e.g. `rules: [...]`)")

@@ -18,7 +18,7 @@ import functools
 import numpy as np
 from pydantic import Field
 
-from hala.filters.registry import Rule, RuleParams, register
+from hala.filters.base import Rule, RuleParams, register
 
 
 class BatchLangId:

@@ -1,52 +1,15 @@
-"""Filter rules by name: the base class, the registry, and building a chain from `[{name: {params}}]` specs.
-
-A rule looks at one pair (a plain dict in the pair schema: pydantic per pair would cost more than most rules)
-and returns `None` to keep it or a short detail string saying why it fails. Rules that are cheaper on many pairs
-at once (language ID, embeddings) override `check_batch`. A rule that cannot run here (no embedding model) sets
-`skipped` to the reason: it then keeps everything and the report says why it did not run.
-"""
+"""Filter rules by name: validating and building rules from `[{name: {params}}]` specs (the Rule class: base.py)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ValidationError
 
 from hala.errors import HalaError
+from hala.filters.base import RULES, Rule, RuleParams, register
 
-
-class RuleParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Rule:
-    name: ClassVar[str]
-    summary: ClassVar[str]  # one line for reports and `hala filter --list-rules`
-    Params: ClassVar[type[RuleParams]] = RuleParams
-
-    def __init__(self, params: RuleParams):
-        self.params = params
-        self.skipped: str | None = None
-        self.notes: list[str] = []
-
-    def check(self, pair: dict) -> str | None:
-        raise NotImplementedError
-
-    def check_batch(self, pairs: list[dict]) -> list[str | None]:
-        return [self.check(p) for p in pairs]
-
-    def note(self, message: str) -> None:
-        """Record a one-off remark for the report (e.g. a language the rule cannot check), once."""
-        if message not in self.notes:
-            self.notes.append(message)
-
-
-RULES: dict[str, type[Rule]] = {}
-
-
-def register(cls: type[Rule]) -> type[Rule]:
-    RULES[cls.name] = cls
-    return cls
+__all__ = ["RULES", "Rule", "RuleParams", "build_rule", "check_spec", "load_rules", "parse_spec", "register"]
 
 
 def parse_spec(spec: Any, where: str) -> tuple[str, dict]:

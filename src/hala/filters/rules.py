@@ -13,9 +13,9 @@ import numpy as np
 from pydantic import Field
 
 from hala.filters import scripts
+from hala.filters.base import Rule, RuleParams, register
 from hala.filters.digests import DigestSet
 from hala.normalize import DIGITS, normalize_text
-from hala.filters.registry import Rule, RuleParams, register
 
 
 @register

@@ -14,6 +14,8 @@ import unicodedata
 
 import numpy as np
 
+from hala.errors import ConfigError
+
 # Language code -> Unicode-name prefixes of the scripts it is written in. Extend with the rule's `scripts` option.
 LANGUAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
     **{lang: ("ARABIC",) for lang in ("ar", "fa", "ur", "ps", "sd", "ug", "ckb")},
@@ -52,7 +54,7 @@ def _spans(prefixes: tuple[str, ...]) -> list[tuple[int, int]]:
     table = _letter_ranges()
     unknown = [p for p in prefixes if p not in table]
     if unknown:
-        raise ValueError(f"no Unicode letters whose name starts with {', '.join(unknown)}")
+        raise ConfigError(f"no Unicode letters whose name starts with {', '.join(unknown)}")
     return sorted(s for p in prefixes for s in table[p])
 
 

@@ -43,7 +43,7 @@ def run(config: FilterConfig, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     chain = Chain.from_specs(config.rules, config.examples_per_rule)
     kept_path = out_dir / f"kept.{config.output_format}"
-    rejects = RejectLog(out_dir / "rejects.jsonl", max_examples=0)
+    rejects = RejectLog(out_dir / "rejects.jsonl", max_examples=0, keep_empty=True)
     files: Counter = Counter()
     pairs_in = kept = 0
     t0 = time.perf_counter()
@@ -60,8 +60,6 @@ def run(config: FilterConfig, out_dir: Path) -> dict:
             if bar is not None:
                 bar.advance(len(batch), info=f"kept {kept}")
     seconds = time.perf_counter() - t0
-    if rejects.total == 0:  # always leave a rejects file, replacing one from an earlier run
-        write_text(rejects.path, "")
     read_errors = rejects.total - chain.rejected
     outputs = {"kept": kept_path.name, "rejects": "rejects.jsonl", "report": "report.json",
                "report_md": "report.md"}

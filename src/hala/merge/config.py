@@ -20,6 +20,8 @@ from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hala.errors import ConfigError
+
 Gradient = list[float]
 Value = Union[float, Gradient]
 
@@ -124,9 +126,9 @@ def parse_value(text: str) -> Value:
     try:
         values = [float(v) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise ValueError(f"t: expected a number or comma-separated numbers, got '{text}'") from None
+        raise ConfigError(f"t: expected a number or comma-separated numbers, got '{text}'") from None
     if not values:
-        raise ValueError("t: empty value")
+        raise ConfigError("t: empty value")
     return values[0] if len(values) == 1 and "," not in text else values
 
 
@@ -139,7 +141,7 @@ def parse_schedule(t: str, filters: list[str]) -> TSetting:
     for spec in filters:
         module, sep, value = spec.partition("=")
         if not sep or not module.strip():
-            raise ValueError(f"--t-filter: expected MODULE=VALUES (e.g. self_attn=0,0.5,1), got '{spec}'")
+            raise ConfigError(f"--t-filter: expected MODULE=VALUES (e.g. self_attn=0,0.5,1), got '{spec}'")
         entries.append(TFilter(filter=module.strip(), value=parse_value(value)))
     return entries + [TFilter(value=fallback)]
 

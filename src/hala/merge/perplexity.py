@@ -2,17 +2,18 @@
 
 Texts come from a `.txt` file (one per non-empty line) or any record file: a chat sample is rendered with the
 model's chat template (its turns joined by blank lines when it has none), a pair contributes its target side
-(the language being trained). Unreadable records are skipped and counted, never silently.
+(the language being trained). Unreadable records are skipped and counted, never silently. The scoring itself
+(tokenizing, truncation, log-probabilities, perplexity) is hala.scoring's, shared with evaluation and quantize.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from hala.errors import HalaError
 
 MAX_TOKENS = 256  # per text; keeps a 262k-vocabulary model's logits small on a laptop
+BATCH_SIZE = 1  # texts per forward pass: one text's 256 x 262k float32 logits are already ~0.27 GB
 
 
 def _texts(path: Path, limit: int | None, tokenizer) -> tuple[list[str], bool, int]:
@@ -39,26 +40,17 @@ def _texts(path: Path, limit: int | None, tokenizer) -> tuple[list[str], bool, i
 
 
 def perplexity(model_dir: str | Path, path: str | Path, limit: int | None = None) -> dict:
-    """exp(total negative log-likelihood / predicted tokens) over the texts, each truncated to MAX_TOKENS."""
-    import torch
-
+    """exp(total negative log-likelihood / predicted tokens) over the texts, each keeping its first MAX_TOKENS
+    tokens; a one-token text predicts nothing and counts no token."""
     from hala.models import load_model, load_tokenizer
+    from hala.scoring import perplexity as exp_mean_nll
+    from hala.scoring import text_batches, texts_nll
 
     tokenizer = load_tokenizer(model_dir)
     texts, chat, rejected = _texts(Path(path), limit, tokenizer)
-    model = load_model(model_dir)
-    nll, tokens = 0.0, 0
-    with torch.inference_mode():
-        for text in texts:
-            # A rendered chat template already holds the BOS token.
-            enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=MAX_TOKENS,
-                            add_special_tokens=not chat)
-            n = enc["input_ids"].shape[1] - 1
-            if n < 1:
-                continue
-            loss = model(**enc, labels=enc["input_ids"]).loss
-            nll += loss.item() * n
-            tokens += n
+    # A rendered chat template already holds the BOS token.
+    batches = text_batches(tokenizer, texts, BATCH_SIZE, add_special_tokens=not chat, max_tokens=MAX_TOKENS)
+    nll, tokens = texts_nll(load_model(model_dir), batches)
     if not tokens:
         raise HalaError(f"{path}: no text with at least two tokens to compute perplexity on")
-    return {"perplexity": math.exp(nll / tokens), "tokens": tokens, "texts": len(texts), "rejected": rejected}
+    return {"perplexity": exp_mean_nll(nll, tokens), "tokens": tokens, "texts": len(texts), "rejected": rejected}

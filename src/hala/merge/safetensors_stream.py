@@ -20,6 +20,8 @@ from typing import BinaryIO
 
 import torch
 
+from hala.errors import HalaError, InputError
+
 DTYPES: dict[str, torch.dtype] = {
     "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
     "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
@@ -52,12 +54,12 @@ def read_header(path: Path) -> tuple[dict, int]:
     with open(path, "rb") as fh:
         raw = fh.read(8)
         if len(raw) != 8:
-            raise ValueError(f"{path}: not a safetensors file (shorter than 8 bytes)")
+            raise InputError(f"{path}: not a safetensors file (shorter than 8 bytes)")
         (size,) = struct.unpack("<Q", raw)
         try:
             header = json.loads(fh.read(size))
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: not a safetensors file (unreadable header: {e})") from None
+            raise InputError(f"{path}: not a safetensors file (unreadable header: {e})") from None
     return header, 8 + size
 
 
@@ -68,7 +70,7 @@ def weight_files(model_dir: Path) -> list[Path]:
         return [model_dir / f for f in sorted(set(weight_map.values()))]
     files = sorted(model_dir.glob("*.safetensors"))
     if not files:
-        raise FileNotFoundError(f"{model_dir}: no *.safetensors weights (hala reads safetensors only)")
+        raise HalaError(f"{model_dir}: no *.safetensors weights (hala reads safetensors only)")
     return files
 
 
@@ -84,7 +86,7 @@ class CheckpointReader:
                 if name == "__metadata__":
                     continue
                 if entry["dtype"] not in DTYPES:
-                    raise ValueError(f"{path}: tensor {name} has unsupported dtype {entry['dtype']}")
+                    raise InputError(f"{path}: tensor {name} has unsupported dtype {entry['dtype']}")
                 self.tensors[name] = TensorInfo(name, path, DTYPES[entry["dtype"]], tuple(entry["shape"]),
                                                 data_start + entry["data_offsets"][0])
         self._files: dict[Path, BinaryIO] = {}
@@ -101,7 +103,7 @@ class CheckpointReader:
         while done < len(buf):
             n = fh.readinto(view[done:])
             if not n:
-                raise ValueError(f"{info.path}: truncated while reading tensor {name}")
+                raise InputError(f"{info.path}: truncated while reading tensor {name}")
             done += n
         if not buf:
             return torch.empty(0, dtype=info.dtype)

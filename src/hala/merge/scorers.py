@@ -2,17 +2,18 @@
 
 Built in: `mcq:TASK` (multiple-choice acc_norm, OALL-v2 log-likelihood conventions), `chrf:PAIRS` (translation
 chrF++), `instruct:FILE` (minus reference-answer perplexity on held-out prompts, Arabic-answer share alongside),
-all from the evaluation stage (`hala.evaluate`), and `ppl:FILE` (minus perplexity, computed here, for
-when there is no task). Register another with `@register_scorer("name")`; tests inject cheap ones this way.
+all from the evaluation stage (`hala.evaluate`), and `ppl:FILE` (minus perplexity, hala.merge.perplexity, for
+when there is no task; it needs no evaluation stage, only hala.scoring). Register another with
+`@register_scorer("name")`; tests inject cheap ones this way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from hala.errors import HalaError
+from hala.errors import ConfigError, HalaError
 
 
 @dataclass(frozen=True)
@@ -52,12 +53,12 @@ def parse_select_on(spec: str) -> tuple[Scorer, str]:
     name, sep, arg = spec.partition(":")
     known = ", ".join(f"{n}:..." for n in sorted(SCORERS))
     if not sep or not arg:
-        raise ValueError(f"select_on: expected NAME:ARG (e.g. mcq:dev.jsonl), got '{spec}'; scorers: {known}")
+        raise ConfigError(f"select_on: expected NAME:ARG (e.g. mcq:dev.jsonl), got '{spec}'; scorers: {known}")
     if name not in SCORERS:
-        raise ValueError(f"select_on: unknown scorer '{name}' in '{spec}'; scorers: {known}")
+        raise ConfigError(f"select_on: unknown scorer '{name}' in '{spec}'; scorers: {known}")
     scorer = SCORERS[name]
     if (scorer.arg == "file" or _looks_like_path(arg)) and not Path(arg).exists():
-        raise FileNotFoundError(f"select_on {spec}: {arg}: no such file")
+        raise HalaError(f"select_on {spec}: {arg}: no such file")
     return scorer, arg
 
 

@@ -8,7 +8,8 @@ then spilled to safetensors files), is freed, and the quantised model's pass com
 
 Cost is dominated by the output layer: every position needs the full-vocabulary distribution for the KL (Gemma-3:
 262k entries), so batches are built from texts of similar length (little padding) and the log-softmax is taken
-only at real positions.
+only at real positions. Tokenizing, batching, padding and the log-probabilities are hala.scoring's, shared with
+the evaluation and merge stages.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from hala.errors import InputError
+from hala.scoring import TextBatch, next_token_logprobs, perplexity, summed_nll, text_batches
 
 
 @dataclass
@@ -34,40 +38,23 @@ class Totals:
         self.agree += other.agree
 
 
-def _next_token_logprobs(model, enc, mask: torch.Tensor) -> torch.Tensor:
-    """Log-probabilities of the next token at the real positions only: (positions, vocab)."""
-    logits = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).logits
-    return torch.log_softmax(logits[:, :-1][mask].float(), dim=-1)  # position t predicts token t+1
-
-
 def compare_logprobs(lp_ref: torch.Tensor, lp_cand: torch.Tensor, target: torch.Tensor) -> Totals:
+    """Both models' next-token log-probs at the same positions ((positions, vocab) each) against the tokens
+    that follow (`target`: (positions, 1))."""
     kl = (lp_ref.exp() * (lp_ref - lp_cand)).sum(-1)
     return Totals(tokens=int(target.numel()),
-                  nll_ref=-lp_ref.gather(-1, target).sum().item(),
-                  nll_cand=-lp_cand.gather(-1, target).sum().item(),
+                  nll_ref=summed_nll(lp_ref, target),
+                  nll_cand=summed_nll(lp_cand, target),
                   kl=kl.sum().item(),
                   agree=int((lp_ref.argmax(-1) == lp_cand.argmax(-1)).sum()))
 
 
 @torch.no_grad()
-def compare_batch(reference, candidate, enc) -> Totals:
+def compare_batch(reference, candidate, batch: TextBatch) -> Totals:
     """Both models on one batch (small models; kept for tests and the benchmarks)."""
-    mask = _positions(enc)
-    target = enc["input_ids"][:, 1:][mask].unsqueeze(-1)
-    return compare_logprobs(_next_token_logprobs(reference, enc, mask), _next_token_logprobs(candidate, enc, mask),
-                            target)
-
-
-def _positions(enc) -> torch.Tensor:
-    # right padding: a position counts when it and the token it predicts are both real
-    return enc["attention_mask"][:, 1:].bool() & enc["attention_mask"][:, :-1].bool()
-
-
-def length_batches(tokenizer, texts: list[str], batch_size: int) -> list[list[str]]:
-    """Texts sorted by token count, cut into batches: each batch pads to a similar length."""
-    lengths = [len(ids) for ids in tokenizer(texts)["input_ids"]]
-    ordered = [texts[i] for i in sorted(range(len(texts)), key=lengths.__getitem__)]
-    return [ordered[i:i + batch_size] for i in range(0, len(ordered), batch_size)]
+    lp_ref = next_token_logprobs(reference, batch)
+    lp_cand = next_token_logprobs(candidate, batch).to(lp_ref.device)
+    return compare_logprobs(lp_ref, lp_cand, batch.targets.to(lp_ref.device))
 
 
 class LogprobStore:
@@ -111,39 +98,29 @@ class LogprobStore:
         shutil.rmtree(self.spill_dir, ignore_errors=True)
 
 
-def _input_device(model) -> torch.device:
-    return next(model.parameters()).device  # with a device_map: where the embeddings live
-
-
 @torch.no_grad()
 def reference_pass(model, tokenizer, texts_by_lang: dict[str, list[str]], batch_size: int, store: LogprobStore,
-                   advance=lambda n: None) -> list[tuple[str, list[str]]]:
+                   advance=lambda n: None) -> list[tuple[str, TextBatch]]:
     """Run the original model over every batch, keep its log-probs in `store`; returns the batches in order."""
     batches = []
     for lang, texts in texts_by_lang.items():
-        for batch in length_batches(tokenizer, texts, batch_size):
-            enc = tokenizer(batch, return_tensors="pt", padding=True, padding_side="right")
-            mask = _positions(enc)
-            enc = enc.to(_input_device(model))
-            store.add(_next_token_logprobs(model, enc, mask.to(enc["input_ids"].device)).cpu())
+        for batch in text_batches(tokenizer, texts, batch_size):
+            store.add(next_token_logprobs(model, batch).cpu())
             batches.append((lang, batch))
-            advance(len(batch))
+            advance(batch.rows)
     return batches
 
 
 @torch.no_grad()
-def candidate_pass(model, tokenizer, batches: list[tuple[str, list[str]]], store: LogprobStore,
+def candidate_pass(model, tokenizer, batches: list[tuple[str, TextBatch]], store: LogprobStore,
                    advance=lambda n: None) -> dict:
-    """Score the quantised model on the same batches against the stored reference: the report's fields."""
+    """Score the quantised model on the same batches against the stored reference: the report's fields.
+    (`tokenizer` is unused: the batches hold their token ids; kept so both passes are called alike.)"""
     per_lang: dict[str, Totals] = {}
     for i, (lang, batch) in enumerate(batches):
-        enc = tokenizer(batch, return_tensors="pt", padding=True, padding_side="right")
-        mask = _positions(enc)
-        target = enc["input_ids"][:, 1:][mask].unsqueeze(-1)
-        enc = enc.to(_input_device(model))
-        lp_cand = _next_token_logprobs(model, enc, mask.to(enc["input_ids"].device)).cpu()
-        per_lang.setdefault(lang, Totals()).add(compare_logprobs(store.get(i), lp_cand, target))
-        advance(len(batch))
+        lp_cand = next_token_logprobs(model, batch).cpu()
+        per_lang.setdefault(lang, Totals()).add(compare_logprobs(store.get(i), lp_cand, batch.targets))
+        advance(batch.rows)
     return _report(per_lang)
 
 
@@ -153,10 +130,9 @@ def compare_models(reference, candidate, tokenizer, texts_by_lang: dict[str, lis
     per_lang: dict[str, Totals] = {}
     for lang, texts in texts_by_lang.items():
         totals = per_lang.setdefault(lang, Totals())
-        for batch in length_batches(tokenizer, texts, batch_size):
-            enc = tokenizer(batch, return_tensors="pt", padding=True, padding_side="right").to(reference.device)
-            totals.add(compare_batch(reference, candidate, enc))
-            advance(len(batch))
+        for batch in text_batches(tokenizer, texts, batch_size):
+            totals.add(compare_batch(reference, candidate, batch))
+            advance(batch.rows)
     return _report(per_lang)
 
 
@@ -165,7 +141,7 @@ def _report(per_lang: dict[str, Totals]) -> dict:
     for t in per_lang.values():
         pooled.add(t)
     if pooled.tokens == 0:
-        raise ValueError("verification texts produced no next-token positions (each text needs 2+ tokens)")
+        raise InputError("verification texts produced no next-token positions (each text needs 2+ tokens)")
     return {
         "perplexity": {lang: _perplexity(t) for lang, t in per_lang.items()},
         "next_token": {"positions": pooled.tokens, "kl_mean": pooled.kl / pooled.tokens,
@@ -174,7 +150,6 @@ def _report(per_lang: dict[str, Totals]) -> dict:
 
 
 def _perplexity(t: Totals) -> dict:
-    ref = float(torch.tensor(t.nll_ref / max(t.tokens, 1)).exp())
-    cand = float(torch.tensor(t.nll_cand / max(t.tokens, 1)).exp())
+    ref, cand = perplexity(t.nll_ref, max(t.tokens, 1)), perplexity(t.nll_cand, max(t.tokens, 1))
     return {"original": ref, "quantized": cand, "ratio": cand / ref, "tokens": t.tokens,
             "kl_mean": t.kl / max(t.tokens, 1), "top1_agreement": t.agree / max(t.tokens, 1)}

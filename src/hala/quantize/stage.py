@@ -115,7 +115,7 @@ def verify(config: QuantizeConfig, source: Path, model_dir: Path, work_dir: Path
     from hala.quantize.metrics import LogprobStore, candidate_pass, reference_pass
     from hala.quantize.placement import checkpoint_dtype, verify_placement
     from hala.quantize.texts import load_texts
-    from hala.train.hardware import count_parameters
+    from hala.models import count_parameters
 
     clock = Clock()
     texts = {lang: t[:config.verify_texts_per_lang] for lang, t in load_texts(config.verify_texts).items()}

@@ -13,17 +13,7 @@ from __future__ import annotations
 import math
 
 from hala.records import Pair
-from hala.translate.engines.hf import HFEngine, HFOptions
-
-
-class LoadedHFEngine(HFEngine):
-    """hala's hf engine around a model already in memory (HFEngine.__init__ loads from disk); generation is
-    HFEngine's own code."""
-
-    def __init__(self, model, tokenizer, batch_size: int):
-        self.options = HFOptions()
-        self.model, self.tokenizer, self.batch_size = model, tokenizer, batch_size
-        self.tokenizer.padding_side = "left"
+from hala.translate.engines.hf import HFEngine
 
 
 def chrf_pp(hypotheses: list[str], references: list[str]) -> float:
@@ -47,7 +37,7 @@ def translate_with(model, tokenizer, pairs: list[Pair], template: str, max_new_t
 
     cap = max_new_tokens or token_cap(tokenizer, [p.tgt for p in pairs])
     return translate_texts([p.src for p in pairs], "", src_lang=pairs[0].src_lang, tgt_lang=pairs[0].tgt_lang,
-                           template=template, engine=LoadedHFEngine(model, tokenizer, batch_size),
+                           template=template, engine=HFEngine.from_loaded(model, tokenizer, batch_size),
                            max_new_tokens=cap)
 
 

@@ -82,6 +82,8 @@ def _reraise(info: dict, stage: str):
         raise KeyboardInterrupt
     error = StageProcessError(f"stage '{stage}' failed in its child process: {info['type']}: {info['message']}")
     error.child_traceback = info.get("traceback", "")
+    if error.child_traceback:  # shown under the parent's traceback: where the bug really is
+        error.add_note(f"traceback in the child process:\n{error.child_traceback.rstrip()}")
     raise error
 
 

@@ -11,6 +11,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from hala.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class StageType:
@@ -44,7 +46,7 @@ def register(stage: StageType) -> StageType:
 
 def get_stage_type(name: str) -> StageType:
     if name not in STAGE_TYPES:
-        raise ValueError(f"unknown stage type '{name}'; known: {', '.join(sorted(STAGE_TYPES))}")
+        raise ConfigError(f"unknown stage type '{name}'; known: {', '.join(sorted(STAGE_TYPES))}")
     return STAGE_TYPES[name]
 
 

@@ -17,6 +17,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hala.errors import ConfigError
+
 GB = 1e9
 
 
@@ -96,7 +98,7 @@ def parse_size(text: str) -> int:
     """'80GB' -> 80e9, '80GiB' -> 80*2^30, '1TB' -> 1e12; a bare number is GB."""
     m = re.fullmatch(r"\s*([\d.]+)\s*([KMGTP]?)(i?)B?\s*", str(text), flags=re.IGNORECASE)
     if not m:
-        raise ValueError(f"cannot read size '{text}' (e.g. 80GB, 1TB, 640GiB)")
+        raise ConfigError(f"cannot read size '{text}' (e.g. 80GB, 1TB, 640GiB)")
     number, unit, binary = float(m.group(1)), m.group(2).upper() or "G", m.group(3)
     power = "KMGTP".index(unit) + 1
     return int(number * ((1024 if binary else 1000) ** power))
@@ -158,7 +160,7 @@ def lookup_model(ref: str, produced: dict[str, ModelInfo]) -> ModelInfo | None:
     path = Path(ref).expanduser()
     if (path / "config.json").exists():
         from hala.quantize.placement import checkpoint_dtype
-        from hala.train.hardware import count_parameters
+        from hala.models import count_parameters
 
         n = count_parameters(path)
         if n:

@@ -39,6 +39,11 @@ from hala.recipe.schema import RUN_REF, Recipe, StageSpec, references, replace_r
 STAGE_FILE = "stage.json"
 
 
+def work_dir(stage_dir: Path) -> Path:
+    """Where a stage runs until it succeeds (then it is renamed to `stage_dir`): `<dir>.tmp`."""
+    return stage_dir.with_name(stage_dir.name + ".tmp")
+
+
 @dataclass
 class PlannedStage:
     spec: StageSpec
@@ -55,7 +60,7 @@ class PlannedStage:
 
     @property
     def tmp_dir(self) -> Path:
-        return self.dir.with_name(self.dir.name + ".tmp")
+        return work_dir(self.dir)
 
 
 @dataclass
@@ -161,7 +166,7 @@ def plan(recipe: Recipe, run_dir: Path, resolve_models: bool = False) -> list[Pl
         reason = ""
         if _is_done(stage_dir):
             status = "done"
-        elif stage_dir.with_name(stage_dir.name + ".tmp").exists():
+        elif work_dir(stage_dir).exists():
             status, reason = "resume", "interrupted earlier"
         else:
             status, reason = "pending", rerun_reason(spec, fingerprint, run_dir)
@@ -205,7 +210,7 @@ def environment() -> dict:
     the dtype, thread counts, and the seed-relevant settings of the process."""
     import torch
 
-    from hala.train.hardware import accelerator_device, cpu_has_native_bf16
+    from hala.devices import accelerator_device, cpu_has_native_bf16
 
     threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CT2_INTER_THREADS",
                                           "PYTHONHASHSEED", "CUBLAS_WORKSPACE_CONFIG") if k in os.environ}

@@ -150,7 +150,7 @@ def load_recipe(path: str | Path) -> Recipe:
     """Parse and validate a recipe: structure, variables, references (earlier stages only), stage configs."""
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: recipe not found")
+        raise HalaError(f"{path}: recipe not found")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:

@@ -25,13 +25,12 @@ from filelock import FileLock
 from hala.atomic import atomic_dir
 from hala.errors import HalaError
 from hala.models import hala_home
+from hala.rehearse.specs import shipped_specs
 
 
 @lru_cache(maxsize=1)
 def fixtures() -> dict[str, dict]:
     """hub id -> shipped dataset fixture (with its file name under `file`)."""
-    from hala.rehearse.models import shipped_specs
-
     return shipped_specs("fixtures")
 
 

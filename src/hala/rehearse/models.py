@@ -23,19 +23,10 @@ from filelock import FileLock
 from hala.atomic import atomic_dir, write_json
 from hala.errors import HalaError
 from hala.models import hala_home
+from hala.rehearse.specs import shipped_specs
 
 SEED = 0
 BUILD = 3  # bump when _build's output changes: cached stand-ins are rebuilt
-
-
-def shipped_specs(folder: str) -> dict[str, dict]:
-    """hub id -> each JSON spec shipped in hala/rehearse/FOLDER (configs, fixtures), with its file name."""
-    out = {}
-    for f in sorted(resources.files("hala.rehearse").joinpath(folder).iterdir(), key=lambda p: p.name):
-        if f.name.endswith(".json"):
-            spec = json.loads(f.read_text(encoding="utf-8"))
-            out[spec["hub_id"]] = {**spec, "file": f.name}
-    return out
 
 
 @lru_cache(maxsize=1)
@@ -59,9 +50,9 @@ def _tokenizer_text() -> list[str]:
     """English and Arabic text the tiny BPE is trained on: the test models' seed text plus every fixture's strings,
     so the rehearsal data encodes into real subwords rather than bytes."""
     from hala.rehearse.datasets import fixture_strings
-    from hala.testing import _SEED_TEXT
+    from hala.testing import SEED_TEXT
 
-    return list(_SEED_TEXT) + fixture_strings()
+    return list(SEED_TEXT) + fixture_strings()
 
 
 def build_tokenizer(spec: dict, text: list[str], vocab_size: int = 2000):

@@ -20,14 +20,15 @@ class ReportConfig(BaseModel):
 
 
 def run(config: ReportConfig, out_dir: Path) -> dict:
+    from hala.recipe.runner import work_dir
     from hala.report.render import Figure, Note, to_html, to_markdown
     from hala.report.rundir import read_run
     from hala.report.sections import build
 
     out_dir = Path(out_dir)
     run_data = read_run(config.run_dir)
-    for stage in run_data.stages:  # run as a recipe stage, the report is written in its own `<dir>.tmp`
-        if stage.dir is not None and stage.dir.with_name(stage.dir.name + ".tmp").resolve() == out_dir.resolve():
+    for stage in run_data.stages:  # run as a recipe stage, the report is written in its own work directory
+        if stage.dir is not None and work_dir(stage.dir).resolve() == out_dir.resolve():
             stage.status = "running (this report)"
     built = build(run_data, config.worst_examples)
     title = config.title or f"hala run report: {run_data.recipe}"

@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hala.errors import HalaError
+
 KNOWN_FILES = ("eval_translation.json", "eval_mcq.json", "eval_instruct.json", "sweep.json", "report.json",
                "train_summary.json", "verification.json")
 
@@ -81,7 +83,7 @@ def _stage_config(directory: Path | None, problems: list[str]) -> dict:
 def read_run(path: str | Path) -> Run:
     path = Path(path)
     if not path.is_dir():
-        raise FileNotFoundError(f"{path}: run directory not found")
+        raise HalaError(f"{path}: run directory not found")
     problems: list[str] = []
     manifest = _load(path / "manifest.json", problems) if (path / "manifest.json").exists() else None
     stages = []

@@ -1,33 +1,20 @@
 """Parallel pairs from Hugging Face datasets: `hf:NAME[:CONFIG][@SPLIT]` (needs network) or a saved dataset dir.
 
-Three row layouts are understood, which covers OPUS-100, WMT, FLORES-style and hala's own pair files:
-* `{"translation": {"en": "...", "ar": "..."}}` (OPUS-100 `ar-en`, WMT),
-* one column per language code: `{"en": "...", "ar": "..."}`,
-* hala's pair schema (`src`, `tgt`, `src_lang`, `tgt_lang`).
+Rows are read by `hala.sources.files.row_to_pair`, the same three layouts as JSONL/Parquet files (docs/RECORDS.md):
+`{"translation": {"en": "...", "ar": "..."}}` (OPUS-100 `ar-en`, WMT), one column per language code, or hala's
+`Pair` schema.
 """
 
 from __future__ import annotations
 
 import itertools
-from typing import Iterator
+from collections.abc import Iterator
 
 from hala.errors import HalaError
 from hala.records import Reject, RejectLog, iter_hf_dataset
-from hala.sources.files import PairRow, fast_pair, make_pair
+from hala.sources.files import PairRow, row_to_pair
 
-
-def row_to_pair(row: dict, src_lang: str, tgt_lang: str, pid: str, meta: dict) -> tuple[dict | None, str]:
-    """(pair, "") or (None, why the row does not fit any known layout)."""
-    pair = fast_pair(dict(row)) if "src" in row else None
-    if pair is not None:
-        pair["meta"] = {**meta, **pair["meta"]}
-        return pair, ""
-    table = row.get("translation") if isinstance(row.get("translation"), dict) else row
-    src, tgt = table.get(src_lang), table.get(tgt_lang)
-    if isinstance(src, str) and isinstance(tgt, str):
-        return make_pair(pid, src, tgt, src_lang, tgt_lang, meta), ""
-    return None, (f"invalid row: no '{src_lang}'/'{tgt_lang}' text (expected a 'translation' mapping, one column "
-                  f"per language, or the pair schema; columns: {', '.join(sorted(row))})")
+__all__ = ["gated_message", "hub_pairs", "is_gated_error", "row_to_pair"]
 
 
 def is_gated_error(e: BaseException) -> bool:

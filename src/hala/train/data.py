@@ -28,6 +28,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from hala.atomic import read_json, write_json
+from hala.errors import InputError
 from hala.records import Reject, RejectLog, describe_validation_error, validate
 from hala.train.masks import (
     Strategy,
@@ -163,11 +164,11 @@ def encode_batch(batch: dict, tokenizer, strategy: Strategy, template: str | Non
 # ---------------------------------------------------------------- reading records into Arrow
 def _raw_lines(path: str):
     """{"line", "raw"} for every non-blank line/row: JSONL (.gz) lines as they are, other inputs re-serialised."""
-    from hala.records import _open_text_lines, iter_rows
+    from hala.records import iter_rows, open_text_lines
 
     p = Path(path)
     if not path.startswith("hf:") and p.is_file() and p.suffix != ".parquet":
-        for lineno, raw in _open_text_lines(p):
+        for lineno, raw in open_text_lines(p):
             if raw.strip():
                 yield {"line": lineno, "raw": raw.decode("utf-8", errors="replace")}
         return
@@ -261,6 +262,6 @@ def prepare_dataset(path: str, tokenizer, strategy: Strategy, max_length: int, r
                 r = json.loads(line)
                 rejects.add(Reject(r.get("source", str(path)), r.get("line"), r["reason"], r.get("raw")))
     if meta["examples"] == 0:
-        raise ValueError(f"{path}: no usable chat samples ({meta['rejected']} rejected: "
+        raise InputError(f"{path}: no usable chat samples ({meta['rejected']} rejected: "
                          f"{', '.join(f'{k} x{v}' for k, v in meta['reject_counts'].items()) or 'file is empty'})")
     return load_from_disk(str(target / DATASET_DIR)), meta

@@ -12,8 +12,8 @@ import os
 import shlex
 import sys
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
+from hala.devices import accelerator_device, native_bf16
 from hala.errors import HalaError
 
 BIG_MODEL_PARAMS = 1_000_000_000
@@ -29,34 +29,6 @@ class Plan:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def accelerator_device() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return "cuda"
-    if hasattr(torch, "xpu") and torch.xpu.is_available():
-        return "xpu"
-    return "cpu"
-
-
-def cpu_has_native_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: no cheap way to tell, so stay in float32
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def native_bf16(device: str) -> bool:
-    import torch
-
-    if device == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device == "xpu":
-        return True
-    return cpu_has_native_bf16()
 
 
 def under_fsdp() -> bool:
@@ -123,18 +95,3 @@ def refuse_data_parallel(only: str | None = None, n_gpus: int | None = None, arg
         f"training in one process on {n_gpus} GPUs would fall back to nn.DataParallel; launch one process per GPU: "
         f"`{launch_command(n_gpus, argv, only)}` (models too big for one GPU with full fine-tuning, e.g. 9B: "
         f"configs/accelerate/fsdp-8gpu.yaml), or expose one GPU with CUDA_VISIBLE_DEVICES=0")
-
-
-def count_parameters(model_dir: Path) -> int:
-    """Parameters of a safetensors model, read from the file headers (no weights loaded)."""
-    from safetensors import safe_open
-
-    total = 0
-    for file in Path(model_dir).glob("*.safetensors"):
-        with safe_open(file, framework="pt") as f:
-            for name in f.keys():
-                n = 1
-                for dim in f.get_slice(name).get_shape():
-                    n *= dim
-                total += n
-    return total

@@ -20,6 +20,8 @@ from typing import Literal
 
 import numpy as np
 
+from hala.errors import ConfigError
+
 Strategy = Literal["markers", "trl", "prefix"]
 
 
@@ -31,8 +33,8 @@ def mask_strategy(tokenizer) -> Strategy:
 
     template = tokenizer.chat_template
     if template is None:
-        raise ValueError("the tokenizer has no chat template: set `chat_template` (a .jinja path or the template "
-                         "text) in the train config, or --chat-template on the command line")
+        raise ConfigError("the tokenizer has no chat template: set `chat_template` (a .jinja path or the template "
+                          "text) in the train config, or --chat-template on the command line")
     if has_generation_markers(template):
         return "markers"
     try:
@@ -56,7 +58,7 @@ def assistant_char_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tup
         before = _render(tokenizer, messages[:i], add_generation_prompt=True)
         through = _render(tokenizer, messages[: i + 1]).rstrip()
         if not (text.startswith(before) and text.startswith(through) and through.startswith(before)):
-            raise ValueError(
+            raise ConfigError(
                 f"the chat template does not render earlier turns the same way whatever follows, so the assistant "
                 f"tokens cannot be located (turn {i}); use a template with {{% generation %}} markers "
                 f"(`chat_template` in the train config)")

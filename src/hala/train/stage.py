@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hala.atomic import read_json, write_json
-from hala.errors import HalaError
+from hala.errors import ConfigError, HalaError
 from hala.records import RejectLog
 from hala.train.config import TrainConfig
 
@@ -51,7 +51,7 @@ def _read_chat_template(value: str) -> str:
         return value
     path = Path(value).expanduser()
     if not path.is_file():
-        raise FileNotFoundError(f"chat_template: {value} is neither a template file nor template text")
+        raise ConfigError(f"chat_template: {value} is neither a template file nor template text")
     return path.read_text(encoding="utf-8")
 
 
@@ -153,13 +153,9 @@ def prepare(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -
     import torch
     from transformers import PrinterCallback
 
-    from hala.models import resolve_model
+    from hala.models import count_parameters, resolve_model
     from hala.train.data import prepare_dataset
-    from hala.train.hardware import (
-        apply_fsdp_checkpointing,
-        count_parameters,
-        refuse_data_parallel,
-    )
+    from hala.train.hardware import apply_fsdp_checkpointing, refuse_data_parallel
     from hala.train.hardware import plan as hardware_plan
     from hala.train.masks import mask_strategy
     from hala.train.progress import ProgressCallback

@@ -352,17 +352,16 @@ class Run:
         t0 = time.perf_counter()
         k, items = plan.k, plan.items
         found = self.cache.get_many(plan.sources)
-        rejects = RejectLog(self.shard_path(k, ".rejects.jsonl"))
+        # keep_empty: an empty rejects file, too, marks the shard as written
+        rejects = RejectLog(self.shard_path(k, ".rejects.jsonl"), keep_empty=True)
         with RecordWriter(self.shard_path(k, ".jsonl")) as out, rejects:
             for item, ds in zip(items, plan.docs):
-                results = [assemble(d, found) for d in ds]
+                results = [assemble(d, found, self.config.guards.skip) for d in ds]
                 reason = next((r for _, r in results if r is not None), None)
                 if reason is None:
                     out.write(put_texts(item, [t for t, _ in results], self.config, self.provenance))
                 else:
                     rejects.add(Reject(self.config.input, item.line, reason, item.row))
-            if rejects.total == 0:  # an empty rejects file still marks the shard as written
-                self.shard_path(k, ".rejects.jsonl").write_text("")
         for s in plan.owned:  # in the cache now: later shards find them there
             if self.owner.get(s) == k:
                 del self.owner[s]
@@ -436,7 +435,7 @@ class Run:
         out_dir, c = self.out_dir, self.config
         translated = self._join([self.shard_path(s["shard"], ".jsonl") for s in stats], out_dir / c.output)
         rejects_path = out_dir / "rejects.jsonl"
-        with RejectLog(rejects_path) as log:
+        with RejectLog(rejects_path, keep_empty=True) as log:
             for rej in input_rejects.examples:
                 log.add(rej)
             for s in stats:
@@ -445,8 +444,6 @@ class Run:
                         d = json.loads(line)
                         log.add(Reject(d["source"], d["line"], d["reason"], d["raw"]))
             reasons = dict(log.counts)
-            if log.total == 0:
-                rejects_path.write_text("")
         totals: dict = {}
         for s in stats:  # `.get`-style summing: shards written by older versions lack newer counters
             add_counts(totals, {k: v for k, v in s.items() if k not in ("shard", "records", "written", "rejected",
@@ -529,7 +526,7 @@ def run(config: TranslateConfig, out_dir: Path | str) -> dict:
 
     out_dir = Path(out_dir)
     if not config.input.startswith("hf:") and not Path(config.input).exists():
-        raise FileNotFoundError(f"{config.input}: no such file or directory")
+        raise HalaError(f"{config.input}: no such file or directory")
     r = Run(config, out_dir)
     if config.dry_run:
         return r.dry_run(item for _, shard in r.shards(RejectLog(max_examples=0)) for item in shard)

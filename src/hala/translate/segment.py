@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from hala.errors import ConfigError
+
 # ------------------------------------------------------------------------------------------ protected spans
 # Why regexes and not a markdown parser: we need byte offsets of a few span kinds inside otherwise free text,
 # and must keep every byte we do not translate; markdown libraries normalise the text they render.
@@ -272,7 +274,7 @@ def split(text: str, mode: str = "sentence", max_chars: int = 400) -> Document:
     split into sentences only when longer than `max_chars`). Every segment is at most `max_chars` long where
     the text allows a cut."""
     if mode not in {"sentence", "line"}:
-        raise ValueError(f"unknown segmentation mode '{mode}' (sentence, line)")
+        raise ConfigError(f"unknown segmentation mode '{mode}' (sentence, line)")
     spans = protected_spans(text)
     sentinels = _pua_sentinels(text, len(spans))
     by_char = dict(zip(sentinels, spans))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Collection
 
 from hala.prompts import few_shot_examples, get_template, placeholder_examples
 from hala.translate.cache import Cache, Entry
@@ -229,12 +230,13 @@ def _with_tried(o: _Outcome) -> str | None:
     return f"{code}: {detail + '; ' if detail else ''}tried {', '.join(tried)}"
 
 
-def assemble(doc: Document, entries: dict[str, Entry]) -> tuple[str | None, str | None]:
+def assemble(doc: Document, entries: dict[str, Entry], skip: Collection[str] = ()) -> tuple[str | None, str | None]:
     """(translated text, None) or (None, reason) for a document whose segments were translated.
 
     After reassembly the text is verified once more, independently of the segments: every protected span of the
     source is there as often as in the source, and so is every fenced block, URL, $-math, calculator annotation,
     answer line and number found by simpler rules (guards.verify_text), so no broken record is written as clean.
+    `skip`: the guards' switched-off checks (GuardConfig.skip); only "numbers" applies after reassembly.
     """
     restored = []
     for seg in doc.segments:
@@ -247,6 +249,6 @@ def assemble(doc: Document, entries: dict[str, Entry]) -> tuple[str | None, str 
     lost = [sp.text for sp in doc.spans if text.count(sp.text) < sum(t.text == sp.text for t in doc.spans)]
     if lost:
         return None, f"protected_span: lost after reassembly: {lost[0][:80]!r}"
-    if doc.source and (problem := verify_text(doc.source, text)):
+    if doc.source and (problem := verify_text(doc.source, text, skip)):
         return None, f"post_check: {problem}"
     return text, None

@@ -29,6 +29,8 @@ import re
 from collections import Counter
 from typing import Iterable
 
+from hala.errors import ConfigError
+
 _BYTE = re.compile(r"^<0x[0-9A-Fa-f]{2}>$")
 _UNUSED = re.compile(r"^<unused\d+>$")
 
@@ -63,7 +65,7 @@ def script_characters(scripts: Iterable[str]) -> set[str]:
     out: set[str] = set()
     for name in scripts:
         if name not in ranges:
-            raise ValueError(f"unknown script '{name}' (known: {', '.join(ranges)})")
+            raise ConfigError(f"unknown script '{name}' (known: {', '.join(ranges)})")
         for lo, hi in ranges[name]:
             out.update(chr(c) for c in range(lo, hi + 1))
     return out
@@ -74,7 +76,7 @@ def kept_token_ids(tokenizer_json: dict, token_counts: Counter, min_count: int =
     """Sorted ids of the tokens to keep (see module docstring, step 1). `token_counts`: id -> occurrences."""
     model = tokenizer_json["model"]
     if model.get("type") != "BPE":
-        raise ValueError(f"vocabulary trimming supports BPE tokenizers; this one is {model.get('type')}")
+        raise ConfigError(f"vocabulary trimming supports BPE tokenizers; this one is {model.get('type')}")
     vocab: dict[str, int] = model["vocab"]
     by_id = {i: t for t, i in vocab.items()}
     ranks = {pair: r for r, pair in enumerate(_merge_pairs(model))}

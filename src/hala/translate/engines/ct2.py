@@ -13,6 +13,7 @@ from pathlib import Path
 from filelock import FileLock
 
 from hala.atomic import atomic_dir
+from hala.errors import require
 from hala.models import hala_home, load_tokenizer, resolve_model
 from hala.translate.engines.base import (GenSettings, Generation, Prompt, eos_ids, finish, model_stamp, prompt_ids,
                                          prompt_limits, stop_token_ids)
@@ -23,7 +24,7 @@ __all__ = ["CT2Engine", "CT2Options", "converted"]
 
 def converted(model: str, quantization: str, trust_remote_code: bool = False) -> Path:
     """The CTranslate2 copy of `model` for `quantization`, converted once (atomic, under a file lock)."""
-    import ctranslate2
+    ctranslate2 = require("ctranslate2", "the ct2 engine needs CTranslate2: pip install 'hala[ct2]'")
 
     src = resolve_model(model)
     target = hala_home() / "ct2" / f"{src.name}-{model_stamp(src)}-{quantization}"
@@ -43,7 +44,7 @@ class CT2Engine:
     name = "ct2"
 
     def __init__(self, model: str, batch_size: int = 16, **options):
-        import ctranslate2
+        ctranslate2 = require("ctranslate2", "the ct2 engine needs CTranslate2: pip install 'hala[ct2]'")
 
         self.options = CT2Options(**options)
         self.batch_size = batch_size

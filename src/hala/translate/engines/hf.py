@@ -21,13 +21,24 @@ class HFEngine:
     def __init__(self, model: str, batch_size: int = 8, **options):
         from hala.models import load_model, load_tokenizer
 
-        self.options = HFOptions(**options)
-        self.batch_size = batch_size
-        self.tokenizer = load_tokenizer(model, trust_remote_code=self.options.trust_remote_code)
-        self.tokenizer.padding_side = "left"
-        self.model = load_model(model, dtype=self.options.dtype or _fast_dtype(self.options.device),
-                                trust_remote_code=self.options.trust_remote_code,
-                                device=self.options.device)
+        o = HFOptions(**options)
+        tokenizer = load_tokenizer(model, trust_remote_code=o.trust_remote_code)
+        loaded = load_model(model, dtype=o.dtype or _fast_dtype(o.device), trust_remote_code=o.trust_remote_code,
+                            device=o.device)
+        self._attach(loaded, tokenizer, batch_size, o)
+
+    @classmethod
+    def from_loaded(cls, model, tokenizer, batch_size: int = 8, **options) -> HFEngine:
+        """The engine around a model and tokenizer already in memory (quantize's checks loaded them for another
+        check): nothing is loaded again, and generation is the same code."""
+        engine = cls.__new__(cls)
+        engine._attach(model, tokenizer, batch_size, HFOptions(**options))
+        return engine
+
+    def _attach(self, model, tokenizer, batch_size: int, options: HFOptions) -> None:
+        self.options, self.batch_size = options, batch_size
+        self.model, self.tokenizer = model, tokenizer
+        self.tokenizer.padding_side = "left"  # every prompt's last token at the same position
 
     def generate(self, prompts: list[Prompt], settings: GenSettings) -> list[Generation]:
         ids = [prompt_ids(self.tokenizer, p) for p in prompts]
@@ -56,6 +67,6 @@ class HFEngine:
 
 
 def _fast_dtype(device: str | None) -> str:
-    from hala.train.hardware import native_bf16
+    from hala.devices import native_bf16
 
     return "bfloat16" if native_bf16(device or "cpu") else "float32"  # no device: load_model keeps it on CPU

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hala.errors import ConfigError
+
 
 class CT2Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -82,14 +84,14 @@ ENGINE_OPTIONS: dict[str, type[BaseModel]] = {"ct2": CT2Options, "hf": HFOptions
 
 
 def check_options(engine: str, options: dict) -> BaseModel:
-    """`options` validated for `engine`; a ValueError naming the bad key and the known ones."""
+    """`options` validated for `engine`; a ConfigError (a ValueError) naming the bad key and the known ones."""
     from hala.records import describe_validation_error
 
     model = ENGINE_OPTIONS.get(engine)
     if model is None:
-        raise ValueError(f"unknown engine '{engine}'; known: {', '.join(ENGINE_OPTIONS)}")
+        raise ConfigError(f"unknown engine '{engine}'; known: {', '.join(ENGINE_OPTIONS)}")
     try:
         return model(**options)
     except ValidationError as e:
-        raise ValueError(f"{engine} engine options: {describe_validation_error(e)} "
-                         f"(known: {', '.join(model.model_fields)})") from None
+        raise ConfigError(f"{engine} engine options: {describe_validation_error(e)} "
+                          f"(known: {', '.join(model.model_fields)})") from None

