@@ -14,6 +14,9 @@ $(VENV)/.hala-setup: pyproject.toml scripts/setup.sh
 quickstart: setup
 	$(VENV)/bin/hala run recipes/quickstart.yaml
 
-# pytest exits 5 when it collects no test: report that as a failure of the suite, not as success.
+# Lint and format check first (ruff, configured in pyproject.toml), then the suite. pytest exits 5 when it collects
+# no test: report that as a failure of the suite, not as success.
 test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest

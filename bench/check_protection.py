@@ -67,15 +67,22 @@ def check(inp: Path, out_dir: Path) -> dict:
     reasons = Counter(r["reason"].split(":", 1)[0] for r in rejected)
     clean = len({r["id"] for r in out} - {b["id"] for b in broken})
     return {
-        "input_records": len(src), "translated_records": len(out), "rejected_records": len(rejected),
+        "input_records": len(src),
+        "translated_records": len(out),
+        "rejected_records": len(rejected),
         "rejects_by_reason": dict(reasons),
         "lost_records": sorted(set(src) - set(counts)),
         "duplicated_records": sorted(k for k, v in counts.items() if v > 1),
-        "texts_changed": changed, "texts_unchanged": unchanged,
-        "spans_checked": dict(spans), "spans_intact": dict(intact),
-        "independent_checked": dict(independent), "independent_intact": dict(independent_ok),
-        "numbers_checked": nums, "numbers_intact": nums_ok,
-        "kept_clean": clean, "kept_clean_share": round(clean / len(src), 4) if src else None,
+        "texts_changed": changed,
+        "texts_unchanged": unchanged,
+        "spans_checked": dict(spans),
+        "spans_intact": dict(intact),
+        "independent_checked": dict(independent),
+        "independent_intact": dict(independent_ok),
+        "numbers_checked": nums,
+        "numbers_intact": nums_ok,
+        "kept_clean": clean,
+        "kept_clean_share": round(clean / len(src), 4) if src else None,
         "broken": broken,
     }
 
@@ -87,17 +94,21 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the result here")
     args = ap.parse_args()
     res = check(args.input, args.out_dir)
-    print(f"records: {res['input_records']} in, {res['translated_records']} translated, "
-          f"{res['rejected_records']} rejected {res['rejects_by_reason']}; lost {len(res['lost_records'])}, "
-          f"duplicated {len(res['duplicated_records'])}")
+    print(
+        f"records: {res['input_records']} in, {res['translated_records']} translated, "
+        f"{res['rejected_records']} rejected {res['rejects_by_reason']}; lost {len(res['lost_records'])}, "
+        f"duplicated {len(res['duplicated_records'])}"
+    )
     print(f"translated texts changed: {res['texts_changed']}, unchanged: {res['texts_unchanged']}")
     for kind, n in sorted(res["spans_checked"].items()):
         print(f"  {kind:<12} {res['spans_intact'].get(kind, 0):>4}/{n} intact")
     for kind, n in sorted(res["independent_checked"].items()):
         print(f"  independent {kind:<12} {res['independent_intact'].get(kind, 0):>4}/{n} intact")
     print(f"  numbers      {res['numbers_intact']:>4}/{res['numbers_checked']} intact")
-    print(f"broken spans: {len(res['broken'])}; records kept with every span and number intact: "
-          f"{res['kept_clean']}/{res['input_records']} ({res['kept_clean_share']:.1%})")
+    print(
+        f"broken spans: {len(res['broken'])}; records kept with every span and number intact: "
+        f"{res['kept_clean']}/{res['input_records']} ({res['kept_clean_share']:.1%})"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(res, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

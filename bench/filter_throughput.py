@@ -42,8 +42,10 @@ FALLBACK = [
 
 
 def seed_pairs() -> list[tuple[str, str]]:
-    eng, ara = SHARED / "tatoeba-ara-eng" / "tatoeba-test-v2021-08-07.eng", \
-        SHARED / "tatoeba-ara-eng" / "tatoeba-test-v2021-08-07.ara"
+    eng, ara = (
+        SHARED / "tatoeba-ara-eng" / "tatoeba-test-v2021-08-07.eng",
+        SHARED / "tatoeba-ara-eng" / "tatoeba-test-v2021-08-07.ara",
+    )
     if eng.is_file() and ara.is_file():
         with open(eng, encoding="utf-8") as fe, open(ara, encoding="utf-8") as fa:
             return [(e.rstrip("\n"), a.rstrip("\n")) for e, a in zip(fe, fa)]
@@ -70,8 +72,14 @@ def generate(n: int, seed: int = 0):
         elif roll < 0.12 and recent:
             yield dict(rng.choice(recent), id=f"gen-{i}")
             continue
-        pair = {"id": f"gen-{i}", "src": src, "tgt": tgt, "src_lang": "en", "tgt_lang": "ar",
-                "meta": {"source": "generated"}}
+        pair = {
+            "id": f"gen-{i}",
+            "src": src,
+            "tgt": tgt,
+            "src_lang": "en",
+            "tgt_lang": "ar",
+            "meta": {"source": "generated"},
+        }
         if len(recent) < 1000:
             recent.append(pair)
         yield pair
@@ -79,7 +87,7 @@ def generate(n: int, seed: int = 0):
 
 def rss_mb() -> float:
     with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def peak_rss_mb() -> float:
@@ -98,16 +106,28 @@ def worker(variant: str, n: int, data_file: str | None) -> dict:
     if variant == "stage":
         t0 = time.perf_counter()
         report = run(FilterConfig(inputs=[data_file], progress=False), Path(data_file).parent / "out-stage")
-        return {"pairs": report["input_pairs"], "kept": report["kept"], "seconds": time.perf_counter() - t0,
-                "cpu_seconds": time.process_time() - c0, "rejected_by_rule": report["rejected_by_rule"],
-                "rss_start_mb": base_rss, "rule_seconds": {r["name"]: r["seconds"] for r in report["rules"]}}
+        return {
+            "pairs": report["input_pairs"],
+            "kept": report["kept"],
+            "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0,
+            "rejected_by_rule": report["rejected_by_rule"],
+            "rss_start_mb": base_rss,
+            "rule_seconds": {r["name"]: r["seconds"] for r in report["rules"]},
+        }
     if variant == "real":
         inputs = [str(SHARED / "l10n-en-ar"), str(SHARED / "tatoeba-ara-eng")]
         t0 = time.perf_counter()
         report = run(FilterConfig(inputs=inputs, progress=False), Path(data_file).parent / "out-real")
-        return {"pairs": report["input_pairs"], "kept": report["kept"], "seconds": time.perf_counter() - t0,
-                "cpu_seconds": time.process_time() - c0, "rejected_by_rule": report["rejected_by_rule"],
-                "rss_start_mb": base_rss, "rule_seconds": {r["name"]: r["seconds"] for r in report["rules"]}}
+        return {
+            "pairs": report["input_pairs"],
+            "kept": report["kept"],
+            "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0,
+            "rejected_by_rule": report["rejected_by_rule"],
+            "rss_start_mb": base_rss,
+            "rule_seconds": {r["name"]: r["seconds"] for r in report["rules"]},
+        }
     rules = default_rules()
     if variant == "no-langid":
         rules = [r for r in rules if (r if isinstance(r, str) else next(iter(r))) != "langid"]
@@ -125,11 +145,17 @@ def worker(variant: str, n: int, data_file: str | None) -> dict:
         done += len(batch)
         if done % 100_000 < 2048:
             samples.append((done, round(rss_mb(), 1)))
-    return {"pairs": done, "kept": kept, "seconds": time.perf_counter() - t0, "cpu_seconds": filter_cpu,
-            "rss_start_mb": base_rss, "rss_samples": samples,
-            "rule_seconds": {s.name: round(s.seconds, 2) for s in chain.stats},
-            "rejected_by_rule": {s.name: s.rejected for s in chain.stats},
-            "note": "seconds include generating the pairs; cpu_seconds count only chain.apply"}
+    return {
+        "pairs": done,
+        "kept": kept,
+        "seconds": time.perf_counter() - t0,
+        "cpu_seconds": filter_cpu,
+        "rss_start_mb": base_rss,
+        "rss_samples": samples,
+        "rule_seconds": {s.name: round(s.seconds, 2) for s in chain.stats},
+        "rejected_by_rule": {s.name: s.rejected for s in chain.stats},
+        "note": "seconds include generating the pairs; cpu_seconds count only chain.apply",
+    }
 
 
 def naive_langid(n: int) -> dict:
@@ -146,16 +172,28 @@ def naive_langid(n: int) -> dict:
     batch = BatchLangId()
     t0, c0 = time.perf_counter(), time.process_time()
     for i in range(0, len(texts), 2048):
-        batch.classify(texts[i:i + 2048])
-    return {"pairs": n, "texts": len(texts), "seconds": naive, "cpu_seconds": naive_cpu,
-            "batch_seconds": time.perf_counter() - t0, "batch_cpu_seconds": time.process_time() - c0}
+        batch.classify(texts[i : i + 2048])
+    return {
+        "pairs": n,
+        "texts": len(texts),
+        "seconds": naive,
+        "cpu_seconds": naive_cpu,
+        "batch_seconds": time.perf_counter() - t0,
+        "batch_cpu_seconds": time.process_time() - c0,
+    }
 
 
 def run_worker(variant: str, n: int, data_file: str | None) -> dict:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [sys.executable, __file__, "--worker", variant, "--pairs", str(n)] + (["--data", data_file]
-                                                                               if data_file else [])
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    cmd = [sys.executable, __file__, "--worker", variant, "--pairs", str(n)] + (
+        ["--data", data_file] if data_file else []
+    )
     out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -185,8 +223,7 @@ def main() -> None:
     with open(data, "w", encoding="utf-8") as fh:
         for p in generate(args.pairs):
             fh.write(json.dumps(p, ensure_ascii=False) + "\n")
-    plan = [("stage", args.pairs), ("chain", args.pairs), ("no-langid", args.pairs),
-            ("langid-naive", args.naive_pairs)]
+    plan = [("stage", args.pairs), ("chain", args.pairs), ("no-langid", args.pairs), ("langid-naive", args.naive_pairs)]
     if SHARED.is_dir():
         plan.append(("real", 0))
     results = []
@@ -196,18 +233,26 @@ def main() -> None:
         r["pairs_per_second"] = round(r["pairs"] / r["seconds"], 1)
         r["pairs_per_cpu_second"] = round(r["pairs"] / r["cpu_seconds"], 1)
         results.append(r)
-    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall time suffers when it "
-          f"exceeds the core count; CPU time is what one free core would take)")
-    print(f"{'variant':<13} {'pairs':>9} {'kept':>9} {'wall s':>7} {'pairs/s':>8} {'cpu s':>7} {'pairs/cpu-s':>11} "
-          f"{'peak RSS MB':>11}")
+    print(
+        f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall time suffers when it "
+        f"exceeds the core count; CPU time is what one free core would take)"
+    )
+    print(
+        f"{'variant':<13} {'pairs':>9} {'kept':>9} {'wall s':>7} {'pairs/s':>8} {'cpu s':>7} {'pairs/cpu-s':>11} "
+        f"{'peak RSS MB':>11}"
+    )
     for r in results:
-        print(f"{r['variant']:<13} {r['pairs']:>9} {r.get('kept', '-'):>9} {r['seconds']:>7.1f} "
-              f"{r['pairs_per_second']:>8.0f} {r['cpu_seconds']:>7.1f} {r['pairs_per_cpu_second']:>11.0f} "
-              f"{r['peak_rss_mb']:>11.0f}")
+        print(
+            f"{r['variant']:<13} {r['pairs']:>9} {r.get('kept', '-'):>9} {r['seconds']:>7.1f} "
+            f"{r['pairs_per_second']:>8.0f} {r['cpu_seconds']:>7.1f} {r['pairs_per_cpu_second']:>11.0f} "
+            f"{r['peak_rss_mb']:>11.0f}"
+        )
     chain = next(r for r in results if r["variant"] == "chain")
     naive = next(r for r in results if r["variant"] == "langid-naive")
-    print(f"\nlangid on {naive['texts']} texts (CPU s): py3langid.classify {naive['cpu_seconds']:.2f}, BatchLangId "
-          f"{naive['batch_cpu_seconds']:.2f} -> {naive['cpu_seconds'] / naive['batch_cpu_seconds']:.1f}x")
+    print(
+        f"\nlangid on {naive['texts']} texts (CPU s): py3langid.classify {naive['cpu_seconds']:.2f}, BatchLangId "
+        f"{naive['batch_cpu_seconds']:.2f} -> {naive['cpu_seconds'] / naive['batch_cpu_seconds']:.1f}x"
+    )
     print(f"RSS over the chain run (pairs, MB): {chain['rss_samples']}")
     print(f"seconds per rule in the chain run: {chain['rule_seconds']}")
     out = ROOT / "bench" / "results" / "filter_throughput.json"

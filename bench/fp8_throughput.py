@@ -53,21 +53,27 @@ def hf_throughput(ref: str, texts: list[str], batch_size: int, max_new_tokens: i
     tok = load_tokenizer(ref)
     tok.padding_side = "left"  # a batch decodes together only if every prompt ends at the same position
     model = load_model(ref, dtype=dtype)
-    gen = dict(max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False,
-               pad_token_id=tok.pad_token_id)
+    gen = dict(
+        max_new_tokens=max_new_tokens, min_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id
+    )
     with torch.no_grad():
         model.generate(**tok(texts[:1], return_tensors="pt"), **{**gen, "max_new_tokens": 2, "min_new_tokens": 2})
         t0, c0 = time.perf_counter(), time.process_time()
         for i in range(0, len(texts), batch_size):
-            enc = tok(texts[i:i + batch_size], return_tensors="pt", padding=True)
+            enc = tok(texts[i : i + batch_size], return_tensors="pt", padding=True)
             model.generate(**enc, **gen)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     del model
     gc.collect()
     tokens = len(texts) * max_new_tokens
     # on a shared machine wall time depends on the neighbours; CPU seconds are what the generation cost
-    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "generated_tokens": tokens,
-            "tokens_per_s": round(tokens / seconds, 2), "tokens_per_cpu_s": round(tokens / cpu, 2)}
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu, 2),
+        "generated_tokens": tokens,
+        "tokens_per_s": round(tokens / seconds, 2),
+        "tokens_per_cpu_s": round(tokens / cpu, 2),
+    }
 
 
 def vllm_throughput(ref: str, texts: list[str], max_new_tokens: int, dtype: str) -> dict:
@@ -94,7 +100,11 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=16)
     ap.add_argument("--batch-size", type=int, nargs="+", default=[1, 16], help="HF batch sizes to measure")
     ap.add_argument("--max-new-tokens", type=int, default=30)
-    ap.add_argument("--dtype", default="bfloat16", help="load dtype of both variants (the original, and FP8's unquantised tensors and compute)")
+    ap.add_argument(
+        "--dtype",
+        default="bfloat16",
+        help="load dtype of both variants (the original, and FP8's unquantised tensors and compute)",
+    )
     ap.add_argument("--vllm", action="store_true", help="measure with vLLM (GPU machine; all prompts at once)")
     ap.add_argument("--out", default=None, help="JSON output (default bench/results/fp8_throughput[_vllm].json)")
     args = ap.parse_args()
@@ -111,16 +121,30 @@ def main() -> None:
     rows = []
     if args.vllm:
         for name, ref in variants.items():
-            rows.append({"variant": name, "engine": "vllm", "batch_size": len(texts),
-                         **vllm_throughput(ref, texts, args.max_new_tokens, args.dtype)})
+            rows.append(
+                {
+                    "variant": name,
+                    "engine": "vllm",
+                    "batch_size": len(texts),
+                    **vllm_throughput(ref, texts, args.max_new_tokens, args.dtype),
+                }
+            )
     else:
         for bs in args.batch_size:
             for name, ref in variants.items():
-                rows.append({"variant": name, "engine": "hf", "batch_size": bs,
-                             **hf_throughput(ref, texts, bs, args.max_new_tokens, args.dtype)})
+                rows.append(
+                    {
+                        "variant": name,
+                        "engine": "hf",
+                        "batch_size": bs,
+                        **hf_throughput(ref, texts, bs, args.max_new_tokens, args.dtype),
+                    }
+                )
     for r in rows:
-        print(f"{r['engine']:>4} b{r['batch_size']:<3} {r['variant']:>8}: {r['tokens_per_s']:8.2f} tok/s "
-              f"({r['generated_tokens']} tokens in {r['seconds']} s)")
+        print(
+            f"{r['engine']:>4} b{r['batch_size']:<3} {r['variant']:>8}: {r['tokens_per_s']:8.2f} tok/s "
+            f"({r['generated_tokens']} tokens in {r['seconds']} s)"
+        )
     ratios = {}
     for bs in sorted({r["batch_size"] for r in rows}):
         by = {r["variant"]: r for r in rows if r["batch_size"] == bs}
@@ -128,12 +152,20 @@ def main() -> None:
             if key in by["original"]:
                 ratios[f"b{bs}_{key}"] = round(by["fp8"][key] / by["original"][key], 3)
                 print(f"fp8/original {key} at b{bs}: {ratios[f'b{bs}_{key}']:.3f}x")
-    result = {"model": args.model, "fp8_checkpoint": args.fp8 or "quantised in this run (fp8-dynamic)",
-              "prompts": len(texts), "max_new_tokens": args.max_new_tokens, "dtype": args.dtype,
-              "device": torch.cuda.get_device_name() if args.vllm else f"cpu ({os.cpu_count()} cores, "
-                                                                        f"{platform.processor() or 'unknown'})",
-              "load_average_1min": os.getloadavg()[0], "torch": torch.__version__, "runs": rows,
-              "fp8_over_original": ratios}
+    result = {
+        "model": args.model,
+        "fp8_checkpoint": args.fp8 or "quantised in this run (fp8-dynamic)",
+        "prompts": len(texts),
+        "max_new_tokens": args.max_new_tokens,
+        "dtype": args.dtype,
+        "device": torch.cuda.get_device_name()
+        if args.vllm
+        else f"cpu ({os.cpu_count()} cores, {platform.processor() or 'unknown'})",
+        "load_average_1min": os.getloadavg()[0],
+        "torch": torch.__version__,
+        "runs": rows,
+        "fp8_over_original": ratios,
+    }
     out = Path(args.out or f"bench/results/fp8_throughput{'_vllm' if args.vllm else ''}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

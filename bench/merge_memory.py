@@ -50,18 +50,42 @@ def _child(variant: str, base: str, tuned: str, out: str, t: float) -> None:
         from mergekit.config import MergeConfiguration
         from mergekit.merge import MergeOptions, run_merge
 
-        config = MergeConfiguration.model_validate({"merge_method": "slerp", "base_model": base,
-                                                    "models": [{"model": base}, {"model": tuned}],
-                                                    "parameters": {"t": t}})
+        config = MergeConfiguration.model_validate(
+            {
+                "merge_method": "slerp",
+                "base_model": base,
+                "models": [{"model": base}, {"model": tuned}],
+                "parameters": {"t": t},
+            }
+        )
         run_merge(config, out, MergeOptions(quiet=True, write_model_card=False))
-    print(json.dumps({"peak_rss_bytes": _peak_rss(), "wall_s": round(time.time() - start, 2),
-                      "cpu_s": round(time.process_time() - cpu0, 2)}))
+    print(
+        json.dumps(
+            {
+                "peak_rss_bytes": _peak_rss(),
+                "wall_s": round(time.time() - start, 2),
+                "cpu_s": round(time.process_time() - cpu0, 2),
+            }
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------------ parent side
 def _measure(variant: str, base: Path, tuned: Path, out: Path, t: float) -> dict:
-    cmd = [sys.executable, __file__, "--child", variant, "--base", str(base), "--tuned", str(tuned),
-           "--out", str(out), "--t", str(t)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        variant,
+        "--base",
+        str(base),
+        "--tuned",
+        str(tuned),
+        "--out",
+        str(out),
+        "--t",
+        str(t),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{variant} failed:\n{proc.stderr[-3000:]}")
@@ -114,22 +138,33 @@ def main() -> None:
         rows[variant]["rss_over_model"] = round(rows[variant]["peak_rss_bytes"] / model_bytes, 3)
     equality = _compare(work / "out-hala", work / "out-mergekit")
 
-    result = {"base": args.base, "tuned": str(tuned) if args.tuned else "stand-in (hala.merge.standin)",
-              "t": args.t, "model_bytes": model_bytes, "target_rss_over_model": TARGET_RATIO,
-              "hala_within_target": rows["hala"]["rss_over_model"] <= TARGET_RATIO,
-              "hala_vs_mergekit_peak_rss": round(rows["hala"]["peak_rss_bytes"]
-                                                 / rows["mergekit"]["peak_rss_bytes"], 3),
-              "variants": rows, "equality_hala_vs_mergekit": equality,
-              "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2)}}
+    result = {
+        "base": args.base,
+        "tuned": str(tuned) if args.tuned else "stand-in (hala.merge.standin)",
+        "t": args.t,
+        "model_bytes": model_bytes,
+        "target_rss_over_model": TARGET_RATIO,
+        "hala_within_target": rows["hala"]["rss_over_model"] <= TARGET_RATIO,
+        "hala_vs_mergekit_peak_rss": round(rows["hala"]["peak_rss_bytes"] / rows["mergekit"]["peak_rss_bytes"], 3),
+        "variants": rows,
+        "equality_hala_vs_mergekit": equality,
+        "machine": {"cpus": os.cpu_count(), "load_avg_1m_at_end": round(os.getloadavg()[0], 2)},
+    }
     print(f"model: {args.base}  ({model_bytes / 1e9:.3f} GB of weights), slerp t={args.t}")
     print(f"{'variant':<10} {'peak RSS GB':>12} {'x model':>8} {'wall s':>8} {'cpu s':>8}")
     for name, r in rows.items():
-        print(f"{name:<10} {r['peak_rss_bytes'] / 1e9:>12.3f} {r['rss_over_model']:>8.3f} {r['wall_s']:>8.1f} "
-              f"{r['cpu_s']:>8.1f}")
-    print(f"hala within {TARGET_RATIO}x: {result['hala_within_target']}; hala/mergekit peak RSS: "
-          f"{result['hala_vs_mergekit_peak_rss']}")
-    print(f"hala vs mergekit: {equality['bitwise_equal_tensors']}/{equality['tensors']} tensors bitwise equal, "
-          f"max |diff| {equality['max_abs_diff']:.3g}")
+        print(
+            f"{name:<10} {r['peak_rss_bytes'] / 1e9:>12.3f} {r['rss_over_model']:>8.3f} {r['wall_s']:>8.1f} "
+            f"{r['cpu_s']:>8.1f}"
+        )
+    print(
+        f"hala within {TARGET_RATIO}x: {result['hala_within_target']}; hala/mergekit peak RSS: "
+        f"{result['hala_vs_mergekit_peak_rss']}"
+    )
+    print(
+        f"hala vs mergekit: {equality['bitwise_equal_tensors']}/{equality['tensors']} tensors bitwise equal, "
+        f"max |diff| {equality['max_abs_diff']:.3g}"
+    )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"-> {RESULTS}")

@@ -61,14 +61,18 @@ def main() -> None:
         data = Path(str(c["data"])).name
         for d in c["directions"]:
             rows.append({"data": data, "data_kind": c["data_kind"], **{k: v for k, v in d.items() if k != "line"}})
-            print(f"{data:<34} {d['direction']:<9} {d['teacher_chrf']:>8.2f} {d['student_chrf']:>8.2f} "
-                  f"{d['delta_chrf']:>+9.2f} {d['speed_ratio'] if d['speed_ratio'] is not None else '–':>8}")
+            print(
+                f"{data:<34} {d['direction']:<9} {d['teacher_chrf']:>8.2f} {d['student_chrf']:>8.2f} "
+                f"{d['delta_chrf']:>+9.2f} {d['speed_ratio'] if d['speed_ratio'] is not None else '–':>8}"
+            )
             if c["heldout"] and d["direction"] in GOALS:
-                goals_met[f"{d['direction']} Δ chrF++ ≥ {GOALS[d['direction']]:+g}"] = d["delta_chrf"] >= \
-                    GOALS[d["direction"]]
+                goals_met[f"{d['direction']} Δ chrF++ ≥ {GOALS[d['direction']]:+g}"] = (
+                    d["delta_chrf"] >= GOALS[d["direction"]]
+                )
                 if d["speed_ratio"] is not None:
-                    goals_met[f"{d['direction']} speed ≥ {GOALS['speed_ratio']}×"] = \
+                    goals_met[f"{d['direction']} speed ≥ {GOALS['speed_ratio']}×"] = (
                         d["speed_ratio"] >= GOALS["speed_ratio"]
+                    )
     minutes = stage_minutes(run)
     print(f"stage time (sum): {minutes} min" + (f"; this call's wall time {wall / 60:.1f} min" if wall else ""))
     for goal, ok in goals_met.items():
@@ -76,11 +80,24 @@ def main() -> None:
     environment = (run.manifest or {}).get("environment", {})
     out = args.out or ROOT / "bench" / "results" / f"quality_{recipe.name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"recipe": str(args.recipe), "run_dir": str(run_dir), "stage_minutes": minutes,
-                               "wall_minutes": None if wall is None else round(wall / 60, 2), "rows": rows,
-                               "goals": goals_met, "environment": environment,
-                               "stages": {s.name: s.seconds for s in run.stages}},
-                              indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    out.write_text(
+        json.dumps(
+            {
+                "recipe": str(args.recipe),
+                "run_dir": str(run_dir),
+                "stage_minutes": minutes,
+                "wall_minutes": None if wall is None else round(wall / 60, 2),
+                "rows": rows,
+                "goals": goals_met,
+                "environment": environment,
+                "stages": {s.name: s.seconds for s in run.stages},
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     print(f"wrote {out}")
 
 

@@ -106,9 +106,11 @@ def run_child(code: str, args: list[str]) -> dict:
     if proc.returncode:
         raise SystemExit(f"child failed ({proc.returncode})")
     result = json.loads(out.strip().splitlines()[-1])
-    result.update(wall_seconds=round(wall, 1),
-                  cpu_seconds=round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
-                  peak_tree_pss_gb=round(max((r for _, r in samples), default=0) / 1e9, 3))
+    result.update(
+        wall_seconds=round(wall, 1),
+        cpu_seconds=round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
+        peak_tree_pss_gb=round(max((r for _, r in samples), default=0) / 1e9, 3),
+    )
     return result
 
 
@@ -141,12 +143,18 @@ def encode_only(n: int) -> dict:
     encode_batch({"raw": raws[:5]}, tok, strategy, template, 4096)  # warm the template cache
     t, w, tokens = time.process_time(), time.time(), 0
     for k in range(0, n, 500):
-        tokens += sum(encode_batch({"raw": raws[k:k + 500]}, tok, strategy, template, 4096)["length"])
+        tokens += sum(encode_batch({"raw": raws[k : k + 500]}, tok, strategy, template, 4096)["length"])
     cpu = time.process_time() - t
-    return {"records": n, "tokens": tokens, "cpu_seconds": round(cpu, 2), "wall_seconds": round(time.time() - w, 1),
-            "cpu_ms_per_record": round(1000 * cpu / n, 3), "strategy": strategy,
-            "extrapolated_4_5M_cpu_minutes_per_core_on_2_cores": round(4.5e6 * cpu / n / 60 / 2, 1),
-            "label": "encode step only (no Arrow I/O); 4.5M figure EXTRAPOLATED from this run"}
+    return {
+        "records": n,
+        "tokens": tokens,
+        "cpu_seconds": round(cpu, 2),
+        "wall_seconds": round(time.time() - w, 1),
+        "cpu_ms_per_record": round(1000 * cpu / n, 3),
+        "strategy": strategy,
+        "extrapolated_4_5M_cpu_minutes_per_core_on_2_cores": round(4.5e6 * cpu / n / 60 / 2, 1),
+        "label": "encode step only (no Arrow I/O); 4.5M figure EXTRAPOLATED from this run",
+    }
 
 
 def main() -> None:
@@ -159,8 +167,11 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.encode_only:
-        result = {"command": " ".join(["python", *sys.argv]), "load_average": os.getloadavg(),
-                  "encode_only": encode_only(args.encode_only)}
+        result = {
+            "command": " ".join(["python", *sys.argv]),
+            "load_average": os.getloadavg(),
+            "encode_only": encode_only(args.encode_only),
+        }
         text = json.dumps(result, indent=2)
         print(text)
         if args.json:
@@ -170,10 +181,14 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="hala-scale-prep-"))
     work.mkdir(parents=True, exist_ok=True)
     sizes = [int(x) for x in args.records.split(",")]
-    results = {"command": " ".join(["python", *sys.argv]), "machine": {
-        "cpus": os.cpu_count(), "platform": platform.platform(), "load_average_at_start": os.getloadavg()},
-        "num_proc": args.num_proc, "tokenizer": "embedded:gemma-3-270m (262k vocabulary), hala's marked template",
-        "max_length": 4096, "runs": []}
+    results = {
+        "command": " ".join(["python", *sys.argv]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "load_average_at_start": os.getloadavg()},
+        "num_proc": args.num_proc,
+        "tokenizer": "embedded:gemma-3-270m (262k vocabulary), hala's marked template",
+        "max_length": 4096,
+        "runs": [],
+    }
     for n in sizes:
         data = work / f"records-{n}.jsonl"
         chars = write_input(data, n)
@@ -184,10 +199,18 @@ def main() -> None:
         print(f"[{n}] build {build}", flush=True)
         reuse = run_child(CHILD, [str(data), str(cache), str(args.num_proc)])
         print(f"[{n}] reuse {reuse}", flush=True)
-        results["runs"].append({"records": n, "input_bytes": data.stat().st_size, "chars": chars,
-                                "cache_bytes": du(cache), "build": build, "reuse": reuse,
-                                "records_per_second": round(n / build["wall_seconds"], 1),
-                                "records_per_cpu_second": round(n / build["cpu_seconds"], 1)})
+        results["runs"].append(
+            {
+                "records": n,
+                "input_bytes": data.stat().st_size,
+                "chars": chars,
+                "cache_bytes": du(cache),
+                "build": build,
+                "reuse": reuse,
+                "records_per_second": round(n / build["wall_seconds"], 1),
+                "records_per_cpu_second": round(n / build["cpu_seconds"], 1),
+            }
+        )
         data.unlink()
         shutil.rmtree(cache, ignore_errors=True)
     largest = results["runs"][-1]
@@ -199,12 +222,14 @@ def main() -> None:
         "build_cpu_minutes_per_core": round(largest["build"]["cpu_seconds"] * scale / 60 / args.num_proc, 1),
         "cache_gb": round(largest["cache_bytes"] * scale / 1e9, 1),
         "peak_tree_pss_gb_measured_largest": largest["build"]["peak_tree_pss_gb"],
-        "reuse_seconds_measured_largest": largest["reuse"]["wall_seconds"]}
+        "reuse_seconds_measured_largest": largest["reuse"]["wall_seconds"],
+    }
     if len(results["runs"]) > 1:
         small = results["runs"][0]
         results["rss_flatness"] = {
             "records": [small["records"], largest["records"]],
-            "peak_tree_pss_gb": [small["build"]["peak_tree_pss_gb"], largest["build"]["peak_tree_pss_gb"]]}
+            "peak_tree_pss_gb": [small["build"]["peak_tree_pss_gb"], largest["build"]["peak_tree_pss_gb"]],
+        }
     if args.corpus_records:
         data = work / "translated.jsonl"
         with open(data, "w", encoding="utf-8") as fh:

@@ -27,12 +27,16 @@ import tempfile
 import time
 from pathlib import Path
 
-WORDS = ("the value function returns list each item order data file system user model number result table "
-         "string test error value check loop index sum total first second next step method class object input "
-         "output memory time small large simple").split()
-CODE = ["```python\ndef total(xs):\n    return sum(x * {n} for x in xs)\n```",
-        "```bash\nls -l /tmp/run{n} | wc -l\n```",
-        "```js\nconst f = (a) => a.map((x) => x + {n});\n```"]
+WORDS = (
+    "the value function returns list each item order data file system user model number result table "
+    "string test error value check loop index sum total first second next step method class object input "
+    "output memory time small large simple"
+).split()
+CODE = [
+    "```python\ndef total(xs):\n    return sum(x * {n} for x in xs)\n```",
+    "```bash\nls -l /tmp/run{n} | wc -l\n```",
+    "```js\nconst f = (a) => a.map((x) => x + {n});\n```",
+]
 
 
 def _sentence(rng: random.Random, n: int) -> str:
@@ -86,8 +90,20 @@ def measure(n: int, work: Path, extra: list[str]) -> dict:
     src = work / f"in-{n}.jsonl"
     chars = write_input(src, n)
     out = work / f"out-{n}"
-    cmd = [sys.executable, "-c", "from hala.cli import main; main()", "translate", str(src), "-m", "none",
-           "-o", str(out), "--engine", "echo", *extra]
+    cmd = [
+        sys.executable,
+        "-c",
+        "from hala.cli import main; main()",
+        "translate",
+        str(src),
+        "-m",
+        "none",
+        "-o",
+        str(out),
+        "--engine",
+        "echo",
+        *extra,
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -98,12 +114,20 @@ def measure(n: int, work: Path, extra: list[str]) -> dict:
     report = json.loads((out / "report.json").read_text())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
-    row = {"records": n, "input_chars_per_record": round(chars / n), "translated": report["translated"],
-           "rejected": report["rejected"], "segments": report["segments"], "unique_segments": report["unique_segments"],
-           "wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "records_per_cpu_s": round(n / cpu, 1),
-           "records_per_wall_s": round(n / wall, 1),
-           "peak_rss_mb": round(after.ru_maxrss / 1024, 1),  # the largest child so far (Linux: kB)
-           "out_dir_mb": round(size / 2**20, 1)}
+    row = {
+        "records": n,
+        "input_chars_per_record": round(chars / n),
+        "translated": report["translated"],
+        "rejected": report["rejected"],
+        "segments": report["segments"],
+        "unique_segments": report["unique_segments"],
+        "wall_s": round(wall, 1),
+        "cpu_s": round(cpu, 1),
+        "records_per_cpu_s": round(n / cpu, 1),
+        "records_per_wall_s": round(n / wall, 1),
+        "peak_rss_mb": round(after.ru_maxrss / 1024, 1),  # the largest child so far (Linux: kB)
+        "out_dir_mb": round(size / 2**20, 1),
+    }
     shutil.rmtree(out)
     src.unlink()
     return row
@@ -122,11 +146,18 @@ def main() -> None:
     for n in (int(x) for x in args.records.split(",")):
         rows.append(measure(n, work, args.extra.split()))
         print(json.dumps(rows[-1]), flush=True)
-        result = {"benchmark": "translate machinery, echo engine", "command": " ".join(sys.argv),
-                  "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                              "load_average_after_last_run": os.getloadavg()},
-                  "note": "peak_rss_mb is the largest child process so far (ru_maxrss of RUSAGE_CHILDREN): with "
-                          "sizes in increasing order it is that size's peak", "runs": rows}
+        result = {
+            "benchmark": "translate machinery, echo engine",
+            "command": " ".join(sys.argv),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "load_average_after_last_run": os.getloadavg(),
+            },
+            "note": "peak_rss_mb is the largest child process so far (ru_maxrss of RUSAGE_CHILDREN): with "
+            "sizes in increasing order it is that size's peak",
+            "runs": rows,
+        }
         if args.json:  # after every size: a long series interrupted still leaves its finished sizes
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(result, indent=2) + "\n")

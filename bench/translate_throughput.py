@@ -35,14 +35,27 @@ def naive_loop(model_ref: str, prompts, max_new_tokens: int, stop: tuple[str, ..
     for p in prompts:
         ids = torch.tensor([prompt_ids(tok, p)])
         with torch.no_grad():
-            out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                                 max_new_tokens=max_new_tokens, eos_token_id=sorted(ends),
-                                 pad_token_id=tok.pad_token_id, top_p=None, top_k=None, temperature=None)
-        g = finish(tok, out[0, ids.shape[1]:].tolist(), ends, max_new_tokens, stop)
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                do_sample=False,
+                max_new_tokens=max_new_tokens,
+                eos_token_id=sorted(ends),
+                pad_token_id=tok.pad_token_id,
+                top_p=None,
+                top_k=None,
+                temperature=None,
+            )
+        g = finish(tok, out[0, ids.shape[1] :].tolist(), ends, max_new_tokens, stop)
         tokens += g.tokens
         texts.append(g.text)
-    return {"load_s": load, "seconds": time.time() - t0, "cpu_s": time.process_time() - c0, "tokens": tokens,
-            "texts": texts}
+    return {
+        "load_s": load,
+        "seconds": time.time() - t0,
+        "cpu_s": time.process_time() - c0,
+        "tokens": tokens,
+        "texts": texts,
+    }
 
 
 def engine_run(name: str, model_ref: str, prompts, max_new_tokens: int, stop, batch: int, **options) -> dict:
@@ -54,8 +67,13 @@ def engine_run(name: str, model_ref: str, prompts, max_new_tokens: int, stop, ba
     engine.generate(prompts[:2], GenSettings(max_new_tokens=4, stop=stop))  # warm-up (stop-token table, kernels)
     t0, c0 = time.time(), time.process_time()
     gens = engine.generate(prompts, GenSettings(max_new_tokens=max_new_tokens, stop=stop))
-    return {"load_s": load, "seconds": time.time() - t0, "cpu_s": time.process_time() - c0,
-            "tokens": sum(g.tokens for g in gens), "texts": [g.text for g in gens]}
+    return {
+        "load_s": load,
+        "seconds": time.time() - t0,
+        "cpu_s": time.process_time() - c0,
+        "tokens": sum(g.tokens for g in gens),
+        "texts": [g.text for g in gens],
+    }
 
 
 def _times(ratio: float | None) -> str:
@@ -98,8 +116,9 @@ def main() -> None:
             r.update(engine="hala hf (length-sorted, left-padded batches)", dtype="bfloat16", batch=args.batch)
         elif v in ("ct2", "ct2-fp32"):
             ct = "int8" if v == "ct2" else "float32"
-            r = engine_run("ct2", args.model, prompts, args.max_new_tokens, stop, args.batch, compute_type=ct,
-                           threads=args.threads)
+            r = engine_run(
+                "ct2", args.model, prompts, args.max_new_tokens, stop, args.batch, compute_type=ct, threads=args.threads
+            )
             r.update(engine="hala ct2 (CTranslate2)", dtype=ct, batch=args.batch)
         else:
             raise SystemExit(f"unknown variant {v}")
@@ -109,25 +128,41 @@ def main() -> None:
         r["sentences_per_cpu_s"] = r["sentences"] / r["cpu_s"]  # fairer when variants stop at other lengths
         r["sentences_per_s"] = r["sentences"] / r["seconds"]
         runs[v] = r
-        print(f"  {v}: {r['sentences']} sentences, {r['tokens']} tokens in {r['seconds']:.1f} s "
-              f"({r['cpu_s']:.1f} CPU s) = {r['tokens_per_s']:.1f} tok/s, {r['sentences_per_s']:.2f} sent/s "
-              f"(load {r['load_s']:.1f} s)", flush=True)
+        print(
+            f"  {v}: {r['sentences']} sentences, {r['tokens']} tokens in {r['seconds']:.1f} s "
+            f"({r['cpu_s']:.1f} CPU s) = {r['tokens_per_s']:.1f} tok/s, {r['sentences_per_s']:.2f} sent/s "
+            f"(load {r['load_s']:.1f} s)",
+            flush=True,
+        )
     base = runs.get("naive")
     # On a shared machine wall time is noisy; tokens per CPU-second is the steadier comparison.
-    print(f"\n{'variant':<10} {'dtype':<9} {'batch':>5} {'sent':>5} {'tok/s':>8} {'tok/CPUs':>9} {'sent/s':>7} "
-          f"{'x naive tok/s':>14} {'x naive tok/CPUs':>17}")
+    print(
+        f"\n{'variant':<10} {'dtype':<9} {'batch':>5} {'sent':>5} {'tok/s':>8} {'tok/CPUs':>9} {'sent/s':>7} "
+        f"{'x naive tok/s':>14} {'x naive tok/CPUs':>17}"
+    )
     for v, r in runs.items():
         ratio = r["tokens_per_s"] / base["tokens_per_s"] if base else None
         cpu_ratio = r["tokens_per_cpu_s"] / base["tokens_per_cpu_s"] if base else None
         r["speedup_vs_naive_tokens_per_s"], r["speedup_vs_naive_tokens_per_cpu_s"] = ratio, cpu_ratio
-        print(f"{v:<10} {r['dtype']:<9} {r['batch']:>5} {r['sentences']:>5} {r['tokens_per_s']:>8.1f} "
-              f"{r['tokens_per_cpu_s']:>9.1f} {r['sentences_per_s']:>7.2f} {_times(ratio):>14} {_times(cpu_ratio):>17}")
-    result = {"benchmark": "translate_throughput", "model": args.model, "data": "TICO-19 test EN (CC0)",
-              "template": "few-shot", "max_new_tokens": args.max_new_tokens, "threads": args.threads or "default",
-              "machine": {"cpu_count": __import__("os").cpu_count(), "platform": platform.platform(),
-                          "torch": torch.__version__},
-              "runs": {v: {k: x for k, x in r.items() if k != "texts"} for v, r in runs.items()},
-              "examples": {v: r["texts"][:3] for v, r in runs.items()}}
+        print(
+            f"{v:<10} {r['dtype']:<9} {r['batch']:>5} {r['sentences']:>5} {r['tokens_per_s']:>8.1f} "
+            f"{r['tokens_per_cpu_s']:>9.1f} {r['sentences_per_s']:>7.2f} {_times(ratio):>14} {_times(cpu_ratio):>17}"
+        )
+    result = {
+        "benchmark": "translate_throughput",
+        "model": args.model,
+        "data": "TICO-19 test EN (CC0)",
+        "template": "few-shot",
+        "max_new_tokens": args.max_new_tokens,
+        "threads": args.threads or "default",
+        "machine": {
+            "cpu_count": __import__("os").cpu_count(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+        },
+        "runs": {v: {k: x for k, x in r.items() if k != "texts"} for v, r in runs.items()},
+        "examples": {v: r["texts"][:3] for v, r in runs.items()},
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out}")

@@ -1,4 +1,4 @@
-"""Rebuild the human-translated data files hala ships, from the public sets in ../shared/data (developers only).
+"""Rebuild the parallel data files hala ships, from the public sets in ../shared/data (developers only).
 
     python scripts/build_shipped_data.py [--shared ../shared/data]
 
@@ -8,6 +8,11 @@ Writes, into src/hala/data/:
   30-200 characters (so one quickstart evaluation fits its time budget). No stage trains, filters or selects on it.
 * tatoeba_en_ar.jsonl — human sentence pairs for training the quickstart's student translator: the Tatoeba
   ara-eng pairs labelled `ara` (MSA), deduplicated by English side (CC BY 2.0 FR: attribution in each record).
+* mmlu_en_ar_mt.jsonl — 6,000 longer, academic sentence pairs for the same student: English MMLU test questions
+  and answer options (Hendrycks et al., MIT) beside AceGPT's Arabic machine translation of them (Apache-2.0),
+  row- and column-aligned; segments of 25-300 English characters (sentence level), deduplicated, a seeded
+  sample. Machine translation, not human: a stand-in for the MT-derived part of an OPUS-100-style corpus
+  (docs/STUDENT.md). A model trained on it must not be evaluated on MMLU.
 
 Deterministic: the same inputs give byte-identical files.
 """
@@ -15,8 +20,10 @@ Deterministic: the same inputs give byte-identical files.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
+import random
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1] / "src" / "hala" / "data"
@@ -47,8 +54,11 @@ def tatoeba(shared: Path) -> list[dict]:
     stem = "tatoeba-test-v2021-08-07"
     en, ar = _lines(d / f"{stem}.eng"), _lines(d / f"{stem}.ara")
     labels = _lines(d / f"{stem}.ara.labels")
-    meta = {"source": "Tatoeba (tatoeba.org) via the Tatoeba Translation Challenge test v2021-08-07",
-            "license": "CC-BY-2.0-FR", "attribution": "Tatoeba contributors, https://tatoeba.org"}
+    meta = {
+        "source": "Tatoeba (tatoeba.org) via the Tatoeba Translation Challenge test v2021-08-07",
+        "license": "CC-BY-2.0-FR",
+        "attribution": "Tatoeba contributors, https://tatoeba.org",
+    }
     seen, out = set(), []
     for e, a, lab in zip(en, ar, labels):
         e, a = e.strip(), a.strip()
@@ -57,6 +67,37 @@ def tatoeba(shared: Path) -> list[dict]:
         seen.add(e.lower())
         out.append(_pair("tatoeba", e, a, meta))
     return out
+
+
+def _csv_rows(path: Path) -> list[list[str]]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    return rows[1:] if rows and rows[0] and rows[0][0] in ("question", "السؤال") else rows
+
+
+def mmlu(shared: Path, n: int = 6000) -> list[dict]:
+    en_dir, ar_dir = shared / "mmlu-en" / "test", shared / "mmlu-ar-mt" / "test"
+    meta = {
+        "source": "MMLU test (Hendrycks et al. 2021) with AceGPT's Arabic machine translation (mmlu-ar-mt)",
+        "license": "Apache-2.0",
+        "license_src": "MIT",
+        "attribution": "English: Dan Hendrycks et al., MIT licence, https://github.com/hendrycks/test; Arabic: "
+        "AceGPT (FreedomIntelligence), Apache-2.0; machine translation",
+    }
+    seen, out = set(), []
+    for en_file in sorted(en_dir.glob("*.csv")):
+        ar_file = ar_dir / en_file.name
+        en_rows, ar_rows = _csv_rows(en_file), _csv_rows(ar_file)
+        assert len(en_rows) == len(ar_rows), f"{en_file.name}: the two sides differ in rows"
+        for i, (e_row, a_row) in enumerate(zip(en_rows, ar_rows)):
+            for j in range(5):  # the question, then the four options; the answer column is not text
+                e, a = e_row[j].strip(), a_row[j].strip()
+                if not 25 <= len(e) <= 300 or len(a) < 15 or "___" in e or e.lower() in seen:
+                    continue
+                seen.add(e.lower())
+                out.append(_pair("mmlu", e, a, {**meta, "file": en_file.name, "row": i + 2, "column": j}))
+    random.Random(0).shuffle(out)
+    return out[:n]
 
 
 def write(path: Path, records: list[dict]) -> None:
@@ -70,6 +111,7 @@ def main() -> None:
     args = parser.parse_args()
     write(DATA / "tico19_heldout_en_ar.jsonl", tico(args.shared))
     write(DATA / "tatoeba_en_ar.jsonl", tatoeba(args.shared))
+    write(DATA / "mmlu_en_ar_mt.jsonl", mmlu(args.shared))
 
 
 if __name__ == "__main__":

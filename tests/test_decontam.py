@@ -20,13 +20,20 @@ QUESTION = "ما هي عاصمة المملكة العربية السعودية 
 
 
 def test_overlapping_records_are_dropped_arabic_aware(tmp_path):
-    eval_file = _write(tmp_path / "mcq.jsonl", [{"id": "q1", "question": QUESTION, "choices": ["الرياض", "جدة"],
-                                                "answer": 0}])
+    eval_file = _write(
+        tmp_path / "mcq.jsonl", [{"id": "q1", "question": QUESTION, "choices": ["الرياض", "جدة"], "answer": 0}]
+    )
     # the same question with diacritics, a tatweel, alef variants folded differently and other punctuation
     variant = "سؤال: مَا هِيَ عاصمـة المملكة العربيّة السعودية التي تقع في وسط شبه الجزيرة ؟ أجب."
-    train = _write(tmp_path / "train.jsonl", [
-        _chat(0, "Translate: hello"), _chat(1, variant), _chat(2, "اكتب قصيدة عن البحر والسماء والنجوم والقمر"),
-        _chat(3, "ok", QUESTION)])
+    train = _write(
+        tmp_path / "train.jsonl",
+        [
+            _chat(0, "Translate: hello"),
+            _chat(1, variant),
+            _chat(2, "اكتب قصيدة عن البحر والسماء والنجوم والقمر"),
+            _chat(3, "ok", QUESTION),
+        ],
+    )
     out = tmp_path / "out"
     out.mkdir()
     summary = run(DecontamConfig(input=str(train), tasks=[str(eval_file)], ngram=8), out)
@@ -40,11 +47,22 @@ def test_overlapping_records_are_dropped_arabic_aware(tmp_path):
 
 
 def test_short_eval_texts_match_whole_and_pairs_files_count(tmp_path):
-    pairs = _write(tmp_path / "test_pairs.jsonl", [
-        {"id": "p1", "src": "The cat sleeps on the warm mat.", "tgt": "القطة تنام على الحصيرة الدافئة.",
-         "src_lang": "en", "tgt_lang": "ar"}])
-    train = _write(tmp_path / "train.jsonl", [
-        _chat(0, "Please translate: القطة تنام على الحصيرة الدافئة"), _chat(1, "The cat sleeps elsewhere today.")])
+    pairs = _write(
+        tmp_path / "test_pairs.jsonl",
+        [
+            {
+                "id": "p1",
+                "src": "The cat sleeps on the warm mat.",
+                "tgt": "القطة تنام على الحصيرة الدافئة.",
+                "src_lang": "en",
+                "tgt_lang": "ar",
+            }
+        ],
+    )
+    train = _write(
+        tmp_path / "train.jsonl",
+        [_chat(0, "Please translate: القطة تنام على الحصيرة الدافئة"), _chat(1, "The cat sleeps elsewhere today.")],
+    )
     out = tmp_path / "out"
     out.mkdir()
     summary = run(DecontamConfig(input=str(train), files=[str(pairs)], ngram=8, min_words=4), out)

@@ -51,7 +51,7 @@ def _ngrams(text: str, n: int = 6) -> set[tuple[str, ...]]:
     from hala.decontam import words
 
     w = words(_norm(text))
-    return {tuple(w[i:i + n]) for i in range(len(w) - n + 1)}
+    return {tuple(w[i : i + n]) for i in range(len(w) - n + 1)}
 
 
 def test_heldout_set_is_disjoint_from_every_shipped_training_file():
@@ -67,8 +67,9 @@ def test_heldout_set_is_disjoint_from_every_shipped_training_file():
     for path in others:
         for r in _records(path):
             assert r.get("id") not in held_ids, (path.name, r.get("id"))
-            texts = [m["content"] for m in r.get("messages", [])] + [r[k] for k in ("src", "tgt", "question")
-                                                                     if isinstance(r.get(k), str)]
+            texts = [m["content"] for m in r.get("messages", [])] + [
+                r[k] for k in ("src", "tgt", "question") if isinstance(r.get(k), str)
+            ]
             texts += [c for c in r.get("choices", []) if isinstance(c, str)]
             for text in texts:
                 assert _norm(text) not in held_texts, (path.name, r.get("id"), text)
@@ -106,12 +107,11 @@ def _forced(src: Path, out: Path, script: str) -> Path:
     return out
 
 
-def test_arabic_share_separates_a_model_forced_to_arabic_from_one_forced_to_english(tiny_model, tmp_path,
-                                                                                      one_thread):
-    arabic = evaluate_instruct(str(_forced(tiny_model, tmp_path / "ar", "ar")), limit=4, max_new_tokens=6,
-                               batch_size=4)
-    english = evaluate_instruct(str(_forced(tiny_model, tmp_path / "en", "en")), limit=4, max_new_tokens=6,
-                                batch_size=4)
+def test_arabic_share_separates_a_model_forced_to_arabic_from_one_forced_to_english(tiny_model, tmp_path, one_thread):
+    arabic = evaluate_instruct(str(_forced(tiny_model, tmp_path / "ar", "ar")), limit=4, max_new_tokens=6, batch_size=4)
+    english = evaluate_instruct(
+        str(_forced(tiny_model, tmp_path / "en", "en")), limit=4, max_new_tokens=6, batch_size=4
+    )
     assert arabic["lang_share"] == 1.0 and arabic["mean_script_share"] == 1.0
     assert english["lang_share"] == 0.0 and english["mean_script_share"] == 0.0
     assert all(d["answer"] and d["hit_max_tokens"] for d in arabic["details"] + english["details"])
@@ -155,8 +155,9 @@ def fitted(tmp_path_factory) -> tuple[Path, list[dict]]:
     from hala.models import load_model, load_tokenizer
 
     records = _records(HELDOUT)[:4]
-    path = build_tiny_model(tmp_path_factory.mktemp("fitted"), extra_text=[m["content"] for r in records
-                                                                            for m in r["messages"]])
+    path = build_tiny_model(
+        tmp_path_factory.mktemp("fitted"), extra_text=[m["content"] for r in records for m in r["messages"]]
+    )
     torch.set_num_threads(1)
     tok, model = load_tokenizer(path), load_model(path)
     texts = [tok.apply_chat_template(r["messages"], tokenize=False) for r in records]
@@ -197,8 +198,11 @@ def test_stage_writes_summary_and_answers_and_is_registered(tiny_model, tmp_path
     assert isinstance(config, EvalInstructConfig)
     out = stage.run_function()(config, tmp_path)
     summary = json.loads((tmp_path / "eval_instruct.json").read_text(encoding="utf-8"))
-    assert summary["label"] == "base" and summary["n"] == 3 and set(out["metrics"]) == {
-        "ref_ppl", "lang_share", "mean_script_share"}
+    assert (
+        summary["label"] == "base"
+        and summary["n"] == 3
+        and set(out["metrics"]) == {"ref_ppl", "lang_share", "mean_script_share"}
+    )
     assert summary["metrics"] == out["metrics"] and summary["signature"]["data"] == "instruct_heldout_ar.jsonl"
     rows = _records(tmp_path / "instruct_answers.jsonl")
     assert [r["id"] for r in rows] == [s["id"] for s in load_prompts("package:instruct_heldout_ar.jsonl", 3)[0]]
@@ -212,8 +216,9 @@ def test_bad_records_are_counted_and_a_set_without_answers_is_an_error(tmp_path)
     from hala.errors import HalaError
 
     good = _records(HELDOUT)[0]
-    path = _write(tmp_path / "mixed.jsonl", [good, {"id": "q", "messages": [{"role": "user", "content": "سؤال"}],
-                                                    "meta": {}}])
+    path = _write(
+        tmp_path / "mixed.jsonl", [good, {"id": "q", "messages": [{"role": "user", "content": "سؤال"}], "meta": {}}]
+    )
     samples, rejected, _ = load_prompts(path)
     assert [s["id"] for s in samples] == [good["id"]] and rejected == 1
     with pytest.raises(HalaError, match="no chat sample ends with"):
@@ -221,8 +226,9 @@ def test_bad_records_are_counted_and_a_set_without_answers_is_an_error(tmp_path)
 
 
 @pytest.mark.slow
-def test_sweep_reports_instruct_metrics_per_t_and_selects_on_select_on(tiny_model, tmp_path_factory, tmp_path,
-                                                                       one_thread):
+def test_sweep_reports_instruct_metrics_per_t_and_selects_on_select_on(
+    tiny_model, tmp_path_factory, tmp_path, one_thread
+):
     from hala.merge import MergeConfig, run
     from hala.merge.scorers import parse_select_on
 
@@ -230,8 +236,13 @@ def test_sweep_reports_instruct_metrics_per_t_and_selects_on_select_on(tiny_mode
     scorer, arg = parse_select_on(f"instruct:{data}")
     assert scorer.name == "instruct" and arg == data
     tuned = build_tiny_model(tmp_path_factory.mktemp("tuned"), seed=1)
-    config = MergeConfig(base=str(tiny_model), tuned=str(tuned), sweep=[0.0, 1.0], select_on=f"ppl:{data}",
-                         report_on=[f"instruct:{data}"])
+    config = MergeConfig(
+        base=str(tiny_model),
+        tuned=str(tuned),
+        sweep=[0.0, 1.0],
+        select_on=f"ppl:{data}",
+        report_on=[f"instruct:{data}"],
+    )
     summary = run(config, tmp_path / "merge")
     table = json.loads((tmp_path / "merge" / "sweep.json").read_text())
     assert table["metric"] == "neg_perplexity" and table["report_on"] == [f"instruct:{data}"]
@@ -252,14 +263,23 @@ def test_mcq_flags_a_model_that_answers_one_position_and_pairs_models():
     from hala.evaluate.mcq import paired_test, prediction_spread
 
     gold = [0] * 43 + [1] * 43 + [2] * 32 + [3] * 32
-    always_a = [{"id": i, "gold": g, "pred": 0, "pred_norm": 0, "acc": int(g == 0), "acc_norm": int(g == 0)}
-                for i, g in enumerate(gold)]
+    always_a = [
+        {"id": i, "gold": g, "pred": 0, "pred_norm": 0, "acc": int(g == 0), "acc_norm": int(g == 0)}
+        for i, g in enumerate(gold)
+    ]
     spread = prediction_spread(always_a)
     assert spread["one_position"] and spread["top_position"] == 0 and spread["pred_positions"] == {"0": 150}
     assert spread["top_position_gold_share"] == round(43 / 150, 4)
     same = paired_test(always_a, [dict(d) for d in always_a])
-    assert same == {"n": 150, "metric": "acc_norm", "a_only": 0, "b_only": 0, "p_value": 1.0, "separable": False,
-                    "same_predictions": 150}
+    assert same == {
+        "n": 150,
+        "metric": "acc_norm",
+        "a_only": 0,
+        "b_only": 0,
+        "p_value": 1.0,
+        "separable": False,
+        "same_predictions": 150,
+    }
     knows = [{**d, "pred_norm": d["gold"], "acc_norm": 1} if i % 2 else d for i, d in enumerate(always_a)]
     assert not prediction_spread(knows)["one_position"]
     better = paired_test(always_a, knows)
@@ -285,21 +305,40 @@ def test_report_sections_show_instruct_metrics_and_mcq_separability(tmp_path):
     for i, (label, preds) in enumerate([("base", [0] * 20), ("tuned", [0] * 20), ("merged", gold)]):
         d = tmp_path / f"{i}-mcq-{label}"
         d.mkdir()
-        details = [{"id": f"q{j}", "gold": g, "pred": p, "pred_norm": p, "acc": int(p == g), "acc_norm": int(p == g)}
-                   for j, (g, p) in enumerate(zip(gold, preds))]
+        details = [
+            {"id": f"q{j}", "gold": g, "pred": p, "pred_norm": p, "acc": int(p == g), "acc_norm": int(p == g)}
+            for j, (g, p) in enumerate(zip(gold, preds))
+        ]
         _write(d / "mcq_mcq-ar.jsonl", details)
         from hala.evaluate.mcq import prediction_spread
 
         acc = sum(x["acc_norm"] for x in details) / 20
-        write_json(d / "eval_mcq.json", {"kind": "mcq", "label": label, "tasks": {
-            "mcq-ar": {"n": 20, "acc": acc, "acc_norm": acc, **prediction_spread(details)}}, "average": {}})
+        write_json(
+            d / "eval_mcq.json",
+            {
+                "kind": "mcq",
+                "label": label,
+                "tasks": {"mcq-ar": {"n": 20, "acc": acc, "acc_norm": acc, **prediction_spread(details)}},
+                "average": {},
+            },
+        )
         e = tmp_path / f"{i}-instruct-{label}"
         e.mkdir()
-        write_json(e / "eval_instruct.json", {"kind": "instruct", "label": label, "model": f"m-{label}", "n": 36,
-                                               "lang_share": [0.1, 0.2, 0.9][i], "mean_script_share": 0.5,
-                                               "ref_ppl": [40.0, 30.0, 20.0][i], "ref_tokens": 900,
-                                               "signature": {"prompts": 36, "threshold": 0.5},
-                                               "signature_text": "prompts:36|threshold:0.5"})
+        write_json(
+            e / "eval_instruct.json",
+            {
+                "kind": "instruct",
+                "label": label,
+                "model": f"m-{label}",
+                "n": 36,
+                "lang_share": [0.1, 0.2, 0.9][i],
+                "mean_script_share": 0.5,
+                "ref_ppl": [40.0, 30.0, 20.0][i],
+                "ref_tokens": 900,
+                "signature": {"prompts": 36, "threshold": 0.5},
+                "signature_text": "prompts:36|threshold:0.5",
+            },
+        )
     run = read_run(tmp_path)
     section = instruct_eval(run)
     table = next(b for b in section.blocks if hasattr(b, "rows"))

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from hala.evaluate.formats import context, get_format, render
-from hala.evaluate.loaders import MCQItem, YES_NO_CHOICES, read_items
+from hala.evaluate.loaders import YES_NO_CHOICES, MCQItem, read_items
 from hala.evaluate.mcq import _judge, char_length, evaluate_mcq, shots_for
 from hala.evaluate.subset import spread_indices
 from hala.evaluate.tasks import Registry, resolve_task
@@ -52,8 +52,10 @@ def test_acc_and_acc_norm_match_independent_logprobs(tiny_model):
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
-    items = [{"question": "ما عاصمة السعودية؟", "choices": ["الرياض", "جدة", "مكة المكرمة والمدينة"], "answer": 0},
-             {"question": "The quick brown fox?", "choices": ["yes", "no, it is a lazy dog"], "answer": 1}]
+    items = [
+        {"question": "ما عاصمة السعودية؟", "choices": ["الرياض", "جدة", "مكة المكرمة والمدينة"], "answer": 0},
+        {"question": "The quick brown fox?", "choices": ["yes", "no, it is a lazy dog"], "answer": 1},
+    ]
     r = evaluate_mcq(str(tiny_model), items, prompt="alghafa")  # alghafa scores the choices' texts
     assert r["n"] == 2 and r["prompt"] == "alghafa"
     expect_acc = expect_norm = 0
@@ -62,7 +64,7 @@ def test_acc_and_acc_norm_match_independent_logprobs(tiny_model):
         ctx = context(doc, [])
         ids = [tok(ctx)["input_ids"]] * len(doc.continuations)
         whole = [tok(ctx + c)["input_ids"] for c in doc.continuations]
-        lps = [_logprob(model, tok, i, w[len(i):]) for i, w in zip(ids, whole)]
+        lps = [_logprob(model, tok, i, w[len(i) :]) for i, w in zip(ids, whole)]
         assert d["logprobs"] == pytest.approx(lps, abs=1e-4)
         lengths = [len(c) for c in item["choices"]]
         assert d["lengths"] == lengths
@@ -107,8 +109,9 @@ def test_mmlu_csv_without_and_with_header(tmp_path):
     with open(tmp_path / "algebra_test.csv", "w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows([["ما 1+1؟", "1", "2", "3", "4", "B"], ["q2, with comma", "a", "b", "c", "d", "D"]])
     with open(tmp_path / "en.csv", "w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows([["question", "choice0", "choice1", "choice2", "choice3", "answer"],
-                                  ["2+2?", "3", "4", "5", "6", "1"]])
+        csv.writer(fh).writerows(
+            [["question", "choice0", "choice1", "choice2", "choice3", "answer"], ["2+2?", "3", "4", "5", "6", "1"]]
+        )
     items = read_items(tmp_path / "algebra_test.csv")
     assert [(i.choices, i.answer) for i in items] == [(["1", "2", "3", "4"], 1), (["a", "b", "c", "d"], 3)]
     assert items[1].question == "q2, with comma"
@@ -120,19 +123,34 @@ def test_mmlu_csv_without_and_with_header(tmp_path):
 
 def test_arabic_mmlu_csv_skips_empty_options(tmp_path):
     with open(tmp_path / "ArabicMMLU.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, ["ID", "Subject", "Question", "Option 1", "Option 2", "Option 3", "Option 4",
-                                "Option 5", "Answer Key"])
+        w = csv.DictWriter(
+            fh, ["ID", "Subject", "Question", "Option 1", "Option 2", "Option 3", "Option 4", "Option 5", "Answer Key"]
+        )
         w.writeheader()
-        w.writerow({"ID": "1", "Subject": "History", "Question": "س", "Option 1": "أ1", "Option 2": "ب2",
-                    "Option 3": "ج3", "Option 4": "", "Option 5": "", "Answer Key": "C"})
+        w.writerow(
+            {
+                "ID": "1",
+                "Subject": "History",
+                "Question": "س",
+                "Option 1": "أ1",
+                "Option 2": "ب2",
+                "Option 3": "ج3",
+                "Option 4": "",
+                "Option 5": "",
+                "Answer Key": "C",
+            }
+        )
     (item,) = read_items(tmp_path / "ArabicMMLU.csv")
     assert (item.choices, item.answer, item.subset, item.id) == (["أ1", "ب2", "ج3"], 2, "History", "1")
 
 
 def test_exams_jsonl_both_layouts(tmp_path):
-    nested = {"id": "e1", "question": {"stem": "سؤال", "choices": [{"text": "x", "label": "A"},
-                                                                   {"text": "y", "label": "B"}]},
-              "answerKey": "B", "info": {"subject": "Biology"}}
+    nested = {
+        "id": "e1",
+        "question": {"stem": "سؤال", "choices": [{"text": "x", "label": "A"}, {"text": "y", "label": "B"}]},
+        "answerKey": "B",
+        "info": {"subject": "Biology"},
+    }
     flat = {"question": "سؤال", "A": "1", "B": "2", "C": "3", "D": "4", "answer": "D", "subject": "Physics"}
     write_records(tmp_path / "exams.jsonl", [nested])
     write_records(tmp_path / "flat.jsonl", [flat])
@@ -149,8 +167,10 @@ def test_generic_jsonl_is_the_shipped_quickstart_set():
 
 
 def test_yes_no_alghafa_aratrust_and_answer_forms(tmp_path):
-    write_records(tmp_path / "yn.jsonl", [{"id": "Iraq-1", "question": "بغداد عاصمة العراق.", "answer": "نعم"},
-                                          {"question": "q", "answer": "خطأ"}])
+    write_records(
+        tmp_path / "yn.jsonl",
+        [{"id": "Iraq-1", "question": "بغداد عاصمة العراق.", "answer": "نعم"}, {"question": "q", "answer": "خطأ"}],
+    )
     yn = read_items(tmp_path / "yn.jsonl")
     assert [i.answer for i in yn] == [0, 1] and yn[0].choices == YES_NO_CHOICES and yn[0].subset == "Iraq"
     write_records(tmp_path / "ag.jsonl", [{"query": "q", "sol1": "a", "sol2": "b", "sol3": "c", "label": "2"}])
@@ -162,8 +182,10 @@ def test_yes_no_alghafa_aratrust_and_answer_forms(tmp_path):
 
 
 def test_bad_rows_name_file_and_line(tmp_path):
-    write_records(tmp_path / "bad.jsonl", [{"question": "q", "choices": ["a", "b"], "answer": 0},
-                                           {"question": "q", "choices": ["a", "b"], "answer": 5}])
+    write_records(
+        tmp_path / "bad.jsonl",
+        [{"question": "q", "choices": ["a", "b"], "answer": 0}, {"question": "q", "choices": ["a", "b"], "answer": 5}],
+    )
     with pytest.raises(ValueError, match=r"bad.jsonl:2: invalid mcq row: answer index 5 is out of range"):
         read_items(tmp_path / "bad.jsonl")
     write_records(tmp_path / "unknown.jsonl", [{"foo": 1}])
@@ -174,10 +196,12 @@ def test_bad_rows_name_file_and_line(tmp_path):
 def test_saved_datasets_and_offline_hub_tasks(tmp_path, monkeypatch):
     import datasets
 
-    rows = [{"question": f"q{i}", "A": "a", "B": "b", "C": "c", "D": "d", "answer": "C", "subject": "s"}
-            for i in range(3)]
-    datasets.DatasetDict({"test": datasets.Dataset.from_list(rows),
-                          "validation": datasets.Dataset.from_list(rows[:1])}).save_to_disk(str(tmp_path / "exams"))
+    rows = [
+        {"question": f"q{i}", "A": "a", "B": "b", "C": "c", "D": "d", "answer": "C", "subject": "s"} for i in range(3)
+    ]
+    datasets.DatasetDict(
+        {"test": datasets.Dataset.from_list(rows), "validation": datasets.Dataset.from_list(rows[:1])}
+    ).save_to_disk(str(tmp_path / "exams"))
     data = resolve_task(f"arabic_exams={tmp_path / 'exams'}")  # an OALL task bound to a local copy
     assert len(data.items) == 3 and len(data.fewshot) == 1 and data.prompt.name == "exams"
     assert data.items[0].answer == 2
@@ -197,8 +221,10 @@ def test_acva_and_mmlu_ar_mt_from_shared_data(shared_data):
 def test_oall_prompts_render_exactly():
     item = MCQItem("ما 2+2؟", ["3", "4"], 1, subset="math_basics")
     mt = render(get_format("arabic_mmlu_mt"), item)
-    assert mt.instruction + mt.query == ("السؤال التالي هو سؤال متعدد الإختيارات. اختر الإجابة الصحيحة: أ، ب، ج، "
-                                         "أو د... إلخ. \n\nما 2+2؟\nأ. 3\nب. 4\nالإجابة:")
+    assert mt.instruction + mt.query == (
+        "السؤال التالي هو سؤال متعدد الإختيارات. اختر الإجابة الصحيحة: أ، ب، ج، "
+        "أو د... إلخ. \n\nما 2+2؟\nأ. 3\nب. 4\nالإجابة:"
+    )
     assert mt.continuations == ["أ", "ب"]
     ex = render(get_format("exams"), item)
     assert ex.instruction.endswith("حول math basics. \n\n")
@@ -213,8 +239,7 @@ def test_oall_prompts_render_exactly():
 
 def test_few_shot_context_puts_instruction_once_and_skips_the_question_itself():
     fmt = get_format("arabic_mmlu")
-    docs = [render(fmt, MCQItem(f"q{i}", ["x", "y"], i % 2, id=str(i), subset="a" if i < 3 else "b"))
-            for i in range(5)]
+    docs = [render(fmt, MCQItem(f"q{i}", ["x", "y"], i % 2, id=str(i), subset="a" if i < 3 else "b")) for i in range(5)]
     shots = shots_for(docs[1], docs, 2)
     assert [s.item.id for s in shots] == ["0", "2"]  # same subset, itself excluded
     assert [s.item.id for s in shots_for(docs[4], docs, 5)] == ["3"]
@@ -230,12 +255,19 @@ def test_limit_spreads_evenly():
 # ------------------------------------------------------------------------------------------- registry
 def test_registry_declares_oall_v2_and_quickstart(tmp_path):
     reg = Registry()
-    assert reg.suites["oall-v2"] == ["alghafa", "arabic_mmlu", "arabic_exams", "madinah_qa", "aratrust",
-                                     "arabic_mmlu_ht"]
+    assert reg.suites["oall-v2"] == [
+        "alghafa",
+        "arabic_mmlu",
+        "arabic_exams",
+        "madinah_qa",
+        "aratrust",
+        "arabic_mmlu_ht",
+    ]
     assert reg.tasks["arabic_mmlu_ht"].hub.repo == "MBZUAI/human_translated_arabic_mmlu"
     assert reg.expand(["quickstart", "x.jsonl"]) == ["mcq-ar", "x.jsonl"]
-    (tmp_path / "mine.yaml").write_text("tasks:\n  mine:\n    data: mine.jsonl\n    format: mcq\n"
-                                        "suites:\n  s: [mine, mcq-ar]\n")
+    (tmp_path / "mine.yaml").write_text(
+        "tasks:\n  mine:\n    data: mine.jsonl\n    format: mcq\nsuites:\n  s: [mine, mcq-ar]\n"
+    )
     assert Registry([tmp_path / "mine.yaml"]).suites["s"] == ["mine", "mcq-ar"]
     (tmp_path / "bad.yaml").write_text("tasks:\n  t:\n    formt: mcq\n")
     with pytest.raises(Exception, match="bad.yaml"):
@@ -250,13 +282,15 @@ def test_stage_writes_results_and_resumes(tiny_model, tmp_path, monkeypatch):
 
     items = [{"question": f"سؤال {i}", "choices": ["أ", "ب", "ج"], "answer": i % 3} for i in range(6)]
     write_records(tmp_path / "mine.jsonl", items)
-    config = EvalMCQConfig(model=str(tiny_model), tasks=["quickstart", str(tmp_path / "mine.jsonl")], limit=4,
-                           few_shot=1, label="base")
+    config = EvalMCQConfig(
+        model=str(tiny_model), tasks=["quickstart", str(tmp_path / "mine.jsonl")], limit=4, few_shot=1, label="base"
+    )
     out = run_mcq(config, tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "eval_mcq.json").read_text(encoding="utf-8"))
     assert set(summary["tasks"]) == {"mcq-ar", "mine"} and summary["tasks"]["mcq-ar"]["n"] == 4
     assert summary["average"]["acc_norm"] == pytest.approx(
-        (summary["tasks"]["mcq-ar"]["acc_norm"] + summary["tasks"]["mine"]["acc_norm"]) / 2, abs=1e-6)
+        (summary["tasks"]["mcq-ar"]["acc_norm"] + summary["tasks"]["mine"]["acc_norm"]) / 2, abs=1e-6
+    )
     details = (tmp_path / "out" / "mcq_mine.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(details) == 4 and len(json.loads(details[0])["logprobs"]) == 3
     assert out["metrics"]["acc_norm_avg"] == summary["average"]["acc_norm"]
@@ -268,8 +302,9 @@ def test_stage_writes_results_and_resumes(tiny_model, tmp_path, monkeypatch):
 
 
 def test_evaluate_mcq_accepts_a_suite(tiny_model, tmp_path):
-    (tmp_path / "s.yaml").write_text("suites:\n  two: [mcq-ar, acva-small]\ntasks:\n  acva-small:\n"
-                                     "    data: yn.jsonl\n    format: yes_no\n")
+    (tmp_path / "s.yaml").write_text(
+        "suites:\n  two: [mcq-ar, acva-small]\ntasks:\n  acva-small:\n    data: yn.jsonl\n    format: yes_no\n"
+    )
     write_records(tmp_path / "yn.jsonl", [{"question": "بغداد عاصمة العراق.", "answer": "نعم"}] * 2)
     r = evaluate_mcq(str(tiny_model), "two", limit=2, registry=Registry([tmp_path / "s.yaml"]))
     assert r["n"] == 4 and set(r["tasks"]) == {"mcq-ar", "acva-small"}
@@ -282,8 +317,10 @@ def test_cli_mcq_and_tasks(tiny_model, tmp_path):
 
     from hala.cli import app
 
-    res = CliRunner().invoke(app, ["eval", "mcq", "--model", str(tiny_model), "--task", "mcq-ar", "--limit", "3",
-                                   "--out", str(tmp_path / "o")])
+    res = CliRunner().invoke(
+        app,
+        ["eval", "mcq", "--model", str(tiny_model), "--task", "mcq-ar", "--limit", "3", "--out", str(tmp_path / "o")],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "o" / "eval_mcq.json").read_text(encoding="utf-8"))["tasks"]["mcq-ar"]["n"] == 3
     listing = CliRunner().invoke(app, ["eval", "tasks"])

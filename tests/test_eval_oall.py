@@ -23,8 +23,9 @@ def _one_thread():
 
 def test_task_headline_is_the_mean_over_subsets_and_micro_is_labelled():
     # subset a: 1 of 1 right; subset b: 1 of 3 right. lighteval `_average`: (1 + 1/3) / 2 = 0.6667; pooled: 2/4.
-    details = [{"subset": "a", "acc": 1, "acc_norm": 1}] + \
-              [{"subset": "b", "acc": int(i == 0), "acc_norm": int(i == 0)} for i in range(3)]
+    details = [{"subset": "a", "acc": 1, "acc_norm": 1}] + [
+        {"subset": "b", "acc": int(i == 0), "acc_norm": int(i == 0)} for i in range(3)
+    ]
     r = macro_over_subsets(details)
     assert r["acc_norm"] == pytest.approx(2 / 3, abs=1e-6) and r["acc_norm_micro"] == 0.5
     assert r["average"] == "macro over subsets" and r["n_subsets"] == 2 and r["subsets"]["b"]["n"] == 3
@@ -42,8 +43,10 @@ def test_stage_headline_is_lighteval_macro_and_keeps_micro(tiny_model, tmp_path)
     q = lambda i: {"question": f"سؤال رقم {i}؟", "choices": ["نعم", "لا", "ربما"], "answer": i % 3}  # noqa: E731
     # arabic_mmlu_ht is declared with 57 hub subsets: mirror two of them in a task file of our own
     task_file = tmp_path / "tasks.yaml"
-    task_file.write_text("tasks:\n  two:\n    format: mcq\n    prompt: arabic_mmlu_ht\n"
-                         "    hub: {repo: x/y, subsets: [s1, s2], split: test}\n")
+    task_file.write_text(
+        "tasks:\n  two:\n    format: mcq\n    prompt: arabic_mmlu_ht\n"
+        "    hub: {repo: x/y, subsets: [s1, s2], split: test}\n"
+    )
     mirror = _mirror(tmp_path / "mirror", {"s1": [q(0)], "s2": [q(1), q(2), q(3), q(4), q(5)]})
     out = tmp_path / "out"
     out.mkdir()

@@ -28,11 +28,17 @@ metric_list:
 """
 
 ITEMS = [
-    {"question": "ما عاصمة المملكة العربية السعودية؟",
-     "choices": ["الرياض", "مدينة جدة الساحلية على البحر الأحمر", "مكة"], "answer": 0},
+    {
+        "question": "ما عاصمة المملكة العربية السعودية؟",
+        "choices": ["الرياض", "مدينة جدة الساحلية على البحر الأحمر", "مكة"],
+        "answer": 0,
+    },
     {"question": "كم عدد أيام الأسبوع؟", "choices": ["سبعة", "خمسة أيام فقط في الأسبوع", "ثلاثة"], "answer": 0},
-    {"question": "The quick brown fox jumps over the lazy dog.", "choices": ["yes", "no, it is a cat that sleeps"],
-     "answer": 1},
+    {
+        "question": "The quick brown fox jumps over the lazy dog.",
+        "choices": ["yes", "no, it is a cat that sleeps"],
+        "answer": 1,
+    },
     {"question": "السلام عليكم", "choices": ["وعليكم السلام ورحمة الله وبركاته", "مرحبا"], "answer": 0},
     {"question": "ما لون السماء؟", "choices": ["أزرق", "أحمر", "لون أخضر داكن جدا", "أسود"], "answer": 0},
     {"question": "Hello, how are you today?", "choices": ["fine", "I am very well, thank you for asking"], "answer": 1},
@@ -70,13 +76,21 @@ def test_acc_and_acc_norm_equal_lm_evaluation_harness(tiny_model, tmp_path, one_
     hala_details = [d for r in results for d in r["details"]]
     with open(tmp_path / "docs.jsonl", "w", encoding="utf-8") as fh:
         for doc in docs:
-            fh.write(json.dumps({"context": context(doc, []), "choices": doc.continuations, "gold": doc.gold},
-                                ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {"context": context(doc, []), "choices": doc.continuations, "gold": doc.gold}, ensure_ascii=False
+                )
+                + "\n"
+            )
     (tmp_path / "hala_refcheck.yaml").write_text(TASK_YAML.format(docs=tmp_path / "docs.jsonl"), encoding="utf-8")
 
     lm = HFLM(pretrained=str(tiny_model), dtype="float32", batch_size=4, device="cpu")
-    out = simple_evaluate(model=lm, tasks=["hala_refcheck"], log_samples=True,
-                          task_manager=TaskManager(include_path=str(tmp_path), include_defaults=False))
+    out = simple_evaluate(
+        model=lm,
+        tasks=["hala_refcheck"],
+        log_samples=True,
+        task_manager=TaskManager(include_path=str(tmp_path), include_defaults=False),
+    )
     ref = out["results"]["hala_refcheck"]
     n = len(hala_details)
     assert ref["acc,none"] == pytest.approx(sum(d["acc"] for d in hala_details) / n, abs=1e-9)

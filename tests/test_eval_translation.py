@@ -91,8 +91,9 @@ def test_tsv_with_and_without_header(tmp_path):
 
 
 def test_jsonl_pairs_wmt_rows_datasets_and_lists(tmp_path):
-    pairs = [{"id": f"p{i}", "src": e, "tgt": a, "src_lang": "en", "tgt_lang": "ar"} for i, (e, a) in
-             enumerate(zip(EN, AR))]
+    pairs = [
+        {"id": f"p{i}", "src": e, "tgt": a, "src_lang": "en", "tgt_lang": "ar"} for i, (e, a) in enumerate(zip(EN, AR))
+    ]
     write_records(tmp_path / "pairs.jsonl", pairs)
     assert read_direction(tmp_path / "pairs.jsonl", "ar", "en", ("xx", "yy")) == (AR, EN)  # records name theirs
     write_records(tmp_path / "wmt.jsonl", [{"translation": {"en": e, "ar": a}} for e, a in zip(EN, AR)])
@@ -149,8 +150,13 @@ def test_translations_come_from_the_translate_api_in_resumable_chunks(tmp_path, 
     monkeypatch.setattr(tr, "_translate_api", fake.api)
     pairs = [(f"s{i}", f"S{i}") for i in range(5)] + [("please reject me", "X")]
     cache = tmp_path / "cache.jsonl"
-    kw = dict(src_lang="en", tgt_lang="xx", template="few-shot", cache=cache,
-              engine_options={"temperature": 0.0, "segment": "none"})
+    kw = dict(
+        src_lang="en",
+        tgt_lang="xx",
+        template="few-shot",
+        cache=cache,
+        engine_options={"temperature": 0.0, "segment": "none"},
+    )
     monkeypatch.setattr(tr, "translate_sources", _with_chunk(tr.translate_sources, 4))
     r = evaluate_translation("my-model", pairs, **kw)
     assert len(fake.engines) == 1 and fake.engines[0] == ("hf", "my-model", {"temperature": 0.0})
@@ -183,9 +189,12 @@ def test_stage_both_directions_writes_summary_and_sentences(tmp_path):
     prefix = _text_pair(tmp_path)
     (tmp_path / "en-ar.txt").write_text("\n".join(AR), encoding="utf-8")
     (tmp_path / "ar-en.txt").write_text("Hello.\nGood evening\n spaced ", encoding="utf-8")
-    config = EvalTranslationConfig(data=str(prefix), directions=["en-ar", "ar-en"], label="base",
-                                   hypotheses={"en-ar": str(tmp_path / "en-ar.txt"),
-                                               "ar-en": str(tmp_path / "ar-en.txt")})
+    config = EvalTranslationConfig(
+        data=str(prefix),
+        directions=["en-ar", "ar-en"],
+        label="base",
+        hypotheses={"en-ar": str(tmp_path / "en-ar.txt"), "ar-en": str(tmp_path / "ar-en.txt")},
+    )
     out = run_translation(config, tmp_path / "out")
     summary = json.loads((tmp_path / "out" / "eval_translation.json").read_text(encoding="utf-8"))
     assert summary["label"] == "base" and set(summary["directions"]) == {"en-ar", "ar-en"}
@@ -206,8 +215,19 @@ def test_cli_scores_hypotheses_against_references(tmp_path):
 
     (tmp_path / "hyp.txt").write_text("a b c d e f\n", encoding="utf-8")
     (tmp_path / "ref.txt").write_text("a b c d e g\n", encoding="utf-8")
-    res = CliRunner().invoke(app, ["eval", "translation", "--hyp", str(tmp_path / "hyp.txt"),
-                                   "--ref", str(tmp_path / "ref.txt"), "--out", str(tmp_path / "o")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "translation",
+            "--hyp",
+            str(tmp_path / "hyp.txt"),
+            "--ref",
+            str(tmp_path / "ref.txt"),
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     saved = json.loads((tmp_path / "o" / "eval_translation.json").read_text(encoding="utf-8"))
     assert math.isclose(saved["directions"]["hyp"]["bleu"], 100 * (1 / 3) ** 0.25, abs_tol=1e-3)

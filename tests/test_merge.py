@@ -13,9 +13,8 @@ import yaml
 from safetensors.torch import load_file, save_file
 
 from hala.errors import HalaError
-from hala.merge import MergeConfig, TFilter, run
-from hala.merge import kernels
-from hala.merge.config import interpolate, layer_depths, depth_position, parse_schedule, resolve_t
+from hala.merge import MergeConfig, TFilter, kernels, run
+from hala.merge.config import depth_position, interpolate, layer_depths, parse_schedule, resolve_t
 from hala.merge.merge import merge_models
 from hala.merge.safetensors_stream import CheckpointReader, OutputTensor, ShardWriter
 from hala.merge.standin import perturbed_copy
@@ -75,8 +74,10 @@ def pair(tmp_path_factory, tiny_model) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def deep_pair(tmp_path_factory) -> tuple[Path, Path]:
     """Three layers, so a gradient has a middle layer at depth 0.5."""
-    return (build_tiny_model(tmp_path_factory.mktemp("deep-a"), layers=3, seed=2),
-            build_tiny_model(tmp_path_factory.mktemp("deep-b"), layers=3, seed=3))
+    return (
+        build_tiny_model(tmp_path_factory.mktemp("deep-a"), layers=3, seed=2),
+        build_tiny_model(tmp_path_factory.mktemp("deep-b"), layers=3, seed=3),
+    )
 
 
 def merge(base, tuned, out, **kw) -> dict[str, torch.Tensor]:
@@ -127,8 +128,14 @@ def test_multi_piece_kernel_equals_mergekit():
         for t in (0.3, 0.5):
             pieces = []
             fa, fb = a.reshape(-1), b.reshape(-1)
-            parallel = kernels.slerp(t, lambda s, e: fa[s:e], lambda s, e: fb[s:e], a.numel(), torch.float32,
-                                     pieces.append)
+            parallel = kernels.slerp(
+                t,
+                lambda s, e: fa[s:e],  # noqa: B023 - called within this iteration
+                lambda s, e: fb[s:e],  # noqa: B023
+                a.numel(),
+                torch.float32,
+                pieces.append,  # noqa: B023
+            )
             assert parallel == (kind == "parallel")
             assert len(pieces) == 3
             ours = torch.cat([p.reshape(-1) for p in pieces]).reshape(a.shape)
@@ -181,8 +188,11 @@ def test_gradient_follows_depth_with_mergekit_edges(deep_pair, tmp_path):
 
 def test_schedule_equals_mergekit_run_merge(deep_pair, tmp_path):
     """Filters + gradients through mergekit's own planner and executor, from the YAML hala writes."""
-    schedule = [TFilter(filter="self_attn", value=[0, 1]), TFilter(filter="mlp", value=[1, 0.2, 0.6]),
-                TFilter(value=0.3)]
+    schedule = [
+        TFilter(filter="self_attn", value=[0, 1]),
+        TFilter(filter="mlp", value=[1, 0.2, 0.6]),
+        TFilter(value=0.3),
+    ]
     for method in ("slerp", "linear"):
         model = tmp_path / f"hala-{method}"
         ours = merge(*deep_pair, model, method=method, t=schedule)
@@ -209,8 +219,10 @@ def test_architecture_mismatch_fails_before_work(tiny_model, tiny_gemma, tmp_pat
 
 def test_vocabulary_mismatch_fails_before_work(tiny_model, tmp_path):
     other = build_tiny_model(tmp_path / "other-vocab", extra_text=[f"word{i} كلمة{i}" for i in range(300)])
-    assert json.loads((other / "config.json").read_text())["vocab_size"] != \
-        json.loads((tiny_model / "config.json").read_text())["vocab_size"]
+    assert (
+        json.loads((other / "config.json").read_text())["vocab_size"]
+        != json.loads((tiny_model / "config.json").read_text())["vocab_size"]
+    )
     out = tmp_path / "m"
     with pytest.raises(HalaError, match="vocabulary size mismatch"):
         merge_models(MergeConfig(base=str(tiny_model), tuned=str(other)), out)
@@ -223,8 +235,9 @@ def test_size_and_schedule_errors_fail_before_work(tiny_model, tmp_path):
     with pytest.raises(HalaError, match="config mismatch: hidden_size"):
         merge_models(MergeConfig(base=str(tiny_model), tuned=str(narrow)), out)
     with pytest.raises(HalaError, match="gives no value for model.embed_tokens.weight"):
-        merge_models(MergeConfig(base=str(tiny_model), tuned=str(tiny_model),
-                                 t=[TFilter(filter="self_attn", value=0.5)]), out)
+        merge_models(
+            MergeConfig(base=str(tiny_model), tuned=str(tiny_model), t=[TFilter(filter="self_attn", value=0.5)]), out
+        )
     assert _nothing_written(out)
 
 
@@ -242,8 +255,11 @@ def test_tensor_name_and_shape_mismatches_are_named(pair, tmp_path):
     with pytest.raises(HalaError, match=r"tensor shape mismatch: model.layers.1.mlp.up_proj.weight is \[128, 64\]"):
         merge_models(MergeConfig(base=str(pair[0]), tuned=str(shorter)), tmp_path / "m")
     missing = edited("missing", lambda w: w.pop(key))
-    with pytest.raises(HalaError, match=r"tensor names differ.*only in base: model.layers.1.mlp.up_proj.weight; "
-                                        r"only in tuned: none"):
+    with pytest.raises(
+        HalaError,
+        match=r"tensor names differ.*only in base: model.layers.1.mlp.up_proj.weight; "
+        r"only in tuned: none",
+    ):
         merge_models(MergeConfig(base=str(pair[0]), tuned=str(missing)), tmp_path / "m")
     assert _nothing_written(tmp_path / "m")
 
@@ -287,8 +303,9 @@ def test_tied_base_with_untied_tuned(pair, tmp_path):
 
 def _to_bf16(src: Path, dst: Path) -> Path:
     shutil.copytree(src, dst)
-    save_file({k: v.to(torch.bfloat16) for k, v in weights(src).items()}, dst / "model.safetensors",
-              metadata={"format": "pt"})
+    save_file(
+        {k: v.to(torch.bfloat16) for k, v in weights(src).items()}, dst / "model.safetensors", metadata={"format": "pt"}
+    )
     return dst
 
 
@@ -313,10 +330,15 @@ def test_tokenizer_and_chat_template_come_from_the_chosen_model(pair, tmp_path):
     merge(pair[0], tuned, tmp_path / "from-tuned")
     assert (tmp_path / "from-tuned" / "chat_template.jinja").read_text() == "{{ 'TUNED TEMPLATE' }}"
     merge(pair[0], tuned, tmp_path / "from-base", tokenizer_source="base")
-    assert (tmp_path / "from-base" / "chat_template.jinja").read_text() == \
-        (pair[0] / "chat_template.jinja").read_text()
-    for f in ("tokenizer.json", "tokenizer_config.json", "generation_config.json", "config.json",
-              "hala_merge.json", "mergekit_config.yml"):
+    assert (tmp_path / "from-base" / "chat_template.jinja").read_text() == (pair[0] / "chat_template.jinja").read_text()
+    for f in (
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "config.json",
+        "hala_merge.json",
+        "mergekit_config.yml",
+    ):
         assert (tmp_path / "from-tuned" / f).exists(), f
 
 
@@ -338,15 +360,20 @@ def test_piecewise_reads_and_shards_give_the_same_model(pair, tmp_path, monkeypa
 def test_shard_writer_roundtrip(tmp_path):
     from safetensors import safe_open
 
-    tensors = {"a": torch.arange(10, dtype=torch.int64), "b": torch.randn(3, 5).to(torch.bfloat16),
-               "empty": torch.zeros(0, 4), "c": torch.tensor([True, False, True]), "d": torch.randn(7, 3)}
+    tensors = {
+        "a": torch.arange(10, dtype=torch.int64),
+        "b": torch.randn(3, 5).to(torch.bfloat16),
+        "empty": torch.zeros(0, 4),
+        "c": torch.tensor([True, False, True]),
+        "d": torch.randn(7, 3),
+    }
     layout = [OutputTensor(k, v.dtype, tuple(v.shape)) for k, v in tensors.items()]
     writer = ShardWriter(tmp_path, layout, max_shard_bytes=64)
     for k, v in tensors.items():
         if v.numel():
             flat = v.reshape(-1)
             writer.write(k, flat[: len(flat) // 2])
-            writer.write(k, flat[len(flat) // 2:])
+            writer.write(k, flat[len(flat) // 2 :])
     files = writer.close()
     assert "model.safetensors.index.json" in files
     index = json.loads((tmp_path / "model.safetensors.index.json").read_text())

@@ -38,9 +38,11 @@ def test_embedded_gemma_slerp_equals_mergekit_and_generates(embedded_gemma, tmp_
     # (bench/merge_memory.py compares all 236 tensors with mergekit's full run_merge).
     names = ["model.norm.weight"] + [n for n in record if n.startswith(("model.layers.0.", "model.layers.5."))]
     slerp = merge_methods.get("slerp")
-    with safe_open(str(embedded_gemma / "model.safetensors"), "pt") as fa, \
-            safe_open(str(tuned / "model.safetensors"), "pt") as fb, \
-            safe_open(str(out / "model.safetensors"), "pt") as fo:
+    with (
+        safe_open(str(embedded_gemma / "model.safetensors"), "pt") as fa,
+        safe_open(str(tuned / "model.safetensors"), "pt") as fb,
+        safe_open(str(out / "model.safetensors"), "pt") as fo,
+    ):
         for name in names:
             a, b = fa.get_tensor(name), fb.get_tensor(name)
             (expected,) = slerp([TensorGroup.from_tensors([a, b], base_index=0)], parameters={"t": 0.5})
@@ -57,6 +59,6 @@ def test_embedded_gemma_slerp_equals_mergekit_and_generates(embedded_gemma, tmp_
     enc = tokenizer("The capital of France is", return_tensors="pt")
     with torch.no_grad():
         generated = model.generate(**enc, max_new_tokens=6, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    new = generated[0, enc["input_ids"].shape[1]:]
+    new = generated[0, enc["input_ids"].shape[1] :]
     assert len(new) >= 1
     assert tokenizer.decode(new, skip_special_tokens=True).strip()

@@ -33,7 +33,7 @@ def scorer(monkeypatch):
         if t in fail_at:
             raise RuntimeError(f"scorer crashed at t={t}")
         calls.append(t)
-        return Score(-(t - 0.25) ** 2, "peak", {"arg": arg, "limit": limit})
+        return Score(-((t - 0.25) ** 2), "peak", {"arg": arg, "limit": limit})
 
     monkeypatch.setitem(SCORERS, "peak", None)  # restored (removed) after the test
     register_scorer("peak", arg="task")(peak)
@@ -56,15 +56,15 @@ def test_sweep_keeps_the_best_and_writes_table_and_plot(pair, tmp_path, scorer):
     png = (tmp_path / "sweep.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
     assert not (tmp_path / "candidates").exists()
-    assert json.loads((tmp_path / "merge.json").read_text())["sweep"][1] == {"t": 0.25, "score": 0.0,
-                                                                               "metric": "peak"}
+    assert json.loads((tmp_path / "merge.json").read_text())["sweep"][1] == {"t": 0.25, "score": 0.0, "metric": "peak"}
 
 
 def test_sweep_keeps_candidates_when_asked(pair, tmp_path, scorer):
     run(sweep_config(pair, keep_candidates=True), tmp_path)
     assert sorted(p.name for p in (tmp_path / "candidates").iterdir()) == ["t0", "t0.25", "t0.5", "t0.75", "t1"]
-    assert (tmp_path / "model" / "model.safetensors").read_bytes() == \
-        (tmp_path / "candidates" / "t0.25" / "model.safetensors").read_bytes()
+    assert (tmp_path / "model" / "model.safetensors").read_bytes() == (
+        tmp_path / "candidates" / "t0.25" / "model.safetensors"
+    ).read_bytes()
 
 
 def test_interrupted_sweep_resumes_with_the_next_candidate(pair, tmp_path, scorer):
@@ -111,10 +111,12 @@ def test_builtin_scorers_call_the_evaluation_stage(monkeypatch, tmp_path):
     assert calls == [((str(tmp_path / "cand"), "arabic-mcq"), {"limit": 8})]
 
     pairs = tmp_path / "dev.jsonl"
-    pairs.write_text(json.dumps({"id": "1", "src": "Bonjour", "tgt": "Hello", "src_lang": "fr",
-                                 "tgt_lang": "en"}) + "\n")
-    calls = _fake_module(monkeypatch, "translation", "evaluate_translation",
-                         {"bleu": 12.0, "chrf": 41.5, "n": 1, "signature": "chrF2++"})
+    pairs.write_text(
+        json.dumps({"id": "1", "src": "Bonjour", "tgt": "Hello", "src_lang": "fr", "tgt_lang": "en"}) + "\n"
+    )
+    calls = _fake_module(
+        monkeypatch, "translation", "evaluate_translation", {"bleu": 12.0, "chrf": 41.5, "n": 1, "signature": "chrF2++"}
+    )
     scorer, arg = parse_select_on(f"chrf:{pairs}")
     score = scorer.fn(tmp_path / "cand", arg, None)
     assert (score.value, score.metric) == (41.5, "chrf")
@@ -136,10 +138,21 @@ def test_perplexity_scorer(pair, tmp_path):
     assert 100 < -score.value < 5000
 
     records = tmp_path / "dev.jsonl"
-    records.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in [
-        {"id": "1", "src": "Hello", "tgt": "مرحبا بكم", "src_lang": "en", "tgt_lang": "ar"},
-        {"id": "2", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}]},
-        "not a record"]) + "\n", encoding="utf-8")
+    records.write_text(
+        "\n".join(
+            json.dumps(r, ensure_ascii=False)
+            for r in [
+                {"id": "1", "src": "Hello", "tgt": "مرحبا بكم", "src_lang": "en", "tgt_lang": "ar"},
+                {
+                    "id": "2",
+                    "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"}],
+                },
+                "not a record",
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
     score = SCORERS["ppl"].fn(pair[0], str(records), 5)
     assert score.details["texts"] == 2 and score.details["rejected"] == 1
 
@@ -150,16 +163,46 @@ def test_cli_merge_and_sweep(pair, tmp_path, scorer):
     from hala.cli import app
 
     runner = CliRunner()
-    result = runner.invoke(app, ["merge", "--base", str(pair[0]), "--tuned", str(pair[1]), "--t", "0,1",
-                                 "--t-filter", "mlp=0.2", "--method", "linear", "--out", str(tmp_path / "one")])
+    result = runner.invoke(
+        app,
+        [
+            "merge",
+            "--base",
+            str(pair[0]),
+            "--tuned",
+            str(pair[1]),
+            "--t",
+            "0,1",
+            "--t-filter",
+            "mlp=0.2",
+            "--method",
+            "linear",
+            "--out",
+            str(tmp_path / "one"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "one" / "model" / "hala_merge.json").read_text())
     assert record["t"] == [{"filter": "mlp", "value": 0.2}, {"value": [0.0, 1.0]}]
     assert record["tensors"]["model.layers.1.mlp.up_proj.weight"]["t"] == 0.2
     assert record["tensors"]["model.layers.1.self_attn.q_proj.weight"]["t"] == 1.0
 
-    result = runner.invoke(app, ["merge", "--base", str(pair[0]), "--tuned", str(pair[1]), "--sweep", "0,0.5",
-                                 "--select-on", "peak:dev", "--out", str(tmp_path / "sweep")])
+    result = runner.invoke(
+        app,
+        [
+            "merge",
+            "--base",
+            str(pair[0]),
+            "--tuned",
+            str(pair[1]),
+            "--sweep",
+            "0,0.5",
+            "--select-on",
+            "peak:dev",
+            "--out",
+            str(tmp_path / "sweep"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "sweep" / "sweep.json").read_text())["best_t"] == 0.5
     assert (tmp_path / "sweep" / "sweep.png").exists()
@@ -168,8 +211,11 @@ def test_cli_merge_and_sweep(pair, tmp_path, scorer):
 def test_cli_errors_are_one_line(pair, tmp_path, monkeypatch, capsys):
     from hala.cli import main
 
-    monkeypatch.setattr(sys, "argv", ["hala", "merge", "--base", str(pair[0]), "--tuned", str(pair[1]),
-                                      "--sweep", "0,1", "--out", str(tmp_path)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["hala", "merge", "--base", str(pair[0]), "--tuned", str(pair[1]), "--sweep", "0,1", "--out", str(tmp_path)],
+    )
     with pytest.raises(SystemExit) as exit_info:
         main()
     assert exit_info.value.code == 2

@@ -37,8 +37,12 @@ def test_unknown_embedded_name_lists_known_ones():
 
 def test_cli_offline_hub_id_prints_one_line_not_a_traceback(tmp_path):
     env = {"HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run([sys.executable, "-m", "hala.cli", "models", "prepare", "org/missing-model"],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "hala.cli", "models", "prepare", "org/missing-model"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert proc.returncode == 2
     assert proc.stderr.startswith("hala: error: model 'org/missing-model'")
     assert "Traceback" not in proc.stderr
@@ -60,13 +64,16 @@ def test_concurrent_prepare_converts_once(tmp_path, monkeypatch):
         "    time.sleep(1.0)\n"
         "    (out / 'config.json').write_text('{}')\n"
         "m._convert_gguf = fake\n"
-        "m.EMBEDDED['smollm2-135m-instruct'] = m.EmbeddedModel('smollm2-135m-instruct', 'p', 'd', lambda w: w / 'f.gguf')\n"
+        "m.EMBEDDED['smollm2-135m-instruct'] = "
+        "m.EmbeddedModel('smollm2-135m-instruct', 'p', 'd', lambda w: w / 'f.gguf')\n"
         "print(m.prepare_embedded('smollm2-135m-instruct'))\n"
     )
     calls = tmp_path / "calls"
     env = {"HALA_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(calls)], env=env, stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(calls)], env=env, stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outs = [p.communicate()[0].strip() for p in procs]
     assert all(p.returncode == 0 for p in procs)
     assert outs[0] == outs[1] == str(tmp_path / "home" / "models" / "smollm2-135m-instruct")
@@ -94,11 +101,17 @@ def test_embedded_gemma_chat_template_matches_gemma3_format(embedded_gemma):
     from hala.models import load_tokenizer
 
     tok = load_tokenizer("embedded:gemma-3-270m")
-    text = tok.apply_chat_template([{"role": "system", "content": "Be brief."},
-                                    {"role": "user", "content": "Hi"},
-                                    {"role": "assistant", "content": "Hello"}], tokenize=False)
-    assert text == ("<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n"
-                    "<start_of_turn>model\nHello<end_of_turn>\n")
+    text = tok.apply_chat_template(
+        [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello"},
+        ],
+        tokenize=False,
+    )
+    assert text == (
+        "<bos><start_of_turn>user\nBe brief.\n\nHi<end_of_turn>\n<start_of_turn>model\nHello<end_of_turn>\n"
+    )
 
 
 @pytest.mark.embedded

@@ -10,32 +10,53 @@ from hala.evaluate.loaders import answer_index, match_answer, read_items
 from hala.normalize import digest, normalize_text, same_text
 
 
-@pytest.mark.parametrize("a, b", [
-    # alef variants: hamza above / below, madda, wasla
-    ("أحمد", "احمد"), ("إسلام", "اسلام"), ("آمن", "امن"), ("ٱلرَّحْمَٰن", "الرحمن"),
-    # alef maqsura vs ya (Egyptian spelling writes final ي as ى), Persian yeh and keheh in Arabic text
-    ("على", "علي"), ("مستشفى", "مستشفي"), ("کتاب", "كتاب"), ("فی", "في"),
-    # diacritics: harakat, shadda, tanwin, sukun, superscript alef
-    ("مُحَمَّدٌ", "محمد"), ("كِتَابًا", "كتابا"), ("هٰذا", "هذا"),
-    # tatweel (kashida) used for justification and emphasis
-    ("العـــربية", "العربية"), ("جميـــل", "جميل"),
-    # Arabic-Indic and Eastern (Persian/Urdu) digits
-    ("عام ٢٠٢٤", "عام 2024"), ("۱۲۳", "123"), ("٠٫٥", "0٫5"),
-    # presentation forms: contextual glyph codes from PDF exports (word, lam-alef ligature, Allah ligature)
-    ("ﺍﻟﻌﺮﺑﻴﺔ", "العربية"), ("ﻻ", "لا"), ("ﷲ", "الله"), ("ﺑﺴﻢ ﷲ", "بسم الله"),
-    # a byte-order mark left inside a line (a concatenated UTF-8-sig file)
-    ("\ufeffمرحبا", "مرحبا"),
-    # any script: case and whitespace
-    ("Hello   World", "hello world"), ("  مرحبا\tبكم \n", "مرحبا بكم"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        # alef variants: hamza above / below, madda, wasla
+        ("أحمد", "احمد"),
+        ("إسلام", "اسلام"),
+        ("آمن", "امن"),
+        ("ٱلرَّحْمَٰن", "الرحمن"),
+        # alef maqsura vs ya (Egyptian spelling writes final ي as ى), Persian yeh and keheh in Arabic text
+        ("على", "علي"),
+        ("مستشفى", "مستشفي"),
+        ("کتاب", "كتاب"),
+        ("فی", "في"),
+        # diacritics: harakat, shadda, tanwin, sukun, superscript alef
+        ("مُحَمَّدٌ", "محمد"),
+        ("كِتَابًا", "كتابا"),
+        ("هٰذا", "هذا"),
+        # tatweel (kashida) used for justification and emphasis
+        ("العـــربية", "العربية"),
+        ("جميـــل", "جميل"),
+        # Arabic-Indic and Eastern (Persian/Urdu) digits
+        ("عام ٢٠٢٤", "عام 2024"),
+        ("۱۲۳", "123"),
+        ("٠٫٥", "0٫5"),
+        # presentation forms: contextual glyph codes from PDF exports (word, lam-alef ligature, Allah ligature)
+        ("ﺍﻟﻌﺮﺑﻴﺔ", "العربية"),
+        ("ﻻ", "لا"),
+        ("ﷲ", "الله"),
+        ("ﺑﺴﻢ ﷲ", "بسم الله"),
+        # a byte-order mark left inside a line (a concatenated UTF-8-sig file)
+        ("\ufeffمرحبا", "مرحبا"),
+        # any script: case and whitespace
+        ("Hello   World", "hello world"),
+        ("  مرحبا\tبكم \n", "مرحبا بكم"),
+    ],
+)
 def test_same_after_normalisation(a, b):
     assert normalize_text(a) == normalize_text(b)
 
 
-@pytest.mark.parametrize("a, b", [
-    ("مدرسة", "مدرسه"),  # ta marbuta vs ha: different words unless asked
-    ("قرأ", "قرا"),  # hamza on alef is an alef variant ...
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("مدرسة", "مدرسه"),  # ta marbuta vs ha: different words unless asked
+        ("قرأ", "قرا"),  # hamza on alef is an alef variant ...
+    ],
+)
 def test_taa_marbuta_only_when_asked(a, b):
     if "ة" in a:
         assert normalize_text(a) != normalize_text(b)
@@ -44,11 +65,16 @@ def test_taa_marbuta_only_when_asked(a, b):
         assert normalize_text(a) == normalize_text(b)
 
 
-@pytest.mark.parametrize("a, b", [
-    ("كتب", "كتاب"), ("سلام", "سلم"),  # letters that change the word stay
-    ("مؤمن", "مومن"), ("سئل", "سيل"),  # hamza on waw / ya are not alef variants: kept
-    ("12", "١٣"),
-])
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("كتب", "كتاب"),
+        ("سلام", "سلم"),  # letters that change the word stay
+        ("مؤمن", "مومن"),
+        ("سئل", "سيل"),  # hamza on waw / ya are not alef variants: kept
+        ("12", "١٣"),
+    ],
+)
 def test_different_words_stay_different(a, b):
     assert normalize_text(a) != normalize_text(b)
 
@@ -75,8 +101,9 @@ def test_ascii_text_fast_path_and_digest_stable():
 
 
 # ------------------------------------------------------------------------------------ MCQ answer keys
-@pytest.mark.parametrize("key, index", [("أ", 0), ("ا", 0), ("إ", 0), ("آ", 0), ("ب", 1), ("هـ", 4), ("ه", 4),
-                                        ("ى", 9), ("ﺏ", 1)])
+@pytest.mark.parametrize(
+    "key, index", [("أ", 0), ("ا", 0), ("إ", 0), ("آ", 0), ("ب", 1), ("هـ", 4), ("ه", 4), ("ى", 9), ("ﺏ", 1)]
+)
 def test_answer_keys_accept_arabic_letter_variants(key, index):
     assert answer_index(key, ["x"] * 10) == index
     _, note = match_answer(key, ["x"] * 10)
@@ -92,8 +119,10 @@ def test_answer_text_matches_choice_after_normalisation():
 
 def test_aratrust_export_with_bare_alif_keys_loads_and_counts(tmp_path):
     """The issue's case: an AraTrust export with answer keys written ا (bare alif) must not abort the task."""
-    rows = [{"Question": f"س{i}", "A": "نعم", "B": "لا", "C": "ربما", "Answer": key}
-            for i, key in enumerate(["أ", "ب", "ا", "ج", "ا"])]
+    rows = [
+        {"Question": f"س{i}", "A": "نعم", "B": "لا", "C": "ربما", "Answer": key}
+        for i, key in enumerate(["أ", "ب", "ا", "ج", "ا"])
+    ]
     path = tmp_path / "aratrust.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     items = read_items(path)
@@ -105,8 +134,10 @@ def test_aratrust_export_with_bare_alif_keys_loads_and_counts(tmp_path):
 def test_mcq_result_reports_normalised_answer_keys(tiny_model, tmp_path, one_thread):
     from hala.evaluate.mcq import evaluate_mcq
 
-    rows = [{"Question": "سؤال", "A": "نعم", "B": "لا", "C": "ربما", "Answer": "ا"},
-            {"Question": "سؤال آخر", "A": "نعم", "B": "لا", "C": "ربما", "Answer": "ب"}]
+    rows = [
+        {"Question": "سؤال", "A": "نعم", "B": "لا", "C": "ربما", "Answer": "ا"},
+        {"Question": "سؤال آخر", "A": "نعم", "B": "لا", "C": "ربما", "Answer": "ب"},
+    ]
     path = tmp_path / "aratrust.jsonl"
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     r = evaluate_mcq(str(tiny_model), str(path))

@@ -16,10 +16,14 @@ def test_plain_template_renders_the_line_format_and_masks_only_the_answer(tiny_m
     prompt = translation_messages("Good morning.", "en", "ar", "plain")
     assert prompt == [{"role": "user", "content": "English: Good morning.\nArabic:"}]
     full = prompt + [{"role": "assistant", "content": "صباح الخير."}]
-    assert tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True) == \
-        f"{tok.bos_token}English: Good morning.\nArabic:"
-    assert tok.apply_chat_template(full, tokenize=False) == \
-        f"{tok.bos_token}English: Good morning.\nArabic: صباح الخير.{tok.eos_token}"
+    assert (
+        tok.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+        == f"{tok.bos_token}English: Good morning.\nArabic:"
+    )
+    assert (
+        tok.apply_chat_template(full, tokenize=False)
+        == f"{tok.bos_token}English: Good morning.\nArabic: صباح الخير.{tok.eos_token}"
+    )
     assert mask_strategy(tok) == "markers" and turn_end_token_ids(tok) == [tok.eos_token_id]
     enc = tok.apply_chat_template(full, tokenize=True, return_dict=True, return_assistant_tokens_mask=True)
     trained = [i for i, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]

@@ -57,10 +57,19 @@ def write_chat(path):
     """Chat samples, one with inline code and a URL (protected spans: they must come back byte-exact). The
     translate stage uses the `echo` engine (Latin letters -> Arabic letters, placeholders kept): a tiny random
     model's output is empty, and a record with an empty turn cannot be trained on."""
-    texts = [("Name a fruit.", "An apple is a fruit."), ("What colour is the sky?", "The sky is blue."),
-             ("How do I reverse a list?", "Call `nums.reverse()` as shown on https://docs.python.org/3/ today.")]
-    rows = [{"id": f"c{i}", "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
-             "meta": {"source": "handwritten", "license": "CC0-1.0"}} for i, (q, a) in enumerate(texts)]
+    texts = [
+        ("Name a fruit.", "An apple is a fruit."),
+        ("What colour is the sky?", "The sky is blue."),
+        ("How do I reverse a list?", "Call `nums.reverse()` as shown on https://docs.python.org/3/ today."),
+    ]
+    rows = [
+        {
+            "id": f"c{i}",
+            "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+            "meta": {"source": "handwritten", "license": "CC0-1.0"},
+        }
+        for i, (q, a) in enumerate(texts)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
@@ -102,8 +111,11 @@ def test_merged_model_folder_loads_back_and_card_validates(tiny_run, tmp_path):
 
     run_dir, manifest = tiny_run
     folder = tmp_path / "merged"
-    summary = publish(PublishConfig(run_dir=str(run_dir), stage="merged", repo="me/tiny-merged", dry_run=True),
-                      folder, log=lambda m: None)
+    summary = publish(
+        PublishConfig(run_dir=str(run_dir), stage="merged", repo="me/tiny-merged", dry_run=True),
+        folder,
+        log=lambda m: None,
+    )
     assert summary["repo_type"] == "model" and summary["uploaded"] == 0
     names = {p.name for p in folder.iterdir()}
     assert {"README.md", "config.json", "hala_provenance.json", "hala_recipe.yaml"} <= names
@@ -168,10 +180,15 @@ def test_translated_dataset_loads_back_with_datasets(tiny_run, tmp_path):
 
     run_dir, _ = tiny_run
     folder = tmp_path / "instructions"
-    summary = publish(PublishConfig(run_dir=str(run_dir), stage="instructions_ar", repo="me/tiny-instructions",
-                                    dry_run=True), folder, log=lambda m: None)
-    translated = [json.loads(line) for line in
-                  (stage_dir(tiny_run, "instructions_ar") / "translated.jsonl").read_text().splitlines()]
+    summary = publish(
+        PublishConfig(run_dir=str(run_dir), stage="instructions_ar", repo="me/tiny-instructions", dry_run=True),
+        folder,
+        log=lambda m: None,
+    )
+    translated = [
+        json.loads(line)
+        for line in (stage_dir(tiny_run, "instructions_ar") / "translated.jsonl").read_text().splitlines()
+    ]
     assert summary["repo_type"] == "dataset" and summary["splits"] == {"train": len(translated)}
 
     ds = datasets.load_dataset(str(folder), cache_dir=str(tmp_path / "hf-cache"))  # not a cache of another run
@@ -199,8 +216,11 @@ def test_recipe_stage_wrote_the_same_folder(tiny_run, tmp_path):
     record = json.loads((stage / "stage.json").read_text())
     assert record["outputs"]["folder"] == "repo" and record["metrics"]["uploaded"] == 0
     again = tmp_path / "again"
-    publish(PublishConfig(run_dir=str(tiny_run[0]), stage="merged", repo="hala-test/tiny-merged", dry_run=True),
-            again, log=lambda m: None)
+    publish(
+        PublishConfig(run_dir=str(tiny_run[0]), stage="merged", repo="hala-test/tiny-merged", dry_run=True),
+        again,
+        log=lambda m: None,
+    )
     # rebuilt from the same run, the card is byte-identical: a resumed upload skips it
     assert (again / "README.md").read_bytes() == (stage / "repo" / "README.md").read_bytes()
     assert ModelCard.load(stage / "repo" / "README.md").data.eval_results
@@ -218,11 +238,17 @@ def test_unknown_licence_refuses_unless_overridden(tiny_run, tmp_path):
     readme.unlink()  # the base model's licence is now unknown
     try:
         with pytest.raises(HalaError, match=r"refusing to publish 'sft'.*licence unknown"):
-            publish(PublishConfig(run_dir=str(run_dir), stage="sft", repo="me/t", dry_run=True),
-                    tmp_path / "refused", log=lambda m: None)
+            publish(
+                PublishConfig(run_dir=str(run_dir), stage="sft", repo="me/t", dry_run=True),
+                tmp_path / "refused",
+                log=lambda m: None,
+            )
         assert not (tmp_path / "refused").exists()  # nothing written
-        publish(PublishConfig(run_dir=str(run_dir), stage="sft", repo="me/t", dry_run=True,
-                              allow_licence=True), tmp_path / "forced", log=lambda m: None)
+        publish(
+            PublishConfig(run_dir=str(run_dir), stage="sft", repo="me/t", dry_run=True, allow_licence=True),
+            tmp_path / "forced",
+            log=lambda m: None,
+        )
         text = (tmp_path / "forced" / "README.md").read_text()
         assert "Licence check overridden" in text and "licence unknown" in text
     finally:
@@ -235,8 +261,9 @@ def test_cli_dry_run_lists_files(tiny_run, tmp_path):
     from hala.cli import app
 
     out = tmp_path / "cli"
-    result = CliRunner().invoke(app, ["publish", str(tiny_run[0]), "merged", "--repo", "me/tiny-merged",
-                                      "--dry-run", "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["publish", str(tiny_run[0]), "merged", "--repo", "me/tiny-merged", "--dry-run", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     assert "nothing uploaded" in result.output and "README.md" in result.output
     meta = yaml.safe_load((out / "README.md").read_text().split("---")[1])  # plain YAML, as the Hub reads it

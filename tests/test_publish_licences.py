@@ -12,14 +12,24 @@ from hala.publish import PublishConfig, build
 from hala.publish.licences import parse
 
 
-@pytest.mark.parametrize("text, policy, hub", [
-    ("Apache-2.0", "permissive", "apache-2.0"), ("BSD-3-Clause", "permissive", "bsd-3-clause"),
-    ("LGPL-2.1-or-later", "share-alike", "lgpl-2.1"), ("Unicode-3.0", "permissive", "other"),
-    ("CC BY 2.0 FR", "permissive", "cc-by-2.0"), ("cc-by-sa-4.0", "share-alike", "cc-by-sa-4.0"),
-    ("CC-BY-NC-4.0", "non-commercial", "cc-by-nc-4.0"), ("cc-by-nd-4.0", "no-derivatives", "cc-by-nd-4.0"),
-    ("CC-BY-NC-ND-4.0", "no-derivatives", "cc-by-nc-nd-4.0"), ("gemma", "custom-terms", "gemma"),
-    ("proprietary", "forbidden", "other"), ("", "unknown", "unknown"), ("my-own-terms", "unknown", "other"),
-])
+@pytest.mark.parametrize(
+    "text, policy, hub",
+    [
+        ("Apache-2.0", "permissive", "apache-2.0"),
+        ("BSD-3-Clause", "permissive", "bsd-3-clause"),
+        ("LGPL-2.1-or-later", "share-alike", "lgpl-2.1"),
+        ("Unicode-3.0", "permissive", "other"),
+        ("CC BY 2.0 FR", "permissive", "cc-by-2.0"),
+        ("cc-by-sa-4.0", "share-alike", "cc-by-sa-4.0"),
+        ("CC-BY-NC-4.0", "non-commercial", "cc-by-nc-4.0"),
+        ("cc-by-nd-4.0", "no-derivatives", "cc-by-nd-4.0"),
+        ("CC-BY-NC-ND-4.0", "no-derivatives", "cc-by-nc-nd-4.0"),
+        ("gemma", "custom-terms", "gemma"),
+        ("proprietary", "forbidden", "other"),
+        ("", "unknown", "unknown"),
+        ("my-own-terms", "unknown", "other"),
+    ],
+)
 def test_licence_policies(text, policy, hub):
     lic = parse(text)
     assert (lic.policy, lic.hub_id) == (policy, hub)
@@ -37,23 +47,48 @@ def make_run(tmp_path, external_meta: dict):
     sample = {"id": "a", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]}
     _records(ext, [{**sample, "meta": external_meta}])
     run = tmp_path / "run"
-    stages = {"src": ("data.chat", {"input": str(ext)}, [], "samples.jsonl"),
-              "tr": ("translate", {"input": "@src/samples.jsonl", "model": "embedded:gemma-3-270m",
-                                   "engine": "echo"}, ["src"], "translated.jsonl")}
+    stages = {
+        "src": ("data.chat", {"input": str(ext)}, [], "samples.jsonl"),
+        "tr": (
+            "translate",
+            {"input": "@src/samples.jsonl", "model": "embedded:gemma-3-270m", "engine": "echo"},
+            ["src"],
+            "translated.jsonl",
+        ),
+    }
     manifest = {"recipe": "hand", "versions": {"hala": "0.1.0"}, "stages": {}}
     for name, (kind, config, deps, out) in stages.items():
         d = run / f"{name}-k"
         d.mkdir(parents=True)
-        (d / "stage.json").write_text(json.dumps({"name": name, "type": kind, "status": "done", "config": config,
-                                                  "deps": deps, "metrics": {}, "outputs": {}}))
+        (d / "stage.json").write_text(
+            json.dumps(
+                {
+                    "name": name,
+                    "type": kind,
+                    "status": "done",
+                    "config": config,
+                    "deps": deps,
+                    "metrics": {},
+                    "outputs": {},
+                }
+            )
+        )
         meta = {"source": "dataset", **external_meta}
         if name == "tr":
             meta = {**meta, "original": {"messages": sample["messages"]}, "translation": {"engine": "echo"}}
-            (d / "report.json").write_text(json.dumps({"records": 1, "translated": 1, "rejected": 0,
-                                                       "rejects_by_reason": {}, "provenance": {"engine": "echo"}}))
+            (d / "report.json").write_text(
+                json.dumps(
+                    {
+                        "records": 1,
+                        "translated": 1,
+                        "rejected": 0,
+                        "rejects_by_reason": {},
+                        "provenance": {"engine": "echo"},
+                    }
+                )
+            )
         _records(d / out, [{**sample, "meta": meta}])
-        manifest["stages"][name] = {"type": kind, "key": f"{name}key", "dir": d.name, "deps": deps,
-                                    "status": "done"}
+        manifest["stages"][name] = {"type": kind, "key": f"{name}key", "dir": d.name, "deps": deps, "status": "done"}
     (run / "manifest.json").write_text(json.dumps(manifest))
     return run, ext
 
@@ -128,18 +163,34 @@ def test_model_from_embedded_gemma_carries_its_licence_and_base_model(tmp_path, 
     d = run / "sft-k"
     shutil.copytree(tiny_model, d / "model")  # stands in for what training wrote
     config = {"model": "embedded:gemma-3-270m", "train": str(tmp_path / "gone.jsonl"), "mode": "lora"}
-    (d / "stage.json").write_text(json.dumps({"name": "sft", "type": "train", "status": "done", "config": config,
-                                              "deps": [], "metrics": {"steps": 2}}))
+    (d / "stage.json").write_text(
+        json.dumps(
+            {"name": "sft", "type": "train", "status": "done", "config": config, "deps": [], "metrics": {"steps": 2}}
+        )
+    )
     (d / "train_summary.json").write_text(json.dumps({"mode": "lora", "steps": 2, "epochs": 1.0}))
-    (run / "manifest.json").write_text(json.dumps({"recipe": "hand", "stages": {
-        "sft": {"type": "train", "key": "k" * 64, "dir": d.name, "deps": [], "status": "done"}}}))
+    (run / "manifest.json").write_text(
+        json.dumps(
+            {
+                "recipe": "hand",
+                "stages": {"sft": {"type": "train", "key": "k" * 64, "dir": d.name, "deps": [], "status": "done"}},
+            }
+        )
+    )
     cfg = PublishConfig(run_dir=str(run), stage="sft", repo="me/m", dry_run=True)
     # the training file is gone: its licence cannot be checked, so the publish is refused, naming it
     with pytest.raises(HalaError, match=r"gone\.jsonl \(data read by stage 'sft'\): licence unknown"):
         build(cfg, tmp_path / "out")
-    (tmp_path / "gone.jsonl").write_text(json.dumps({
-        "id": "a", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
-        "meta": {"license": "Apache-2.0"}}) + "\n")
+    (tmp_path / "gone.jsonl").write_text(
+        json.dumps(
+            {
+                "id": "a",
+                "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}],
+                "meta": {"license": "Apache-2.0"},
+            }
+        )
+        + "\n"
+    )
     build(cfg, tmp_path / "out")
     card = ModelCard.load(tmp_path / "out" / "README.md")
     assert card.data.license == "gemma" and card.data.license_link == "https://ai.google.dev/gemma/terms"

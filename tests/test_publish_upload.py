@@ -12,7 +12,6 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
 from fake_http import JSONHandler, serve
 
 TOKEN = "hf_fake_token_never_printed_123"
@@ -55,8 +54,10 @@ def make_handler(hub: FakeHub):
                     self.end_headers()
                     return
                 files = hub.repos[key]
-                return self._send(200, [{"type": "file", "path": p, "size": len(d), "oid": git_oid(d)}
-                                        for p, d in sorted(files.items())])
+                return self._send(
+                    200,
+                    [{"type": "file", "path": p, "size": len(d), "oid": git_oid(d)} for p, d in sorted(files.items())],
+                )
             self._send(404, {"error": f"fake hub: no GET {self.path}"})
 
         def do_POST(self):  # noqa: N802
@@ -80,9 +81,20 @@ def make_handler(hub: FakeHub):
             if len(parts) >= 6 and parts[4] == "preupload":
                 files = self._repo_files(parts)
                 req = json.loads(body)
-                return self._send(200, {"files": [
-                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                     "oid": git_oid(files[f["path"]]) if f["path"] in files else None} for f in req["files"]]})
+                return self._send(
+                    200,
+                    {
+                        "files": [
+                            {
+                                "path": f["path"],
+                                "uploadMode": "regular",
+                                "shouldIgnore": False,
+                                "oid": git_oid(files[f["path"]]) if f["path"] in files else None,
+                            }
+                            for f in req["files"]
+                        ]
+                    },
+                )
             if len(parts) >= 6 and parts[4] == "commit":
                 with hub.lock:
                     attempt = hub.attempts
@@ -98,8 +110,9 @@ def make_handler(hub: FakeHub):
                         paths.append(item["value"]["path"])
                 hub.commits.append(paths)
                 host = f"http://127.0.0.1:{self.server.server_address[1]}"
-                return self._send(200, {"commitUrl": f"{host}/{parts[2]}/{parts[3]}/commit/{'a' * 40}",
-                                        "commitOid": "a" * 40})
+                return self._send(
+                    200, {"commitUrl": f"{host}/{parts[2]}/{parts[3]}/commit/{'a' * 40}", "commitOid": "a" * 40}
+                )
             self._send(404, {"error": f"fake hub: no POST {self.path}"})
 
         def _repo_files(self, parts):
@@ -197,15 +210,14 @@ def test_batches_put_the_card_alone_and_last(tmp_path):
     files = local_files(folder)
     assert files[-1] == "README.md"
     assert batches(folder, files, 10**9) == [["config.json", "model.safetensors", "tokenizer.json"], ["README.md"]]
-    assert batches(folder, files, 100) == [["config.json"], ["model.safetensors"], ["tokenizer.json"],
-                                           ["README.md"]]
+    assert batches(folder, files, 100) == [["config.json"], ["model.safetensors"], ["tokenizer.json"], ["README.md"]]
 
 
 def test_cli_publish_uploads_a_dataset_and_a_rerun_skips_it(fake_hub, tmp_path):
+    from test_publish_licences import make_run
     from typer.testing import CliRunner
 
     from hala.cli import app
-    from test_publish_licences import make_run
 
     run, _ = make_run(tmp_path, {"license": "MIT"})
     out = tmp_path / "folder"

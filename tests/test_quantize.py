@@ -16,18 +16,50 @@ from hala.quantize import DriftError, DriftThresholds, QuantizeConfig, run  # no
 from hala.quantize.checks import drift_checks, failure_message  # noqa: E402
 from hala.quantize.texts import load_pairs, load_texts  # noqa: E402
 
-REPORT_KEYS = {"model", "source", "quantized_model", "scheme", "ignore", "dtype", "verify_dtype",
-               "resumed_conversion", "quantize_seconds", "calibration_texts", "perplexity", "next_token", "sizes",
-               "linear_layers", "seconds", "cpu_seconds", "translation", "thresholds", "checks", "passed"}
+REPORT_KEYS = {
+    "model",
+    "source",
+    "quantized_model",
+    "scheme",
+    "ignore",
+    "dtype",
+    "verify_dtype",
+    "resumed_conversion",
+    "quantize_seconds",
+    "calibration_texts",
+    "perplexity",
+    "next_token",
+    "sizes",
+    "linear_layers",
+    "seconds",
+    "cpu_seconds",
+    "translation",
+    "thresholds",
+    "checks",
+    "passed",
+}
 SECONDS_KEYS = {"load", "next_token", "translation", "verify"}
 PPL_KEYS = {"original", "quantized", "ratio", "tokens", "kl_mean", "top1_agreement"}
-TRANSLATION_KEYS = {"status", "pairs", "src_lang", "tgt_lang", "template", "max_new_tokens", "chrf_original",
-                    "chrf_quantized", "chrf_drop", "rejected_original", "rejected_quantized", "examples"}
+TRANSLATION_KEYS = {
+    "status",
+    "pairs",
+    "src_lang",
+    "tgt_lang",
+    "template",
+    "max_new_tokens",
+    "chrf_original",
+    "chrf_quantized",
+    "chrf_drop",
+    "rejected_original",
+    "rejected_quantized",
+    "examples",
+}
 
 
 def _write_jsonl(path: Path, rows: list[dict | str]) -> Path:
-    path.write_text("".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n"
-                            for r in rows), encoding="utf-8")
+    path.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
@@ -45,8 +77,14 @@ def dev_pairs(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def quantized(tiny_model, dev_pairs, tmp_path_factory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("q-dynamic")
-    config = QuantizeConfig(model=str(tiny_model), verify_pairs=str(dev_pairs), translation_check="report",
-                            translation_pairs=2, translation_max_new_tokens=8, batch_size=3)
+    config = QuantizeConfig(
+        model=str(tiny_model),
+        verify_pairs=str(dev_pairs),
+        translation_check="report",
+        translation_pairs=2,
+        translation_max_new_tokens=8,
+        batch_size=3,
+    )
     return out, run(config, out)
 
 
@@ -115,8 +153,24 @@ def test_cli_fails_on_tight_thresholds_and_resumes_conversion(quantized, tiny_mo
     out = quantized[0]
     weights = out / "model" / "model.safetensors"
     mtime = weights.stat().st_mtime_ns
-    monkeypatch.setattr(sys, "argv", ["hala", "quantize", "--model", str(tiny_model), "--out", str(out),
-                                      "--translation-check", "skip", "--max-ppl-ratio", "1e-6", "--max-kl", "0"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "hala",
+            "quantize",
+            "--model",
+            str(tiny_model),
+            "--out",
+            str(out),
+            "--translation-check",
+            "skip",
+            "--max-ppl-ratio",
+            "1e-6",
+            "--max-kl",
+            "0",
+        ],
+    )
     monkeypatch.delenv("HALA_DEBUG", raising=False)
     with pytest.raises(SystemExit) as exit_info:
         main()
@@ -137,8 +191,17 @@ def test_static_fp8_calibrates_on_records(tiny_model, tmp_path):
     pairs = [p.model_dump() for p in load_pairs(None)[:3]]
     calib = _write_jsonl(tmp_path / "calib.jsonl", pairs[:2] + ["{not json"] + pairs[2:])
     out = tmp_path / "q-static"
-    summary = run(QuantizeConfig(model=str(tiny_model), scheme="fp8", calibration=str(calib), calibration_samples=5,
-                                 calibration_max_length=32, translation_check="skip"), out)
+    summary = run(
+        QuantizeConfig(
+            model=str(tiny_model),
+            scheme="fp8",
+            calibration=str(calib),
+            calibration_samples=5,
+            calibration_max_length=32,
+            translation_check="skip",
+        ),
+        out,
+    )
     assert summary["passed"] and "chrf" not in summary
     report = read_json(out / "verification.json")
     assert report["calibration_texts"] == 5  # both sides of each pair; the bad line is rejected, not fatal
@@ -171,17 +234,25 @@ def test_config_errors_name_the_field():
 
 
 def test_drift_checks_and_message():
-    report = {"perplexity": {"en": {"ratio": 1.02}, "ar": {"ratio": 1.5}},
-              "next_token": {"kl_mean": 0.02, "top1_agreement": 0.7},
-              "translation": {"chrf_drop": 4.0}}
+    report = {
+        "perplexity": {"en": {"ratio": 1.02}, "ar": {"ratio": 1.5}},
+        "next_token": {"kl_mean": 0.02, "top1_agreement": 0.7},
+        "translation": {"chrf_drop": 4.0},
+    }
     checks = drift_checks(report, DriftThresholds(), enforce_translation=True)
     assert [c["passed"] for c in checks] == [True, False, True, False, False]
     msg = failure_message(checks, "out/verification.json")
-    assert msg == ("quantized model drifted too far: ppl_ratio_ar 1.5 exceeds max 1.15; top1_agreement 0.7 is "
-                   "below min 0.8; chrf_drop 4 exceeds max 3 (report: out/verification.json)")
+    assert msg == (
+        "quantized model drifted too far: ppl_ratio_ar 1.5 exceeds max 1.15; top1_agreement 0.7 is "
+        "below min 0.8; chrf_drop 4 exceeds max 3 (report: out/verification.json)"
+    )
     assert "\n" not in msg
-    assert failure_message(drift_checks(report, DriftThresholds(max_ppl_ratio=2, min_top1=0.5),
-                                        enforce_translation=False), "r") is None
+    assert (
+        failure_message(
+            drift_checks(report, DriftThresholds(max_ppl_ratio=2, min_top1=0.5), enforce_translation=False), "r"
+        )
+        is None
+    )
     assert issubclass(DriftError, Exception)
 
 
@@ -200,8 +271,9 @@ def test_shipped_verification_sets():
 
 
 def test_bad_verification_text_is_an_error_naming_the_line(tmp_path):
-    path = _write_jsonl(tmp_path / "v.jsonl", [{"id": "a", "lang": "en", "text": "Hello there."},
-                                               {"id": "b", "lang": "en"}])
+    path = _write_jsonl(
+        tmp_path / "v.jsonl", [{"id": "a", "lang": "en", "text": "Hello there."}, {"id": "b", "lang": "en"}]
+    )
     with pytest.raises(Exception, match=r"v\.jsonl:2: invalid verification text: missing field 'text'"):
         load_texts(str(path))
 
@@ -213,8 +285,12 @@ def test_embedded_gemma_quantizes_and_translates_within_default_thresholds(embed
     rows = [{"id": f"{lang}-{i}", "lang": lang, "text": t} for lang, ts in texts.items() for i, t in enumerate(ts[:4])]
     verify = _write_jsonl(tmp_path / "verify.jsonl", rows)
     out = tmp_path / "gemma-fp8"
-    summary = run(QuantizeConfig(model=str(embedded_gemma), verify_texts=str(verify), translation_check="report",
-                                 translation_pairs=3), out)
+    summary = run(
+        QuantizeConfig(
+            model=str(embedded_gemma), verify_texts=str(verify), translation_check="report", translation_pairs=3
+        ),
+        out,
+    )
     report = read_json(out / "verification.json")
     assert summary["passed"] and report["linear_layers"]["unquantized"] == ["lm_head"]
     assert report["next_token"]["top1_agreement"] > 0.8 and report["next_token"]["kl_mean"] < 0.1
@@ -226,8 +302,9 @@ def test_embedded_gemma_quantizes_and_translates_within_default_thresholds(embed
     assert all(any("\u0600" <= ch <= "\u06ff" for ch in e["quantized"]) for e in translation["examples"])
 
 
-def test_verification_holds_one_model_at_a_time_and_matches_the_joint_comparison(quantized, tiny_model, monkeypatch,
-                                                                                   tmp_path):
+def test_verification_holds_one_model_at_a_time_and_matches_the_joint_comparison(
+    quantized, tiny_model, monkeypatch, tmp_path
+):
     """Defect 2: the original is freed before the quantised model loads (a weak reference to it is dead by then),
     device_map placement works (accelerate, here on CPU), and the streamed comparison equals the old one that
     held both models."""
@@ -251,14 +328,15 @@ def test_verification_holds_one_model_at_a_time_and_matches_the_joint_comparison
 
     monkeypatch.setattr(stage, "load_for_verify", tracking)
     out = quantized[0]
-    config = QuantizeConfig(model=str(tiny_model), translation_check="skip", batch_size=3, device_map="auto",
-                            verify_spill_bytes=0)
+    config = QuantizeConfig(
+        model=str(tiny_model), translation_check="skip", batch_size=3, device_map="auto", verify_spill_bytes=0
+    )
     report = stage.verify(config, Path(tiny_model), out / "model", tmp_path)
     assert alive_at_load == [0, 0] and len(loaded) == 2
     assert report["placement"] == {"dtype": "float32", "where": "gpus", "copies_at_once": 1}
     assert report["logprobs_spilled_bytes"] > 0 and not (tmp_path / ".verify-logprobs").exists()
 
-    texts = {lang: t[:config.verify_texts_per_lang] for lang, t in load_texts(None).items()}
+    texts = {lang: t[: config.verify_texts_per_lang] for lang, t in load_texts(None).items()}
     joint = compare_models(load_model(tiny_model), load_model(out / "model"), load_tokenizer(tiny_model), texts, 3)
     assert report["next_token"]["positions"] == joint["next_token"]["positions"]
     assert report["next_token"]["kl_mean"] == pytest.approx(joint["next_token"]["kl_mean"], rel=1e-5)

@@ -59,19 +59,24 @@ stages:
     with: {{run_dir: "@run/"}}
 """
 
+
 def write_prose_chat(path):
     """Chat samples without code or markup: a random tiny model cannot copy inline placeholders back, and the
     protection check (always on) would rightly reject every record that has them."""
-    texts = [("Name a fruit.", "An apple is a fruit."), ("What colour is the sky?", "The sky is blue."),
-             ("Say hello.", "Hello there, friend.")]
-    rows = [{"id": f"c{i}", "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
-            for i, (q, a) in enumerate(texts)]
+    texts = [
+        ("Name a fruit.", "An apple is a fruit."),
+        ("What colour is the sky?", "The sky is blue."),
+        ("Say hello.", "Hello there, friend."),
+    ]
+    rows = [
+        {"id": f"c{i}", "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+        for i, (q, a) in enumerate(texts)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
 
 
-DOWNSTREAM_OF_TRANSLATOR = ["translator", "translator_eval", "instructions_ar", "sft", "merged", "mcq_merged",
-                            "report"]
+DOWNSTREAM_OF_TRANSLATOR = ["translator", "translator_eval", "instructions_ar", "sft", "merged", "mcq_merged", "report"]
 
 
 @pytest.mark.slow

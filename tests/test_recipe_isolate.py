@@ -67,11 +67,13 @@ def test_child_process_gives_the_same_outputs_and_propagates_failures(tmp_path):
 
 def test_a_hala_error_in_the_child_is_the_same_one_line_error(tmp_path):
     path = tmp_path / "r.yaml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         name: iso
         stages:
           - {name: c, type: toy.join, isolate: true, with: {inputs: ["/no/such/file.txt"]}}
-    """))
+    """)
+    )
     with pytest.raises(StageProcessError) as failure:
         run_recipe(load_recipe(path), tmp_path / "run", path, log=lambda m: None)
     assert "FileNotFoundError" in str(failure.value) and "/no/such/file.txt" in str(failure.value)
@@ -79,8 +81,10 @@ def test_a_hala_error_in_the_child_is_the_same_one_line_error(tmp_path):
     from hala.recipe.isolate import _reraise
 
     with pytest.raises(HalaError, match="^kl_mean 0.5 exceeds max 0.1$") as drift:
-        _reraise({"module": "hala.quantize.checks", "type": "DriftError", "message": "kl_mean 0.5 exceeds max 0.1"},
-                 "teacher_fp8")
+        _reraise(
+            {"module": "hala.quantize.checks", "type": "DriftError", "message": "kl_mean 0.5 exceeds max 0.1"},
+            "teacher_fp8",
+        )
     assert type(drift.value).__name__ == "DriftError"
 
 
@@ -90,8 +94,9 @@ def test_gpu_stages_are_isolated_by_default_and_never_under_a_launcher(monkeypat
     cpu = SimpleNamespace(engine="ct2", device=None)
     stage = SimpleNamespace(name="translate")
     assert uses_gpu("translate", vllm) and not uses_gpu("translate", cpu)
-    assert uses_gpu("quantize", SimpleNamespace(device="cuda:0")) and uses_gpu("eval.mcq", SimpleNamespace(
-        device=None, device_map="auto"))
+    assert uses_gpu("quantize", SimpleNamespace(device="cuda:0")) and uses_gpu(
+        "eval.mcq", SimpleNamespace(device=None, device_map="auto")
+    )
     assert should_isolate(spec, stage, vllm) and not should_isolate(spec, stage, cpu)
     assert should_isolate(SimpleNamespace(isolate=True), stage, cpu)
     assert not should_isolate(SimpleNamespace(isolate=False), stage, vllm)
@@ -110,8 +115,10 @@ def test_multi_gpu_training_in_one_process_is_refused_with_the_launch_command(tm
     path.write_text("name: t\nstages:\n  - {name: sft, type: train, with: {model: m, train: t.jsonl}}\n")
     with pytest.raises(HalaError) as refused:
         run_recipe(load_recipe(path), tmp_path / "run", path, log=lambda m: None)
-    assert ("`accelerate launch --config_file configs/accelerate/ddp-8gpu.yaml --num_processes 8 -m hala.cli run "
-            "recipes/hala-1.2b.yaml --only sft`") in str(refused.value)
+    assert (
+        "`accelerate launch --config_file configs/accelerate/ddp-8gpu.yaml --num_processes 8 -m hala.cli run "
+        "recipes/hala-1.2b.yaml --only sft`"
+    ) in str(refused.value)
     assert "DataParallel" in str(refused.value)
     # under the launcher (WORLD_SIZE set), or with one GPU, nothing is refused
     monkeypatch.setenv("WORLD_SIZE", "8")

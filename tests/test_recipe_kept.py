@@ -30,8 +30,9 @@ register(StageType("toy.count", "test_recipe_kept:CountConfig", "test_recipe_kep
 def _run(tmp_path, read, kept, extra=""):
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "r.yaml"
-    path.write_text(f"name: kept\nstages:\n  - name: mapped\n    type: toy.count\n    with: {{read: {read}, "
-                    f"kept: {kept}}}\n{extra}")
+    path.write_text(
+        f"name: kept\nstages:\n  - name: mapped\n    type: toy.count\n    with: {{read: {read}, kept: {kept}}}\n{extra}"
+    )
     return run_recipe(load_recipe(path), tmp_path / "run", path, log=lambda m: None)
 
 

@@ -6,8 +6,8 @@ import json
 import textwrap
 
 import pytest
-
 import recipe_toy  # noqa: F401  (registers the toy stage types)
+
 from hala.errors import HalaError
 from hala.recipe import load_recipe, run_recipe
 
@@ -59,8 +59,9 @@ def test_run_skip_and_rerun_only_dependents(tmp_path):
 
 def test_interrupted_stage_resumes_and_finished_stages_are_kept(tmp_path):
     marker = tmp_path / "crashed-once"
-    path = _write(tmp_path, RECIPE.replace('inputs: ["@b/out.txt"]',
-                                           f'inputs: ["@b/out.txt"], fail_once_marker: "{marker}"'))
+    path = _write(
+        tmp_path, RECIPE.replace('inputs: ["@b/out.txt"]', f'inputs: ["@b/out.txt"], fail_once_marker: "{marker}"')
+    )
     run_dir = tmp_path / "run"
     with pytest.raises(RuntimeError, match="simulated crash"):
         run_recipe(load_recipe(path), run_dir, path, log=lambda m: None)
@@ -84,15 +85,21 @@ def test_only_and_from_select_stages(tmp_path):
     assert run_recipe(load_recipe(path), run_dir, path, from_stage="c", log=lambda m: None).ran == ["c", "d"]
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("repeat: \"${vars.times}\"", None),  # control: valid
-    ("repeat: \"${vars.nope}\"", "${vars.nope} is not defined"),
-    ("repeat: \"lots\"", "stages.a.with.repeat: Input should be a valid integer"),
-    ("text: \"${models.m}\", repeat", "stages.a.with.text"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ('repeat: "${vars.times}"', None),  # control: valid
+        ('repeat: "${vars.nope}"', "${vars.nope} is not defined"),
+        ('repeat: "lots"', "stages.a.with.repeat: Input should be a valid integer"),
+        ('text: "${models.m}", repeat', "stages.a.with.text"),
+    ],
+)
 def test_validation_errors_name_the_key_path(tmp_path, bad, message):
-    text = RECIPE.replace('text: "${models.m}", repeat: "${vars.times}"', 'text: "${models.m}", ' + bad) \
-        if "text" not in bad else RECIPE.replace('text: "${models.m}", repeat: "${vars.times}"', "repeat: 1")
+    text = (
+        RECIPE.replace('text: "${models.m}", repeat: "${vars.times}"', 'text: "${models.m}", ' + bad)
+        if "text" not in bad
+        else RECIPE.replace('text: "${models.m}", repeat: "${vars.times}"', "repeat: 1")
+    )
     path = _write(tmp_path, text)
     if message is None:
         assert load_recipe(path).stages[0].with_["repeat"] == 2
@@ -107,8 +114,12 @@ def test_reference_to_a_later_or_unknown_stage_and_unknown_type_fail(tmp_path):
     with pytest.raises(HalaError, match=r"'@d/...' must name an earlier stage"):
         load_recipe(_write(tmp_path, later))
     with pytest.raises(HalaError, match=r"stages\[1\] \(b\).type: unknown stage type 'toy.nope'"):
-        load_recipe(_write(tmp_path, RECIPE.replace("type: toy.write\n    with: {text: \"bee\"}",
-                                                    "type: toy.nope\n    with: {text: \"bee\"}")))
+        load_recipe(
+            _write(
+                tmp_path,
+                RECIPE.replace('type: toy.write\n    with: {text: "bee"}', 'type: toy.nope\n    with: {text: "bee"}'),
+            )
+        )
     with pytest.raises(HalaError, match="stages: Field required"):
         load_recipe(_write(tmp_path, "name: x\n"))
 
@@ -139,6 +150,12 @@ def test_stage_metrics_fall_back_to_the_numbers_a_summary_reports():
     from hala.recipe.runner import stage_metrics
 
     assert stage_metrics({"metrics": {"acc": 0.5}, "kept": 3}) == {"acc": 0.5}
-    summary = {"kept": 3, "kept_share": 0.75, "ok": True, "output": "kept.jsonl",
-               "rejected_by_rule": {"duplicate": 1}, "provenance": {"engine": "hf"}}
+    summary = {
+        "kept": 3,
+        "kept_share": 0.75,
+        "ok": True,
+        "output": "kept.jsonl",
+        "rejected_by_rule": {"duplicate": 1},
+        "provenance": {"engine": "hf"},
+    }
     assert stage_metrics(summary) == {"kept": 3, "kept_share": 0.75, "rejected_by_rule": {"duplicate": 1}}

@@ -30,8 +30,9 @@ def test_paper_recipe_dry_run_offline_names_every_stage(size, tmp_path):
     planned = plan(recipe, tmp_path)
     est = estimates(planned)
     assert est["sft"]["gpu_hours"] > 0 and "assumption" in est["sft"]["basis"]
-    result = CliRunner().invoke(app, ["run", str(RECIPES / f"hala-{size}.yaml"), "--dry-run", "--run-dir",
-                                      str(tmp_path)])
+    result = CliRunner().invoke(
+        app, ["run", str(RECIPES / f"hala-{size}.yaml"), "--dry-run", "--run-dir", str(tmp_path)]
+    )
     assert result.exit_code == 0, result.output
     assert "GPU-hours" in result.output and not list(tmp_path.iterdir())
 
@@ -63,3 +64,14 @@ def test_laptop_recipes_compare_student_with_teacher_on_held_out_data(name):
     for stage in recipe.stages:
         if stage.type != "eval.translation":
             assert heldout_file not in str(stage.with_), stage.name
+
+
+@pytest.mark.parametrize("name", ["quickstart", "laptop"])
+def test_a_recipe_training_on_the_mmlu_pairs_evaluates_nothing_on_mmlu(name):
+    """The shipped MMLU EN/AR machine-translation pairs (scripts/build_shipped_data.py) train the student; a
+    model that saw MMLU's questions must not be scored on them in the same report."""
+    recipe = load_recipe(RECIPES / f"{name}.yaml")
+    assert any("mmlu_en_ar_mt.jsonl" in str(s.with_) for s in recipe.stages if s.type == "filter")
+    for stage in recipe.stages:
+        if stage.type.startswith("eval."):
+            assert "mmlu" not in str(stage.with_).lower(), stage.name

@@ -6,11 +6,14 @@ import json
 
 import pytest
 
-from hala.records import (ChatSample, Pair, RecordWriter, RejectLog, read_records, validate, write_records)
+from hala.records import ChatSample, Pair, RecordWriter, RejectLog, read_records, validate, write_records
 
 PAIR = {"id": "p1", "src": "Save", "tgt": "حفظ", "src_lang": "en", "tgt_lang": "ar", "meta": {"source": "t"}}
-CHAT = {"id": "c1", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "مرحبا"}],
-        "meta": {}}
+CHAT = {
+    "id": "c1",
+    "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "مرحبا"}],
+    "meta": {},
+}
 
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".parquet"])
@@ -27,11 +30,13 @@ def test_round_trip_every_format(tmp_path, suffix):
 
 def test_broken_line_missing_field_and_non_utf8_are_three_named_rejects(tmp_path):
     path = tmp_path / "mixed.jsonl"
-    lines = [json.dumps(PAIR, ensure_ascii=False).encode(),
-             b'{"id": "broken", "src": "x"',                                     # line 2: invalid JSON
-             json.dumps({**{k: v for k, v in PAIR.items() if k != "tgt"}, "id": "p3"}).encode(),  # 3: no tgt
-             b'{"id": "p9", "src": "caf\xff", "tgt": "x", "src_lang": "en", "tgt_lang": "ar"}',  # line 4: bad byte
-             json.dumps(CHAT, ensure_ascii=False).encode()]
+    lines = [
+        json.dumps(PAIR, ensure_ascii=False).encode(),
+        b'{"id": "broken", "src": "x"',  # line 2: invalid JSON
+        json.dumps({**{k: v for k, v in PAIR.items() if k != "tgt"}, "id": "p3"}).encode(),  # 3: no tgt
+        b'{"id": "p9", "src": "caf\xff", "tgt": "x", "src_lang": "en", "tgt_lang": "ar"}',  # line 4: bad byte
+        json.dumps(CHAT, ensure_ascii=False).encode(),
+    ]
     path.write_bytes(b"\n".join(lines) + b"\n")
     rejects_path = tmp_path / "rejects.jsonl"
     with RejectLog(rejects_path) as log:
@@ -98,8 +103,25 @@ def test_cli_reports_an_invalid_option_value_in_one_line_naming_the_field(tmp_pa
 
     src = tmp_path / "in.jsonl"
     src.write_text('{"id": "a", "messages": [{"role": "user", "content": "Hi"}]}\n')
-    result = subprocess.run([sys.executable, "-m", "hala.cli", "translate", str(src), "-m", "x", "--engine", "ray",
-                             "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hala.cli",
+            "translate",
+            str(src),
+            "-m",
+            "x",
+            "--engine",
+            "ray",
+            "-o",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "hala: error: TranslateConfig: field 'engine': Input should be 'ct2', 'hf', 'vllm', 'openai' or 'echo'"]
+        "hala: error: TranslateConfig: field 'engine': Input should be 'ct2', 'hf', 'vllm', 'openai' or 'echo'"
+    ]

@@ -66,8 +66,9 @@ def test_substitutions_are_logged_and_configurable(tmp_path):
                 rule["semantic"]["model"] = "intfloat/multilingual-e5-large"
 
     lines: list[str] = []
-    recipe = rehearse(load_recipe(_recipe_with(tmp_path, "hala-1.2b", hub_encoder)), log=lines.append,
-                      engine_map={"vllm": "ct2"})
+    recipe = rehearse(
+        load_recipe(_recipe_with(tmp_path, "hala-1.2b", hub_encoder)), log=lines.append, engine_map={"vllm": "ct2"}
+    )
     by_name = {s.name: s.with_ for s in recipe.stages}
     assert by_name["openorca_ar"]["engine"] == "ct2" and by_name["openorca_ar"]["engine_options"] == {}
     assert any("engine_options dropped (vLLM-only)" in x and "tensor_parallel_size" in x for x in lines)
@@ -89,8 +90,10 @@ def test_tiny_models_use_the_real_architecture_classes():
         assert config["architectures"] == [spec["architecture"]] and config["model_type"] == spec["model_type"]
         assert config["hidden_size"] == 64 and spec["source"]
         tok = transformers.AutoTokenizer.from_pretrained(path)
-        text = tok.apply_chat_template([{"role": "user", "content": "مرحبا، كيف حالك؟ Hello"},
-                                        {"role": "assistant", "content": "بخير"}], tokenize=False)
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": "مرحبا، كيف حالك؟ Hello"}, {"role": "assistant", "content": "بخير"}],
+            tokenize=False,
+        )
         assert "مرحبا" in tok.decode(tok(text)["input_ids"])  # Arabic round-trips through the tiny BPE
         seen.add(spec["architecture"])
     assert {"Cohere2ForCausalLM", "Lfm2ForCausalLM", "Gemma2ForCausalLM"} <= seen
@@ -109,17 +112,21 @@ def test_fixtures_cite_their_schema_and_keep_it():
 
 def test_realign_with_alpaca_columns_yields_nothing_and_fails_loudly(tmp_path):
     """Defect 3: the old mapping (instruction/input/output columns) matches no ReAlign row; the stage fails."""
+
     def old_mapping(stages):
-        stages["realign_alpaca"]["with"] = {"input": "hf:GAIR/ReAlign-Alpaca@train", "layout": "columns",
-                                            "join_columns": {"user": ["instruction", "input"]},
-                                            "columns": {"assistant": "output"}, "name": "realign_alpaca"}
+        stages["realign_alpaca"]["with"] = {
+            "input": "hf:GAIR/ReAlign-Alpaca@train",
+            "layout": "columns",
+            "join_columns": {"user": ["instruction", "input"]},
+            "columns": {"assistant": "output"},
+            "name": "realign_alpaca",
+        }
 
     path = _recipe_with(tmp_path, "hala-1.2b", old_mapping)
     with pytest.raises(HalaError, match=r"realign_alpaca.*produced no records"):
         run_rehearsal(path, tmp_path / "run", log=_quiet, only=["realign_alpaca"])
     # the fixed recipe maps every fixture row
-    result = run_rehearsal(ROOT / "recipes" / "hala-1.2b.yaml", tmp_path / "fixed", log=_quiet,
-                           only=["realign_alpaca"])
+    result = run_rehearsal(ROOT / "recipes" / "hala-1.2b.yaml", tmp_path / "fixed", log=_quiet, only=["realign_alpaca"])
     assert result.ran == ["realign_alpaca"]
 
 
@@ -132,8 +139,11 @@ def rehearsed(home, tmp_path_factory):
     def cpu() -> float:
         import resource
 
-        return sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-                   for f in ("ru_utime", "ru_stime"))
+        return sum(
+            getattr(resource.getrusage(who), f)
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+            for f in ("ru_utime", "ru_stime")
+        )
 
     def get(name: str) -> Path:
         if name not in runs:
@@ -158,8 +168,10 @@ def test_paper_recipe_rehearses_end_to_end(name, rehearsed, monkeypatch, home):
     stages = [s.name for s in load_recipe(ROOT / "recipes" / f"{name}.yaml").stages]
     assert list(manifest["stages"]) == stages
     assert all(s["status"] == "done" for s in manifest["stages"].values())
-    print(f"{name}: rehearsed {len(stages)} stages in {rehearsed.seconds(name):.0f} s wall, "
-          f"{rehearsed.cpu_seconds(name):.0f} CPU-s")
+    print(
+        f"{name}: rehearsed {len(stages)} stages in {rehearsed.seconds(name):.0f} s wall, "
+        f"{rehearsed.cpu_seconds(name):.0f} CPU-s"
+    )
     # The budget is 5 minutes on 2 cores. Wall time on a shared machine measures the other tenants, so the
     # assertion is on CPU time: 2 cores x 300 s.
     assert rehearsed.cpu_seconds(name) < 600
@@ -270,8 +282,9 @@ def test_cli_rehearse_dry_run_prints_the_substituted_plan(tmp_path, monkeypatch)
     from hala.cli import app
 
     monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(app, ["run", str(ROOT / "recipes" / "hala-9b.yaml"), "--rehearse", "--dry-run",
-                                      "--rehearse-engine", "vllm=hf"])
+    result = CliRunner().invoke(
+        app, ["run", str(ROOT / "recipes" / "hala-9b.yaml"), "--rehearse", "--dry-run", "--rehearse-engine", "vllm=hf"]
+    )
     assert result.exit_code == 0, result.output
     assert "[rehearse] sft: model: QCRI/Fanar-1-9B-Instruct -> tiny Fanar-1-9B-Instruct-" in result.output
     assert f"run directory: {tmp_path / 'runs' / 'hala-9b-rehearsal'}" in result.output.replace("\n", "")

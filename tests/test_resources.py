@@ -58,8 +58,11 @@ def _old_placement(config, n_params, ckpt_dtype):
     """The verification before the fix: original and FP8 copies loaded together, in float32 (verify_dtype's old
     default), on `device` (one GPU) or the host; no device_map."""
     where = "one-gpu" if str(config.device or "").startswith("cuda") else "cpu"
-    return {"dtype": config.verify_dtype if config.verify_dtype != "auto" else "float32", "where": where,
-            "copies_at_once": 2}
+    return {
+        "dtype": config.verify_dtype if config.verify_dtype != "auto" else "float32",
+        "where": where,
+        "copies_at_once": 2,
+    }
 
 
 def test_defect_2_old_teacher_check_is_refused_and_the_fix_passes(monkeypatch, tmp_path):
@@ -74,8 +77,10 @@ def test_defect_2_old_teacher_check_is_refused_and_the_fix_passes(monkeypatch, t
     result = CliRunner().invoke(app, ["run", str(old_recipe), "--dry-run", *MACHINE])
     assert result.exit_code != 0
     message = str(result.exception)
-    assert message.startswith("stage 'teacher_fp8' (quantize) cannot fit: verification needs 890 GB of host "
-                              "memory (2 copies at once, 111B parameters at float32), usable 850 GB of 1000 GB")
+    assert message.startswith(
+        "stage 'teacher_fp8' (quantize) cannot fit: verification needs 890 GB of host "
+        "memory (2 copies at once, 111B parameters at float32), usable 850 GB of 1000 GB"
+    )
     # ... and with a cuda device: a whole float32 copy (two, in fact) on one GPU
     cuda = tmp_path / "cuda.yaml"
     cuda.write_text(recipe.replace("device_map: auto}", "device: cuda}"), encoding="utf-8")
@@ -104,6 +109,10 @@ def test_real_model_sizes_are_sourced_and_consistent():
     for ref, m in MODELS.items():
         assert m.source and m.params > 0 and m.dtype == "bfloat16", ref
     g = MODELS["QCRI/Fanar-1-9B-Instruct"]  # Gemma-2-9B shape -> its parameter count
-    per_layer = (g.hidden * g.heads * g.head_dim * 2 + g.hidden * g.kv_heads * g.head_dim * 2
-                 + 3 * g.hidden * 14336 + 4 * g.hidden)
+    per_layer = (
+        g.hidden * g.heads * g.head_dim * 2
+        + g.hidden * g.kv_heads * g.head_dim * 2
+        + 3 * g.hidden * 14336
+        + 4 * g.hidden
+    )
     assert g.params == g.layers * per_layer + g.vocab * g.hidden + g.hidden

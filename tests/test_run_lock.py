@@ -51,9 +51,17 @@ def test_second_run_is_refused_naming_the_holder(tmp_path):
 def test_lock_of_a_killed_run_is_taken_over(tmp_path):
     path, run_dir = _recipe(tmp_path), tmp_path / "run"
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from hala.recipe.lock import run_dir_lock\n"
-         "with run_dir_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)", str(run_dir)],
-        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from hala.recipe.lock import run_dir_lock\n"
+            "with run_dir_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)",
+            str(run_dir),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(HalaError, match=f"pid {holder.pid} on host"):

@@ -22,8 +22,13 @@ from hala.scoring import (
     truncate_context,
 )
 
-TEXTS = ["The quick brown fox jumps over the lazy dog.", "مرحبا، كيف حالك اليوم؟", "Hello",
-         "الرياض هي عاصمة المملكة العربية السعودية. " * 3, "def f(x): return x * 2"]
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "مرحبا، كيف حالك اليوم؟",
+    "Hello",
+    "الرياض هي عاصمة المملكة العربية السعودية. " * 3,
+    "def f(x): return x * 2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +89,7 @@ def test_an_overlong_context_is_cut_from_the_left(lm):
     ctx, cont = encode_continuation(tok, "مرحبا، كيف حالك اليوم؟ " * 6, "القط يجلس على الحصيرة.")
     assert len(ctx) > 20 and len(cont) > 1
     kept = truncate_context(ctx, len(cont), 20)
-    assert kept == ctx[-(21 - len(cont)):] and len(kept) + len(cont) == 21  # the last token is never input
+    assert kept == ctx[-(21 - len(cont)) :] and len(kept) + len(cont) == 21  # the last token is never input
     (short,) = continuation_loglikelihoods(model, [(ctx, cont)], pad_token_id(tok), max_length=20)
     assert short == pytest.approx(_by_hand(model, kept, cont), rel=1e-5)
     (full,) = continuation_loglikelihoods(model, [(ctx, cont)], pad_token_id(tok))
@@ -95,8 +100,9 @@ def test_text_log_probs_skip_padding_and_do_not_depend_on_the_batch(lm):
     model, tok = lm
     seqs = encode_texts(tok, TEXTS)
     assert len(seqs[2]) == 1  # a one-token text: predicts nothing, counts nothing
-    hand_nll = -sum(lp[k, ids[k + 1]].item() for ids in seqs
-                    for lp in [_plain_logprobs(model, ids)] for k in range(len(ids) - 1))
+    hand_nll = -sum(
+        lp[k, ids[k + 1]].item() for ids in seqs for lp in [_plain_logprobs(model, ids)] for k in range(len(ids) - 1)
+    )
     n_tokens = sum(len(ids) - 1 for ids in seqs)
     for batch_size in (1, 2, 5):
         batches = text_batches(tok, TEXTS, batch_size)
@@ -115,10 +121,15 @@ def test_truncation_keeps_the_first_tokens_and_special_tokens_follow_the_flag(lm
     full = encode_texts(tok, TEXTS)
     assert encode_texts(tok, TEXTS, max_tokens=4) == [ids[:4] for ids in full]
     assert encode_texts(tok, [], max_tokens=4) == [] and text_batches(tok, [], 2) == []
-    bos_tok = tok.__class__(tokenizer_object=tok.backend_tokenizer.__class__.from_str(tok.backend_tokenizer.to_str()),
-                            bos_token=tok.bos_token, eos_token=tok.eos_token, pad_token=tok.pad_token)
+    bos_tok = tok.__class__(
+        tokenizer_object=tok.backend_tokenizer.__class__.from_str(tok.backend_tokenizer.to_str()),
+        bos_token=tok.bos_token,
+        eos_token=tok.eos_token,
+        pad_token=tok.pad_token,
+    )
     bos_tok.backend_tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{tok.bos_token} $A", special_tokens=[(tok.bos_token, tok.bos_token_id)])
+        single=f"{tok.bos_token} $A", special_tokens=[(tok.bos_token, tok.bos_token_id)]
+    )
     with_bos = encode_texts(bos_tok, TEXTS)
     assert with_bos == [[tok.bos_token_id] + ids for ids in full]
     assert encode_texts(bos_tok, TEXTS, add_special_tokens=False) == full  # a rendered chat template: none added

@@ -25,10 +25,17 @@ def test_models_list_piped_shows_full_references_and_json():
 
 
 def test_eval_mcq_json_summary_on_stdout_progress_on_stderr(tiny_model, tmp_path, one_thread):
-    write_records(tmp_path / "t.jsonl", [{"id": f"q{i}", "question": f"سؤال {i}", "choices": ["أ", "ب"],
-                                          "answer": "ا" if i == 0 else "ب"} for i in range(3)])
-    result = CliRunner().invoke(app, ["eval", "mcq", "-m", str(tiny_model), "-t", str(tmp_path / "t.jsonl"),
-                                      "-o", str(tmp_path / "out"), "--json"])
+    write_records(
+        tmp_path / "t.jsonl",
+        [
+            {"id": f"q{i}", "question": f"سؤال {i}", "choices": ["أ", "ب"], "answer": "ا" if i == 0 else "ب"}
+            for i in range(3)
+        ],
+    )
+    result = CliRunner().invoke(
+        app,
+        ["eval", "mcq", "-m", str(tiny_model), "-t", str(tmp_path / "t.jsonl"), "-o", str(tmp_path / "out"), "--json"],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)  # stdout is exactly one JSON document: no table, no progress bar
     task = summary["tasks"]["t"]
@@ -39,8 +46,20 @@ def test_eval_mcq_json_summary_on_stdout_progress_on_stderr(tiny_model, tmp_path
 def test_eval_translation_json_summary(tmp_path):
     (tmp_path / "hyp.txt").write_text("مرحبا\nشكرا\n", encoding="utf-8")
     (tmp_path / "ref.txt").write_text("مرحبا\nشكرا جزيلا\n", encoding="utf-8")
-    result = CliRunner().invoke(app, ["eval", "translation", "--hyp", str(tmp_path / "hyp.txt"), "--ref",
-                                      str(tmp_path / "ref.txt"), "-o", str(tmp_path / "out"), "--json"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "translation",
+            "--hyp",
+            str(tmp_path / "hyp.txt"),
+            "--ref",
+            str(tmp_path / "ref.txt"),
+            "-o",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["directions"]["hyp"]["n"] == 2 and 0 < summary["directions"]["hyp"]["chrf"] < 100

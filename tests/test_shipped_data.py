@@ -3,6 +3,7 @@
 * ``instructions_en.jsonl``: English chat samples used to exercise the
   translator (code fences, LaTeX, markdown, URLs, placeholders, HTML).
 * ``mcq_ar.jsonl``: Arabic multiple-choice questions.
+* ``mmlu_en_ar_mt.jsonl``: machine-translated training pairs (licences, no overlap with the held-out set).
 
 Standard library + pytest only.
 """
@@ -66,6 +67,7 @@ def mcqs() -> list[dict]:
 # instructions_en.jsonl
 # --------------------------------------------------------------------------
 
+
 def test_instructions_schema(instructions):
     assert len(instructions) >= 100
     for rec in instructions:
@@ -121,9 +123,7 @@ def test_instructions_structure_coverage(instructions):
 
 def test_instructions_has_system_and_multi_turn(instructions):
     with_system = sum(1 for r in instructions if r["messages"][0]["role"] == "system")
-    multi_turn = sum(
-        1 for r in instructions if sum(m["role"] == "user" for m in r["messages"]) >= 2
-    )
+    multi_turn = sum(1 for r in instructions if sum(m["role"] == "user" for m in r["messages"]) >= 2)
     assert with_system >= 5
     assert multi_turn >= 10
 
@@ -131,6 +131,7 @@ def test_instructions_has_system_and_multi_turn(instructions):
 # --------------------------------------------------------------------------
 # mcq_ar.jsonl
 # --------------------------------------------------------------------------
+
 
 def _arabic_share(text: str) -> float | None:
     """Share of Arabic-block letters among Arabic + Latin letters (None if neither)."""
@@ -193,3 +194,19 @@ def test_mcq_answer_positions_balanced(mcqs):
     four = [r["answer"] for r in mcqs if len(r["choices"]) == 4]
     for pos in range(4):
         assert four.count(pos) >= 0.15 * len(four), f"answer index {pos} under-represented"
+
+
+# ---------------------------------------------------------------------------
+# mmlu_en_ar_mt.jsonl: machine-translated training pairs (scripts/build_shipped_data.py)
+# ---------------------------------------------------------------------------
+def test_mmlu_pairs_carry_their_licences_and_share_nothing_with_the_held_out_set():
+    rows = [json.loads(line) for line in _read_text("mmlu_en_ar_mt.jsonl").splitlines()]
+    heldout = [json.loads(line) for line in _read_text("tico19_heldout_en_ar.jsonl").splitlines()]
+    assert len(rows) == 6000 and len({r["id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert r["src_lang"] == "en" and r["tgt_lang"] == "ar" and 25 <= len(r["src"]) <= 300, r["id"]
+        meta = r["meta"]
+        assert meta["license"] == "Apache-2.0" and meta["license_src"] == "MIT", r["id"]
+        assert "Hendrycks" in meta["attribution"] and "machine translation" in meta["attribution"], r["id"]
+    held = {h["src"].lower() for h in heldout} | {h["tgt"] for h in heldout}
+    assert not [r["id"] for r in rows if r["src"].lower() in held or r["tgt"] in held]

@@ -14,13 +14,23 @@ def _jsonl(path, rows):
 
 
 def test_sharegpt_layout_maps_roles_and_rejects_unknown(tmp_path):
-    src = _jsonl(tmp_path / "h.jsonl", [
-        {"conversations": [{"from": "system", "value": "Be kind."}, {"from": "human", "value": "Hi"},
-                           {"from": "gpt", "value": "Hello!"}]},
-        {"conversations": [{"from": "alien", "value": "?"}]},
-        {"conversations": [{"from": "human", "value": "no answer"}]},
-    ])
-    out = run(ChatDataConfig(input=src, layout="sharegpt", messages_field="conversations", name="hermes"), tmp_path / "o")
+    src = _jsonl(
+        tmp_path / "h.jsonl",
+        [
+            {
+                "conversations": [
+                    {"from": "system", "value": "Be kind."},
+                    {"from": "human", "value": "Hi"},
+                    {"from": "gpt", "value": "Hello!"},
+                ]
+            },
+            {"conversations": [{"from": "alien", "value": "?"}]},
+            {"conversations": [{"from": "human", "value": "no answer"}]},
+        ],
+    )
+    out = run(
+        ChatDataConfig(input=src, layout="sharegpt", messages_field="conversations", name="hermes"), tmp_path / "o"
+    )
     samples = list(read_records(tmp_path / "o" / "samples.jsonl", "chat"))
     assert [m.role for m in samples[0].messages] == ["system", "user", "assistant"]
     assert samples[0].meta["source"] == "hermes" and samples[0].id.startswith("hermes-")
@@ -30,13 +40,22 @@ def test_sharegpt_layout_maps_roles_and_rejects_unknown(tmp_path):
 
 
 def test_columns_layout_with_joined_columns_and_limit(tmp_path):
-    src = _jsonl(tmp_path / "a.jsonl", [
-        {"instruction": "Add", "input": "2 and 3", "output": "5", "id": 7},
-        {"instruction": "Say hi", "input": "", "output": "hi", "id": 8},
-        {"instruction": "extra", "input": "", "output": "x", "id": 9},
-    ])
-    cfg = ChatDataConfig(input=src, layout="columns", join_columns={"user": ["instruction", "input"]},
-                         columns={"assistant": "output"}, id_field="id", limit=2)
+    src = _jsonl(
+        tmp_path / "a.jsonl",
+        [
+            {"instruction": "Add", "input": "2 and 3", "output": "5", "id": 7},
+            {"instruction": "Say hi", "input": "", "output": "hi", "id": 8},
+            {"instruction": "extra", "input": "", "output": "x", "id": 9},
+        ],
+    )
+    cfg = ChatDataConfig(
+        input=src,
+        layout="columns",
+        join_columns={"user": ["instruction", "input"]},
+        columns={"assistant": "output"},
+        id_field="id",
+        limit=2,
+    )
     run(cfg, tmp_path / "o")
     samples = list(read_records(tmp_path / "o" / "samples.jsonl", "chat"))
     assert [s.id for s in samples] == ["7", "8"]
@@ -46,8 +65,10 @@ def test_columns_layout_with_joined_columns_and_limit(tmp_path):
 
 def test_missing_column_is_a_named_reject(tmp_path):
     src = _jsonl(tmp_path / "o.jsonl", [{"question": "q"}])
-    out = run(ChatDataConfig(input=src, layout="columns", columns={"user": "question", "assistant": "response"}),
-              tmp_path / "o")
+    out = run(
+        ChatDataConfig(input=src, layout="columns", columns={"user": "question", "assistant": "response"}),
+        tmp_path / "o",
+    )
     assert out["metrics"]["rejected_by_reason"] == {"invalid record": 1}
     assert "missing field 'response'" in (tmp_path / "o" / "rejects.jsonl").read_text()
 
@@ -56,8 +77,11 @@ def test_mix_concatenates_caps_and_dedups(tmp_path):
     from hala.sources.chat import ChatMixConfig, run_mix
 
     def sample(i):
-        return {"id": f"s{i}", "messages": [{"role": "user", "content": f"q{i}"},
-                                            {"role": "assistant", "content": f"a{i}"}], "meta": {}}
+        return {
+            "id": f"s{i}",
+            "messages": [{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": f"a{i}"}],
+            "meta": {},
+        }
 
     a = _jsonl(tmp_path / "a.jsonl", [sample(1), sample(2), sample(3)])
     b = _jsonl(tmp_path / "b.jsonl", [sample(2), sample(4)])

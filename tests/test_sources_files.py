@@ -21,8 +21,11 @@ def read(ref, **kw) -> tuple[list[dict], RejectLog]:
 
 def test_tsv_header_bad_columns_and_bad_utf8(tmp_path):
     f = tmp_path / "corpus.tsv"
-    f.write_bytes("src\ttgt\nSave\tحفظ\n\nOpen\tفتح\textra\nbad \xff\t\xd8\n Close \t إغلاق \n".encode("utf-8")
-                  .replace(b"\xc3\xbf", b"\xff").replace(b"\xc3\x98", b"\xd8"))
+    f.write_bytes(
+        "src\ttgt\nSave\tحفظ\n\nOpen\tفتح\textra\nbad \xff\t\xd8\n Close \t إغلاق \n".encode("utf-8")
+        .replace(b"\xc3\xbf", b"\xff")
+        .replace(b"\xc3\x98", b"\xd8")
+    )
     pairs, log = read(f)
     assert [(p["src"], p["tgt"]) for p in pairs] == [("Save", "حفظ"), (" Close ", " إغلاق ")]
     assert pairs[0]["id"] == "corpus:2" and pairs[0]["meta"] == {"source": "corpus", "file": "corpus.tsv", "line": 2}
@@ -54,11 +57,15 @@ def test_line_aligned_two_letter_codes_and_misalignment_is_an_error(tmp_path):
 
 def test_jsonl_pairs_fast_path_and_invalid_rows(tmp_path):
     f = tmp_path / "p.jsonl"
-    write_records(f, [{"id": "a", "src": "Save", "tgt": "حفظ", "src_lang": "EN", "tgt_lang": "ar"},
-                      {"id": "b", "src": "Open", "tgt": "فتح", "src_lang": "en", "tgt_lang": "ar",
-                       "meta": {"source": "mine"}},
-                      {"id": "c", "src": "x", "src_lang": "en", "tgt_lang": "ar"},
-                      {"id": "d", "src": "x", "tgt": "y", "src_lang": "en", "tgt_lang": "ar", "extra": 1}])
+    write_records(
+        f,
+        [
+            {"id": "a", "src": "Save", "tgt": "حفظ", "src_lang": "EN", "tgt_lang": "ar"},
+            {"id": "b", "src": "Open", "tgt": "فتح", "src_lang": "en", "tgt_lang": "ar", "meta": {"source": "mine"}},
+            {"id": "c", "src": "x", "src_lang": "en", "tgt_lang": "ar"},
+            {"id": "d", "src": "x", "tgt": "y", "src_lang": "en", "tgt_lang": "ar", "extra": 1},
+        ],
+    )
     pairs, log = read(f"named={f}")
     assert [p["id"] for p in pairs] == ["a", "b"]
     assert pairs[0]["src_lang"] == "en" and pairs[0]["meta"] == {"source": "named"}
@@ -95,9 +102,13 @@ def test_catalog_directory_po_and_mo_recursively(tmp_path):
 def test_saved_hf_dataset_with_translation_column(tmp_path):
     import datasets
 
-    ds = datasets.Dataset.from_list([{"translation": {"ar": "حفظ", "en": "Save"}},
-                                     {"translation": {"ar": "فتح", "en": "Open"}},
-                                     {"translation": {"fr": "Ouvrir", "en": "Open"}}])
+    ds = datasets.Dataset.from_list(
+        [
+            {"translation": {"ar": "حفظ", "en": "Save"}},
+            {"translation": {"ar": "فتح", "en": "Open"}},
+            {"translation": {"fr": "Ouvrir", "en": "Open"}},
+        ]
+    )
     ds.save_to_disk(str(tmp_path / "opus"))
     pairs, log = read(tmp_path / "opus")
     assert [(p["src"], p["tgt"], p["id"]) for p in pairs] == [("Save", "حفظ", "opus:1"), ("Open", "فتح", "opus:2")]
@@ -126,6 +137,9 @@ def test_packages_input_and_errors(tmp_path):
 
 
 def test_hub_reference_offline_fails_clearly():
-    with pytest.raises(HalaError, match=r"hf:Helsinki-NLP/opus-100:ar-en@train: cannot load the dataset from the "
-                                        r"Hugging Face Hub \(this needs network"):
+    with pytest.raises(
+        HalaError,
+        match=r"hf:Helsinki-NLP/opus-100:ar-en@train: cannot load the dataset from the "
+        r"Hugging Face Hub \(this needs network",
+    ):
         read("hf:Helsinki-NLP/opus-100:ar-en@train")

@@ -111,9 +111,17 @@ def test_inputs_cover_dirs_packages_prefixes_models_and_not_the_run_dir(tmp_path
     (tmp_path / "t.jsonl").write_text("{}\n")
     run_dir = tmp_path / "runs" / "r"
     run_dir.mkdir(parents=True)
-    config = {"data": "d", "select_on": "mcq:t.jsonl", "tasks": ["mmlu=d", "quickstart"],
-              "shipped": "package:mcq_ar.jsonl", "model": "embedded:gemma-3-270m", "base": "org/not-cached",
-              "output": "t.jsonl", "report_of": str(tmp_path), "nothing": "no/such/file"}
+    config = {
+        "data": "d",
+        "select_on": "mcq:t.jsonl",
+        "tasks": ["mmlu=d", "quickstart"],
+        "shipped": "package:mcq_ar.jsonl",
+        "model": "embedded:gemma-3-270m",
+        "base": "org/not-cached",
+        "output": "t.jsonl",
+        "report_of": str(tmp_path),
+        "nothing": "no/such/file",
+    }
     found = external_inputs(config, run_dir)
     assert found.fingerprints["d"].startswith("dir:1:")
     assert found.fingerprints["mcq:t.jsonl"] == file_fingerprint(tmp_path / "t.jsonl")

@@ -42,10 +42,16 @@ def translation_set(tmp_path) -> Path:
     return write_jsonl(tmp_path / "train.jsonl", [chat_sample(i, s, t) for i, (s, t) in enumerate(PAIRS)])
 
 
-MULTI_TURN = {"id": "mt", "messages": [
-    {"role": "system", "content": "You translate."},
-    {"role": "user", "content": "Translate: cat"}, {"role": "assistant", "content": "قط"},
-    {"role": "user", "content": "Translate: dog"}, {"role": "assistant", "content": "كلب"}]}
+MULTI_TURN = {
+    "id": "mt",
+    "messages": [
+        {"role": "system", "content": "You translate."},
+        {"role": "user", "content": "Translate: cat"},
+        {"role": "assistant", "content": "قط"},
+        {"role": "user", "content": "Translate: dog"},
+        {"role": "assistant", "content": "كلب"},
+    ],
+}
 
 
 def expected_labels(tokenizer, messages, header: str, end: str) -> list[int]:
@@ -59,8 +65,10 @@ def expected_labels(tokenizer, messages, header: str, end: str) -> list[int]:
             pos = start + len(m["content"].strip()) + len(end)
             spans.append((start, pos))
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return [tok if any(s <= a < e for s, e in spans) else -100 for tok, (a, _) in zip(enc["input_ids"],
-                                                                                     enc["offset_mapping"])]
+    return [
+        tok if any(s <= a < e for s, e in spans) else -100
+        for tok, (a, _) in zip(enc["input_ids"], enc["offset_mapping"])
+    ]
 
 
 def prepared_labels(model: str, train: Path, tmp_path: Path, **overrides) -> tuple:
@@ -78,8 +86,9 @@ UNMARKED_CHATML = CHATML_TEMPLATE.replace("{% generation %}", "").replace("{% en
 @pytest.mark.parametrize("template, strategy", [(None, "markers"), (UNMARKED_CHATML, "prefix")])
 def test_assistant_only_labels_chatml_token_by_token(tiny_model, tmp_path, template, strategy):
     rows = [chat_sample(0, *PAIRS[0]), MULTI_TURN]
-    session, labels = prepared_labels(str(tiny_model), write_jsonl(tmp_path / "t.jsonl", rows), tmp_path,
-                                      chat_template=template)
+    session, labels = prepared_labels(
+        str(tiny_model), write_jsonl(tmp_path / "t.jsonl", rows), tmp_path, chat_template=template
+    )
     assert session.strategy == strategy
     tok = session.tokenizer
     for row, got in zip(rows, labels):
@@ -138,9 +147,19 @@ def test_label_only_head_gives_trls_loss(tiny_gemma, translation_set, tmp_path):
 def test_memorises_a_small_translation_set(tiny_model, translation_set, tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    config = TrainConfig(model=str(tiny_model), train=str(translation_set), dev=str(translation_set), mode="full",
-                         max_steps=60, batch_size=4, learning_rate=3e-3, lr_scheduler="constant", warmup=0,
-                         save_steps=30, logging_steps=5)
+    config = TrainConfig(
+        model=str(tiny_model),
+        train=str(translation_set),
+        dev=str(translation_set),
+        mode="full",
+        max_steps=60,
+        batch_size=4,
+        learning_rate=3e-3,
+        lr_scheduler="constant",
+        warmup=0,
+        save_steps=30,
+        logging_steps=5,
+    )
     summary = run(config, tmp_path / "out")
     assert summary["losses"][0]["loss"] > 4.0
     assert summary["final_loss"] < 0.3 and summary["eval_loss"] < 0.3
@@ -152,10 +171,11 @@ def test_memorises_a_small_translation_set(tiny_model, translation_set, tmp_path
     assert "{% generation %}" in tok.chat_template
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     src, tgt = PAIRS[3]
-    prompt = tok.apply_chat_template(translation_messages(src, "en", "ar"), add_generation_prompt=True,
-                                     return_tensors="pt", return_dict=True)
+    prompt = tok.apply_chat_template(
+        translation_messages(src, "en", "ar"), add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     out = model.generate(**prompt, max_new_tokens=40, do_sample=False)
-    assert tok.decode(out[0, prompt["input_ids"].shape[1]:], skip_special_tokens=True) == tgt
+    assert tok.decode(out[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True) == tgt
 
 
 class StopAt:
@@ -175,8 +195,15 @@ class StopAt:
 def test_resumed_run_ends_with_the_same_weights(tiny_gemma, translation_set, tmp_path):
     from safetensors.torch import load_file
 
-    config = TrainConfig(model=str(tiny_gemma), train=str(translation_set), max_steps=9, batch_size=2,
-                         learning_rate=1e-3, save_steps=3, lora_dropout=0.1)
+    config = TrainConfig(
+        model=str(tiny_gemma),
+        train=str(translation_set),
+        max_steps=9,
+        batch_size=2,
+        learning_rate=1e-3,
+        save_steps=3,
+        lora_dropout=0.1,
+    )
     whole = run(config, tmp_path / "whole")
     with pytest.raises(KeyboardInterrupt):
         run(config, tmp_path / "resumed", callbacks=[StopAt(6)])
@@ -201,8 +228,9 @@ def test_merged_model_equals_base_plus_adapter(tiny_model, translation_set, tmp_
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    config = TrainConfig(model=str(tiny_model), train=str(translation_set), max_steps=4, batch_size=4,
-                         learning_rate=1e-2, save_steps=100)
+    config = TrainConfig(
+        model=str(tiny_model), train=str(translation_set), max_steps=4, batch_size=4, learning_rate=1e-2, save_steps=100
+    )
     run(config, tmp_path / "out")
     ids = torch.tensor([[5, 17, 42, 99, 7]])
     merged = AutoModelForCausalLM.from_pretrained(tmp_path / "out" / "model")
@@ -220,23 +248,35 @@ def test_rejects_config_mismatch_and_cli(tiny_model, translation_set, tmp_path):
     from hala.cli import app
     from hala.errors import HalaError
 
-    train = write_jsonl(tmp_path / "mixed.jsonl", [chat_sample(0, *PAIRS[0])],
-                        extra_lines=("not json", json.dumps({"id": "q", "messages": [{"role": "user",
-                                                                                      "content": "hi"}]})))
+    train = write_jsonl(
+        tmp_path / "mixed.jsonl",
+        [chat_sample(0, *PAIRS[0])],
+        extra_lines=("not json", json.dumps({"id": "q", "messages": [{"role": "user", "content": "hi"}]})),
+    )
     config_file = tmp_path / "train.yaml"
     config_file.write_text(f"model: {tiny_model}\nmax_steps: 2\nbatch_size: 1\nsave_steps: 100\n")
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["train", "--config", str(config_file), "--train", str(train),
-                                      "--full", "--lr", "1e-3", "--out", str(out)])
+    result = CliRunner().invoke(
+        app, ["train", "--config", str(config_file), "--train", str(train), "--full", "--lr", "1e-3", "--out", str(out)]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["mode"] == "full" and summary["steps"] == 2 and summary["rejected"] == 2
     rejects = [json.loads(line) for line in (out / "rejects.jsonl").read_text().splitlines()]
-    assert [(r["line"], r["reason"].split(":")[0]) for r in rejects] == [(2, "invalid JSON"),
-                                                                        (3, "no assistant turn")]
+    assert [(r["line"], r["reason"].split(":")[0]) for r in rejects] == [(2, "invalid JSON"), (3, "no assistant turn")]
     with pytest.raises(HalaError, match="learning_rate"):
-        run(TrainConfig(model=str(tiny_model), train=str(train), mode="full", max_steps=2, batch_size=1,
-                        save_steps=100, learning_rate=5e-3), out)
+        run(
+            TrainConfig(
+                model=str(tiny_model),
+                train=str(train),
+                mode="full",
+                max_steps=2,
+                batch_size=1,
+                save_steps=100,
+                learning_rate=5e-3,
+            ),
+            out,
+        )
 
 
 def test_config_is_strict_and_cli_has_help():
@@ -255,6 +295,7 @@ def test_hardware_plan_on_cpu():
 
     auto = plan(TrainConfig(model="m", train="t"), n_params=270_000_000)
     assert auto.device == "cpu" and auto.label_only_head and not auto.gradient_checkpointing
-    forced = plan(TrainConfig(model="m", train="t", bf16=True, gradient_checkpointing=True,
-                              label_only_head=False), n_params=1)
+    forced = plan(
+        TrainConfig(model="m", train="t", bf16=True, gradient_checkpointing=True, label_only_head=False), n_params=1
+    )
     assert forced.bf16 and forced.gradient_checkpointing and not forced.label_only_head

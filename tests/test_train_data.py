@@ -21,7 +21,8 @@ def _write(path: Path, n: int, bad: bool = True) -> Path:
     rows = []
     for i in range(n):
         msgs = translation_messages(f"sentence number {i}", "en", "ar") + [
-            {"role": "assistant", "content": f"جملة {i}"}]
+            {"role": "assistant", "content": f"جملة {i}"}
+        ]
         if i % 3 == 0:  # multi-turn
             msgs += [{"role": "user", "content": f"and {i}?"}, {"role": "assistant", "content": f"و {i}"}]
         rows.append(json.dumps({"id": f"s{i}", "messages": msgs}, ensure_ascii=False))
@@ -67,8 +68,10 @@ def test_cached_rows_equal_the_per_sample_labels_and_rejects_name_the_line(tiny_
     rejects = RejectLog()
     ds, meta = prepare_dataset(str(data), tok, strategy, 512, rejects, cache_root=tmp_path / "cache", num_proc=1)
     assert meta["records"] == 14 and meta["examples"] == 12 and len(ds) == 12
-    assert sorted((r.line, r.reason.split(":")[0]) for r in rejects.examples) == [(13, "invalid JSON"),
-                                                                               (14, "no assistant turn")]
+    assert sorted((r.line, r.reason.split(":")[0]) for r in rejects.examples) == [
+        (13, "invalid JSON"),
+        (14, "no assistant turn"),
+    ]
     lines = [json.loads(x) for x in data.read_text().splitlines()[:12]]
     for row, obj in zip(ds, lines):
         ids, labels = _reference_labels(tok, obj["messages"], strategy)
@@ -104,8 +107,9 @@ def _prepare_in_process(args):
 
     from hala.train.data import prepare_dataset
 
-    ds, meta = prepare_dataset(data, AutoTokenizer.from_pretrained(model_dir), "markers", 512, RejectLog(),
-                               cache_root=Path(cache), num_proc=1)
+    ds, meta = prepare_dataset(
+        data, AutoTokenizer.from_pretrained(model_dir), "markers", 512, RejectLog(), cache_root=Path(cache), num_proc=1
+    )
     return meta["build_seconds"], meta["cache_dir"], len(ds)
 
 
@@ -133,8 +137,16 @@ def test_packing_trains_padding_free_from_packed_rows(tiny_model, tmp_path):
     from hala.train.stage import prepare
 
     data = _write(tmp_path / "train.jsonl", 12, bad=False)
-    config = TrainConfig(model=str(tiny_model), train=str(data), max_steps=1, batch_size=2, max_length=128,
-                         packing=True, data_cache=str(tmp_path / "cache"), mode="full")
+    config = TrainConfig(
+        model=str(tiny_model),
+        train=str(data),
+        max_steps=1,
+        batch_size=2,
+        max_length=128,
+        packing=True,
+        data_cache=str(tmp_path / "cache"),
+        mode="full",
+    )
     session = prepare(config, tmp_path / "out")
     ds = session.trainer.train_dataset
     assert session.n_train == 12 and len(ds) < 12 and "seq_lengths" in ds.column_names
@@ -151,8 +163,17 @@ def test_attention_is_left_to_transformers_so_gemma2_loads(tmp_path):
 
     from hala.train.stage import load_base_model
 
-    Gemma2ForCausalLM(Gemma2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                   num_attention_heads=2, num_key_value_heads=1, head_dim=8)).save_pretrained(tmp_path)
+    Gemma2ForCausalLM(
+        Gemma2Config(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+        )
+    ).save_pretrained(tmp_path)
     config = TrainConfig(model=str(tmp_path), train="t.jsonl")
     assert config.attn_implementation == "auto"
     model = load_base_model(config, tmp_path, dtype=None)

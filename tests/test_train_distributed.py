@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_train import PAIRS, chat_sample, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,10 +30,31 @@ def test_two_cpu_processes_train_and_write_the_model(tiny_model, tmp_path):
     train = write_jsonl(tmp_path / "train.jsonl", [chat_sample(i, s, t) for i, (s, t) in enumerate(PAIRS * 2)])
     out = tmp_path / "out"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")}
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(CONFIGS / "ddp-cpu.yaml"),
-           "--main_process_port", str(free_port()), "-m", "hala.cli", "train", "--model", str(tiny_model),
-           "--train", str(train), "--out", str(out), "--full", "--max-steps", "3", "--batch-size", "2",
-           "--save-steps", "100"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(CONFIGS / "ddp-cpu.yaml"),
+        "--main_process_port",
+        str(free_port()),
+        "-m",
+        "hala.cli",
+        "train",
+        "--model",
+        str(tiny_model),
+        "--train",
+        str(train),
+        "--out",
+        str(out),
+        "--full",
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--save-steps",
+        "100",
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "train_summary.json").read_text())
@@ -56,15 +76,19 @@ def launch_env(config: Path) -> tuple:
 
 
 def test_the_recipes_name_shipped_accelerate_configs():
-    named = {m for recipe in (REPO / "recipes").glob("*.yaml")
-             for m in re.findall(r"configs/accelerate/([\w.-]+\.yaml)", recipe.read_text(encoding="utf-8"))}
+    named = {
+        m
+        for recipe in (REPO / "recipes").glob("*.yaml")
+        for m in re.findall(r"configs/accelerate/([\w.-]+\.yaml)", recipe.read_text(encoding="utf-8"))
+    }
     assert named, "the paper recipes document their accelerate launch"
     assert named <= {p.name for p in CONFIGS.glob("*.yaml")}
 
 
-@pytest.mark.parametrize("name, processes, fsdp, precision", [("ddp-cpu.yaml", 2, False, "no"),
-                                                             ("ddp-8gpu.yaml", 8, False, "bf16"),
-                                                             ("fsdp-8gpu.yaml", 8, True, "bf16")])
+@pytest.mark.parametrize(
+    "name, processes, fsdp, precision",
+    [("ddp-cpu.yaml", 2, False, "no"), ("ddp-8gpu.yaml", 8, False, "bf16"), ("fsdp-8gpu.yaml", 8, True, "bf16")],
+)
 def test_accelerate_reads_each_config(name, processes, fsdp, precision):
     args, env = launch_env(CONFIGS / name)
     assert args.num_processes == processes and bool(args.use_fsdp) == fsdp and args.multi_gpu != fsdp
@@ -88,8 +112,17 @@ def test_fsdp_config_shards_decoder_layers_and_saves_plain_weights(monkeypatch):
     assert plugin.fsdp_version == 2 and plugin.reshard_after_forward is True
     assert plugin.state_dict_type.name == "FULL_STATE_DICT" and plugin.activation_checkpointing
 
-    model = Gemma2ForCausalLM(Gemma2Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
-                                           num_attention_heads=2, num_key_value_heads=1, head_dim=8))
+    model = Gemma2ForCausalLM(
+        Gemma2Config(
+            vocab_size=64,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+        )
+    )
     policy = fsdp2_prepare_auto_wrap_policy(plugin, model)
     wrapped = [name for name, module in model.named_modules() if policy(module)]
     assert wrapped == ["model.layers.0", "model.layers.1"]

@@ -4,30 +4,37 @@ the stage's SFTTrainer; SmolLM2: ChatML without markers, through the prefix-rend
 from __future__ import annotations
 
 import pytest
-
 from test_train import MULTI_TURN, PAIRS, chat_sample, expected_labels, prepared_labels, write_jsonl
 
 pytestmark = pytest.mark.embedded
 
-GEMMA_MULTI_TURN = {"id": "g", "messages": [
-    {"role": "system", "content": "You are a translator."},
-    {"role": "user", "content": "Translate into Arabic: the house"}, {"role": "assistant", "content": "البيت"},
-    {"role": "user", "content": "And: the garden"}, {"role": "assistant", "content": "الحديقة"}]}
+GEMMA_MULTI_TURN = {
+    "id": "g",
+    "messages": [
+        {"role": "system", "content": "You are a translator."},
+        {"role": "user", "content": "Translate into Arabic: the house"},
+        {"role": "assistant", "content": "البيت"},
+        {"role": "user", "content": "And: the garden"},
+        {"role": "assistant", "content": "الحديقة"},
+    ],
+}
 
 
 @pytest.mark.slow
 def test_gemma3_labels_token_by_token(embedded_gemma, tmp_path):
     rows = [chat_sample(0, *PAIRS[2]), GEMMA_MULTI_TURN]
-    session, labels = prepared_labels(str(embedded_gemma), write_jsonl(tmp_path / "t.jsonl", rows), tmp_path,
-                                      bf16=False)
+    session, labels = prepared_labels(
+        str(embedded_gemma), write_jsonl(tmp_path / "t.jsonl", rows), tmp_path, bf16=False
+    )
     assert session.strategy == "markers"
     tok = session.tokenizer
     for row, got in zip(rows, labels):
         want = expected_labels(tok, row["messages"], "<start_of_turn>model\n", "<end_of_turn>")
         assert got == want
         trained = [t for t in got if t != -100]
-        assert tok.decode(trained) == "".join(m["content"] + "<end_of_turn>" for m in row["messages"]
-                                              if m["role"] == "assistant")
+        assert tok.decode(trained) == "".join(
+            m["content"] + "<end_of_turn>" for m in row["messages"] if m["role"] == "assistant"
+        )
         assert tok.convert_ids_to_tokens(trained[-1]) == "<end_of_turn>"
         # system, user and header tokens are all masked
         assert sum(t != -100 for t in got) < len(got) / 2

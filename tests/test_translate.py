@@ -11,7 +11,7 @@ from hala.atomic import read_json
 from hala.errors import HalaError
 from hala.translate import TranslateConfig, run, translate_texts, translate_with_reasons
 from hala.translate.cache import Cache
-from hala.translate.engines import GenSettings, Generation, Prompt
+from hala.translate.engines import Generation, GenSettings, Prompt
 from hala.translate.guards import GuardConfig, Guards, is_loop
 from hala.translate.translator import Translator
 
@@ -41,33 +41,45 @@ class DictEngine:
 
 
 def _translator(engine, cache=None) -> Translator:
-    return Translator(engine, "hala", "en", "ar", GenSettings(max_new_tokens=32), Guards("ar", GuardConfig()),
-                      Cache() if cache is None else cache)
+    return Translator(
+        engine,
+        "hala",
+        "en",
+        "ar",
+        GenSettings(max_new_tokens=32),
+        Guards("ar", GuardConfig()),
+        Cache() if cache is None else cache,
+    )
 
 
 # ------------------------------------------------------------------------------------------ guards
-@pytest.mark.parametrize("src,out,hit,reason", [
-    ("The cat sits on the mat.", "", False, "empty"),
-    ("The cat sits on the mat.", "القط يجلس", True, "max_tokens"),
-    ("The cat sits on the mat.", "القط القط القط القط القط القط القط", False, "repetition"),
-    ("The cat sits on the mat and looks at the birds outside.", "قط", False, "length_ratio"),
-    ("The cat sits on the mat.", "The cat sits on the mat.", False, "wrong_script"),
-    ("The cat sits on the mat.", "القط يجلس على الحصيرة.", False, None),
-    ("Use [1] to list files.", "استخدم [1] لعرض الملفات.", False, None),
-    # Names copied from the source do not count against the script share ...
-    ("Install PostgreSQL and JavaScript tools.", "ثبت PostgreSQL و JavaScript.", False, None),
-    # ... but a copied sentence is still caught, and so is an output with no Arabic letter at all.
-    ("Show me a hello world program in Rust.", "Show me a hello world program in Rust.", False, "wrong_script"),
-    ("Python.", "Python.", False, "wrong_script"),
-])
+@pytest.mark.parametrize(
+    "src,out,hit,reason",
+    [
+        ("The cat sits on the mat.", "", False, "empty"),
+        ("The cat sits on the mat.", "القط يجلس", True, "max_tokens"),
+        ("The cat sits on the mat.", "القط القط القط القط القط القط القط", False, "repetition"),
+        ("The cat sits on the mat and looks at the birds outside.", "قط", False, "length_ratio"),
+        ("The cat sits on the mat.", "The cat sits on the mat.", False, "wrong_script"),
+        ("The cat sits on the mat.", "القط يجلس على الحصيرة.", False, None),
+        ("Use [1] to list files.", "استخدم [1] لعرض الملفات.", False, None),
+        # Names copied from the source do not count against the script share ...
+        ("Install PostgreSQL and JavaScript tools.", "ثبت PostgreSQL و JavaScript.", False, None),
+        # ... but a copied sentence is still caught, and so is an output with no Arabic letter at all.
+        ("Show me a hello world program in Rust.", "Show me a hello world program in Rust.", False, "wrong_script"),
+        ("Python.", "Python.", False, "wrong_script"),
+    ],
+)
 def test_guards(src, out, hit, reason):
     assert Guards("ar", GuardConfig()).check(src, out, hit) == reason
 
 
 def test_copied_names_exemption_can_be_switched_off():
     strict = Guards("ar", GuardConfig(exempt_copied_names=False))
-    assert strict.check("Install PostgreSQL and JavaScript tools.", "ثبت PostgreSQL و JavaScript.", False) == \
-        "wrong_script"
+    assert (
+        strict.check("Install PostgreSQL and JavaScript tools.", "ثبت PostgreSQL و JavaScript.", False)
+        == "wrong_script"
+    )
 
 
 def test_guard_can_be_skipped_and_the_next_failure_still_counts():
@@ -83,8 +95,10 @@ def test_loop_detector():
 
 # ------------------------------------------------------------------------------------------ retries, cache
 def test_retry_with_adjusted_settings_then_reject_with_reason():
-    engine = DictEngine({"Good one.": "جيد.", "Fixed on retry.": "", "Always bad.": "", "Long one.": "TRUNCATED"},
-                        retry_table={"Fixed on retry.": "تم الإصلاح.", "Long one.": "TRUNCATED"})
+    engine = DictEngine(
+        {"Good one.": "جيد.", "Fixed on retry.": "", "Always bad.": "", "Long one.": "TRUNCATED"},
+        retry_table={"Fixed on retry.": "تم الإصلاح.", "Long one.": "TRUNCATED"},
+    )
     entries = _translator(engine).translate(["Good one.", "Fixed on retry.", "Always bad.", "Long one."])
     assert entries["Good one."].output == "جيد." and entries["Good one."].reason is None
     assert entries["Fixed on retry."].output == "تم الإصلاح."
@@ -119,8 +133,7 @@ def test_dedup_cache_translates_each_segment_once_and_persists(tmp_path):
 
 def test_translate_texts_with_an_engine_object_restores_spans_and_returns_empty_for_rejects():
     engine = DictEngine({"Use [1] here.": "استخدم [1] هنا.", "Second sentence!": "الجملة الثانية!"})
-    out = translate_with_reasons(["Use `ls -l` here. Second sentence!", "Unknown text.", ""], "unused",
-                                 engine=engine)
+    out = translate_with_reasons(["Use `ls -l` here. Second sentence!", "Unknown text.", ""], "unused", engine=engine)
     assert out[0] == ("استخدم `ls -l` هنا. الجملة الثانية!", None)
     assert out[1][0] == "" and out[1][1].startswith("empty")
     assert out[2] == ("", None)
@@ -129,8 +142,9 @@ def test_translate_texts_with_an_engine_object_restores_spans_and_returns_empty_
 # ------------------------------------------------------------------------------------------ real tiny model
 def test_translate_texts_hf_tiny_model(tiny_model):
     texts = ["Hello there.", "Use `x` now.", "Hello there."]
-    out = translate_texts(texts, str(tiny_model), template="few-shot", max_new_tokens=4, dtype="float32",
-                          guards=GuardConfig(**NO_GUARDS))
+    out = translate_texts(
+        texts, str(tiny_model), template="few-shot", max_new_tokens=4, dtype="float32", guards=GuardConfig(**NO_GUARDS)
+    )
     assert len(out) == 3 and out[0] == out[2] and out[0] != ""
     # The random model cannot keep the placeholder: that text is rejected, never returned without its code.
     assert out[1] == "" or "`x`" in out[1]
@@ -142,25 +156,37 @@ def _write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 
 CHATS = [
-    {"id": "c1", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there."},
-                              {"role": "assistant", "content": "Hello!\n\n```python\nprint(1)\n```"}]},
-    {"id": "c2", "messages": [{"role": "user", "content": "Hi there."},
-                              {"role": "tool", "content": "{\"result\": 3}"}]},
+    {
+        "id": "c1",
+        "messages": [
+            {"role": "system", "content": "Be brief."},
+            {"role": "user", "content": "Hi there."},
+            {"role": "assistant", "content": "Hello!\n\n```python\nprint(1)\n```"},
+        ],
+    },
+    {"id": "c2", "messages": [{"role": "user", "content": "Hi there."}, {"role": "tool", "content": '{"result": 3}'}]},
 ]
 
 
 def test_run_chat_keeps_roles_originals_provenance_and_code(tmp_path, tiny_model):
     src = _write_jsonl(tmp_path / "in.jsonl", CHATS + [{"id": "bad"}])
     (tmp_path / "in.jsonl").open("a").write("not json\n")
-    cfg = TranslateConfig(input=str(src), model=str(tiny_model), engine="hf", engine_options={"dtype": "float32"},
-                          max_new_tokens=4, guards=NO_GUARDS, shard_size=1)
+    cfg = TranslateConfig(
+        input=str(src),
+        model=str(tiny_model),
+        engine="hf",
+        engine_options={"dtype": "float32"},
+        max_new_tokens=4,
+        guards=NO_GUARDS,
+        shard_size=1,
+    )
     report = run(cfg, tmp_path / "out")
     rows = [json.loads(x) for x in (tmp_path / "out" / "translated.jsonl").read_text().splitlines()]
     assert [r["id"] for r in rows] == ["c1", "c2"]
     assert [m["role"] for m in rows[0]["messages"]] == ["system", "user", "assistant"]
     assert rows[0]["messages"][2]["content"].endswith("\n\n```python\nprint(1)\n```")
     assert rows[0]["messages"][1]["content"] == rows[1]["messages"][0]["content"]  # deduplicated, same output
-    assert rows[1]["messages"][1]["content"] == "{\"result\": 3}"  # tool output is not translated
+    assert rows[1]["messages"][1]["content"] == '{"result": 3}'  # tool output is not translated
     assert rows[0]["meta"]["original"]["messages"] == CHATS[0]["messages"]
     prov = rows[0]["meta"]["translation"]
     assert prov["engine"] == "hf" and prov["template"] == "hala" and prov["settings"]["max_new_tokens"] == 4
@@ -175,20 +201,29 @@ def test_run_chat_keeps_roles_originals_provenance_and_code(tmp_path, tiny_model
 
 
 def test_run_pairs_and_table_fields(tmp_path, tiny_model):
-    pairs = _write_jsonl(tmp_path / "p.jsonl", [
-        {"id": "p1", "src": "Save the file.", "tgt": "احفظ الملف.", "src_lang": "en", "tgt_lang": "ar"},
-        {"id": "p2", "src": "Bonjour.", "tgt": "", "src_lang": "fr", "tgt_lang": "en"}])
-    common = dict(model=str(tiny_model), engine="hf", engine_options={"dtype": "float32"}, max_new_tokens=4,
-                  guards=NO_GUARDS)
+    pairs = _write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            {"id": "p1", "src": "Save the file.", "tgt": "احفظ الملف.", "src_lang": "en", "tgt_lang": "ar"},
+            {"id": "p2", "src": "Bonjour.", "tgt": "", "src_lang": "fr", "tgt_lang": "en"},
+        ],
+    )
+    common = dict(
+        model=str(tiny_model), engine="hf", engine_options={"dtype": "float32"}, max_new_tokens=4, guards=NO_GUARDS
+    )
     rep = run(TranslateConfig(input=str(pairs), **common), tmp_path / "po")
     (p1,) = [json.loads(x) for x in (tmp_path / "po" / "translated.jsonl").read_text().splitlines()]
     assert p1["src"] == "Save the file." and p1["tgt"] != "احفظ الملف." and p1["tgt_lang"] == "ar"
     assert p1["meta"]["original"]["tgt"] == "احفظ الملف."
     assert rep["input_rejects"] == 1  # the French pair does not match src_lang=en
 
-    table = _write_jsonl(tmp_path / "t.jsonl", [
-        {"question": "What is two plus two?", "choices": ["Four.", "Five."], "answer": 0},
-        {"question": "Missing choices?"}])
+    table = _write_jsonl(
+        tmp_path / "t.jsonl",
+        [
+            {"question": "What is two plus two?", "choices": ["Four.", "Five."], "answer": 0},
+            {"question": "Missing choices?"},
+        ],
+    )
     rep = run(TranslateConfig(input=str(table), fields=["question", "choices"], **common), tmp_path / "to")
     (row,) = [json.loads(x) for x in (tmp_path / "to" / "translated.jsonl").read_text().splitlines()]
     assert len(row["choices"]) == 2 and row["answer"] == 0
@@ -200,22 +235,31 @@ def test_run_pairs_and_table_fields(tmp_path, tiny_model):
     import pyarrow.parquet as pq
 
     pq.write_table(pa.Table.from_pylist([{"question": "What is two plus two?", "answer": 0}]), tmp_path / "t.parquet")
-    run(TranslateConfig(input=str(tmp_path / "t.parquet"), fields=["question"], output="out.parquet", **common),
-        tmp_path / "tp")
+    run(
+        TranslateConfig(input=str(tmp_path / "t.parquet"), fields=["question"], output="out.parquet", **common),
+        tmp_path / "tp",
+    )
     (prow,) = pq.read_table(tmp_path / "tp" / "out.parquet").to_pylist()
     assert prow["answer"] == 0 and json.loads(prow["meta"])["original"] == {"question": "What is two plus two?"}
 
 
 def test_guard_rejects_are_counted_per_reason(tmp_path, tiny_model):
     src = _write_jsonl(tmp_path / "in.jsonl", CHATS)
-    cfg = TranslateConfig(input=str(src), model=str(tiny_model), engine="hf", engine_options={"dtype": "float32"},
-                          max_new_tokens=3)
+    cfg = TranslateConfig(
+        input=str(src), model=str(tiny_model), engine="hf", engine_options={"dtype": "float32"}, max_new_tokens=3
+    )
     report = run(cfg, tmp_path / "out")
     # A random model never writes Arabic within 3 tokens: every record is rejected, with reasons counted.
     assert report["translated"] == 0 and report["rejected"] == 2
     assert sum(report["rejects_by_reason"].values()) == 2
-    assert set(report["rejects_by_reason"]) <= {"empty", "max_tokens", "repetition", "length_ratio", "wrong_script",
-                                                "protected_span"}
+    assert set(report["rejects_by_reason"]) <= {
+        "empty",
+        "max_tokens",
+        "repetition",
+        "length_ratio",
+        "wrong_script",
+        "protected_span",
+    }
     lines = [json.loads(x) for x in (tmp_path / "out" / "rejects.jsonl").read_text().splitlines()]
     assert all(r["line"] in (1, 2) and "segment" in r["reason"] for r in lines)
 
@@ -227,8 +271,9 @@ def test_dry_run_limit_and_changed_config(tmp_path, tiny_model):
     assert rep["records"] == 1 and not (tmp_path / "dry").exists()
     seg = rep["examples"][0]["segments"][0]
     assert seg["text"] == "Be brief." and seg["prompt"].endswith("English: Be brief.\nArabic:")
-    real = TranslateConfig(input=str(src), model=str(tiny_model), engine="hf", max_new_tokens=2, guards=NO_GUARDS,
-                           limit=1)
+    real = TranslateConfig(
+        input=str(src), model=str(tiny_model), engine="hf", max_new_tokens=2, guards=NO_GUARDS, limit=1
+    )
     assert run(real, tmp_path / "o")["records"] == 1
     with pytest.raises(HalaError, match="max_new_tokens"):
         run(real.model_copy(update={"max_new_tokens": 3}), tmp_path / "o")
@@ -255,10 +300,14 @@ def test_few_shot_prompt_shows_a_placeholder_example_with_the_segments_count():
 
 
 def test_span_mismatch_in_a_run_is_retried_then_rejected_with_the_reason(tmp_path, tiny_model, monkeypatch):
-    rows = [{"id": "fixed", "messages": [{"role": "user", "content": "Run `make` now."}]},
-            {"id": "lost", "messages": [{"role": "user", "content": "Type `ls` here."}]}]
-    engine = DictEngine({"Run [1] now.": "شغّل الآن.", "Type [1] here.": "اكتب هنا."},
-                        retry_table={"Run [1] now.": "شغّل [1] الآن.", "Type [1] here.": "اكتب [2] هنا."})
+    rows = [
+        {"id": "fixed", "messages": [{"role": "user", "content": "Run `make` now."}]},
+        {"id": "lost", "messages": [{"role": "user", "content": "Type `ls` here."}]},
+    ]
+    engine = DictEngine(
+        {"Run [1] now.": "شغّل الآن.", "Type [1] here.": "اكتب هنا."},
+        retry_table={"Run [1] now.": "شغّل [1] الآن.", "Type [1] here.": "اكتب [2] هنا."},
+    )
     monkeypatch.setattr("hala.translate.calls.make_engine", lambda *a, **k: engine)
     src = _write_jsonl(tmp_path / "in.jsonl", rows)
     report = run(TranslateConfig(input=str(src), model=str(tiny_model), engine="hf"), tmp_path / "out")
@@ -280,8 +329,14 @@ def test_changed_model_files_invalidate_the_cache_and_redo_finished_shards(tmp_p
     model = tmp_path / "model"
     shutil.copytree(tiny_model, model)
     src = _write_jsonl(tmp_path / "in.jsonl", CHATS)
-    cfg = TranslateConfig(input=str(src), model=str(model), engine="hf", engine_options={"dtype": "float32"},
-                          max_new_tokens=4, guards=NO_GUARDS)
+    cfg = TranslateConfig(
+        input=str(src),
+        model=str(model),
+        engine="hf",
+        engine_options={"dtype": "float32"},
+        max_new_tokens=4,
+        guards=NO_GUARDS,
+    )
     out = tmp_path / "out"
 
     def cached() -> int:
@@ -312,8 +367,10 @@ def test_progress_moves_inside_a_shard(tmp_path, tiny_model, monkeypatch):
     sentences = [f"Sentence number {w}." for w in ("one", "two", "three", "four", "five", "six")]
     engine = DictEngine({s: "جملة رقم." for s in sentences})
     monkeypatch.setattr("hala.translate.calls.make_engine", lambda *a, **k: engine)
-    rows = [{"id": f"r{i}", "messages": [{"role": "user", "content": f"{a} {b}"}]}
-            for i, (a, b) in enumerate(zip(sentences[::2], sentences[1::2]))]
+    rows = [
+        {"id": f"r{i}", "messages": [{"role": "user", "content": f"{a} {b}"}]}
+        for i, (a, b) in enumerate(zip(sentences[::2], sentences[1::2]))
+    ]
     cfg = TranslateConfig(input=str(_write_jsonl(tmp_path / "in.jsonl", rows)), model=str(tiny_model), batch_size=1)
     calls: list[tuple[int, float]] = []
     (tmp_path / "out").mkdir()

@@ -15,8 +15,11 @@ from hala.errors import HalaError
 from hala.translate import translate_texts
 from hala.translate.engines import GenSettings, Prompt, make_engine
 
-PROMPTS = [Prompt(text="English: Hello there.\nArabic:"), Prompt(text="English: The cat sits on the mat.\nArabic:"),
-           Prompt(messages=({"role": "user", "content": "Translate everything that follows into Arabic:\nHi"},))]
+PROMPTS = [
+    Prompt(text="English: Hello there.\nArabic:"),
+    Prompt(text="English: The cat sits on the mat.\nArabic:"),
+    Prompt(messages=({"role": "user", "content": "Translate everything that follows into Arabic:\nHi"},)),
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -26,8 +29,11 @@ def test_ct2_float32_equals_hf_float32(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("HALA_HOME", str(tmp_path / "home"))
     hf = make_engine("hf", str(tiny_model), batch_size=2, dtype="float32")
     ct2 = make_engine("ct2", str(tiny_model), batch_size=2, compute_type="float32")
-    for settings in (GenSettings(max_new_tokens=10), GenSettings(max_new_tokens=10, stop=("\n",)),
-                     GenSettings(max_new_tokens=10, repetition_penalty=1.3)):
+    for settings in (
+        GenSettings(max_new_tokens=10),
+        GenSettings(max_new_tokens=10, stop=("\n",)),
+        GenSettings(max_new_tokens=10, repetition_penalty=1.3),
+    ):
         assert ct2.generate(PROMPTS, settings) == hf.generate(PROMPTS, settings)
     # Converted once, then reused from HALA_HOME/ct2.
     converted = list((tmp_path / "home" / "ct2").glob("*-float32"))
@@ -100,8 +106,9 @@ def test_vllm_engine_with_stand_in_module(tiny_model, monkeypatch):
     (_, model, kw), *rest = log
     assert model == str(tiny_model) and kw["dtype"] == "bfloat16" and kw["tensor_parallel_size"] == 2
     adds = [x for x in rest if x[0] == "add"]
-    assert [a[3] for a in adds] == [{"temperature": 0.0, "max_tokens": 7, "repetition_penalty": 1.0,
-                                     "stop": ["\n"]}] * 2
+    assert [a[3] for a in adds] == [
+        {"temperature": 0.0, "max_tokens": 7, "repetition_penalty": 1.0, "stop": ["\n"]}
+    ] * 2
     # Token ids come from hala's tokenization, the same ids the hf/ct2 engines decode from.
     assert adds[0][2]["prompt_token_ids"] == eng.tokenizer(PROMPTS[0].text)["input_ids"]
     assert gens[0].text == "مرحبا [1]" and not gens[0].hit_max_tokens and gens[1].hit_max_tokens
@@ -118,8 +125,9 @@ def test_vllm_feeds_concurrent_calls_into_one_running_batch_with_per_prompt_limi
     short, long = "one two", "one two three four five six seven eight nine ten eleven twelve"
     calls = [[Prompt(text=f"E: {s}\nA:", source=s) for s in (short, long, short + " x")] for _ in range(2)]
     results: list = [None, None]
-    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, eng.generate(calls[i], settings)))
-               for i in range(2)]
+    threads = [
+        threading.Thread(target=lambda i=i: results.__setitem__(i, eng.generate(calls[i], settings))) for i in range(2)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -144,8 +152,11 @@ class _Server:
     """A real OpenAI-compatible HTTP server on 127.0.0.1: fails the first request of each text with 429 (and
     one with 503) to exercise retries, 'translates' by a fixed dictionary, and records what it received."""
 
-    TABLE = {"Hello there.": "مرحبا هناك.", "The cat sits on the mat.": "القط يجلس على الحصيرة.",
-             "Use [1] now.": "استخدم [1] الآن."}
+    TABLE = {
+        "Hello there.": "مرحبا هناك.",
+        "The cat sits on the mat.": "القط يجلس على الحصيرة.",
+        "Use [1] now.": "استخدم [1] الآن.",
+    }
 
     def __init__(self):
         self.requests: list[tuple[str, dict, str | None]] = []
@@ -158,8 +169,11 @@ class _Server:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 with server.lock:
                     server.requests.append((self.path, body, self.headers.get("Authorization")))
-                text = (body["messages"][-1]["content"].split("\n", 1)[1] if "messages" in body
-                        else body["prompt"].rsplit("English: ", 1)[1].split("\n")[0])
+                text = (
+                    body["messages"][-1]["content"].split("\n", 1)[1]
+                    if "messages" in body
+                    else body["prompt"].rsplit("English: ", 1)[1].split("\n")[0]
+                )
                 if text == "Bad request.":
                     return self._send(400, {"error": {"message": "bad model"}})
                 with server.lock:
@@ -168,10 +182,18 @@ class _Server:
                 if first:
                     return self._send(503 if text == "Hello there." else 429, {"error": "slow down"})
                 out = server.TABLE.get(text, "")
-                choice = ({"message": {"role": "assistant", "content": out}} if "messages" in body
-                          else {"text": " " + out + "\nEnglish: more"})
-                self._send(200, {"choices": [{**choice, "finish_reason": "stop"}],
-                                 "usage": {"completion_tokens": len(out.split())}})
+                choice = (
+                    {"message": {"role": "assistant", "content": out}}
+                    if "messages" in body
+                    else {"text": " " + out + "\nEnglish: more"}
+                )
+                self._send(
+                    200,
+                    {
+                        "choices": [{**choice, "finish_reason": "stop"}],
+                        "usage": {"completion_tokens": len(out.split())},
+                    },
+                )
 
         self.httpd, self.url, _ = serve(Handler)
 
@@ -186,8 +208,9 @@ def server():
 def test_openai_engine_retries_and_translates_through_a_real_server(server, monkeypatch):
     monkeypatch.setenv("HALA_TEST_KEY", "sk-secret-123")
     opts = dict(base_url=server.url, api_key_env="HALA_TEST_KEY", concurrency=4, backoff=0.01)
-    out = translate_texts(["Hello there. The cat sits on the mat.", "Use `ls` now."], "served-model",
-                          engine="openai", **opts)
+    out = translate_texts(
+        ["Hello there. The cat sits on the mat.", "Use `ls` now."], "served-model", engine="openai", **opts
+    )
     assert out == ["مرحبا هناك. القط يجلس على الحصيرة.", "استخدم `ls` الآن."]
     paths = {p for p, _, _ in server.requests}
     assert paths == {"/v1/chat/completions"}
@@ -221,12 +244,15 @@ def test_openai_engine_errors_name_the_server_never_the_key(server, monkeypatch)
 def test_embedded_gemma_few_shot_ct2_translates_and_keeps_spans(embedded_gemma):
     from hala.translate import translate_with_reasons
 
-    texts = ["Where is the nearest train station?", "The derivative of $x^2$ is $2x$.",
-             "You can download it from https://www.python.org/downloads/ today."]
+    texts = [
+        "Where is the nearest train station?",
+        "The derivative of $x^2$ is $2x$.",
+        "You can download it from https://www.python.org/downloads/ today.",
+    ]
     out = translate_with_reasons(texts, str(embedded_gemma), engine="ct2", template="few-shot", max_new_tokens=64)
     accepted = [(src, t) for src, (t, reason) in zip(texts, out) if reason is None]
     assert accepted, out
-    for src, t in accepted:
+    for _src, t in accepted:
         assert sum("\u0600" <= ch <= "\u06ff" for ch in t) > 5  # Arabic letters
     for span in ("$x^2$", "$2x$", "https://www.python.org/downloads/"):
         for src, t in accepted:
@@ -248,8 +274,10 @@ def test_vllm_engine_through_the_stage_restores_spans(tiny_model, monkeypatch, t
 
     monkeypatch.setitem(sys.modules, "vllm", fake_vllm(answer))
     src = tmp_path / "in.jsonl"
-    src.write_text(json.dumps({"id": "a", "messages": [{"role": "user", "content": "Hello there. Use `x > 1` here."}]})
-                   + "\n", encoding="utf-8")
+    src.write_text(
+        json.dumps({"id": "a", "messages": [{"role": "user", "content": "Hello there. Use `x > 1` here."}]}) + "\n",
+        encoding="utf-8",
+    )
     report = run(TranslateConfig(input=str(src), model=str(tiny_model), engine="vllm"), tmp_path / "out")
     (row,) = [json.loads(x) for x in (tmp_path / "out" / "translated.jsonl").read_text().splitlines()]
     assert row["messages"][0]["content"] == "مرحبا هناك. استخدم `x > 1` هنا."

@@ -25,8 +25,7 @@ GSM = [
     "A bike costs $125 and a helmet costs $50. Together they cost 125+50=<<125+50=175>>175 dollars.\n#### 175",
     "The shop sells 80 cups a day at 30% off. The discount on one $1 cup is 80*30*.01=<<80*30*.01=24>>24 cents "
     "for all of them.\n#### 24",
-    "Omar reads 48/2 = <<48/2=24>>24 pages on Monday and twice as many on Tuesday: 24 * 2 = <<24*2=48>>48.\n"
-    "#### 1,000",
+    "Omar reads 48/2 = <<48/2=24>>24 pages on Monday and twice as many on Tuesday: 24 * 2 = <<24*2=48>>48.\n#### 1,000",
 ]
 MATH = [
     "Solve for $x$: we have 2x + 3 = 11, so x = 4. Check: 2(4) + 3 = 11.",
@@ -47,8 +46,9 @@ def _kinds(text: str) -> dict[str, list[str]]:
     return out
 
 
-_TO_ARABIC = str.maketrans("abcdefghijklmnopqrstuvwxyz" * 2 + "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-                           "ابتثجحخدذرزسشصضطظعغفقكلمنه" * 3)
+_TO_ARABIC = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyz" * 2 + "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "ابتثجحخدذرزسشصضطظعغفقكلمنه" * 3
+)
 
 
 def _keep_placeholders(text: str) -> str:
@@ -64,8 +64,17 @@ def test_calculator_annotation_is_one_span_with_its_expression_and_result():
     assert seg.text == "So she has [1] pens." and "<<" not in seg.text
 
 
-@pytest.mark.parametrize("line,protected", [("#### 26", True), ("#### 1,000", True), ("#### -3.5", True),
-                                            ("#### $18", True), ("#### 3/4", True), ("#### The end", False)])
+@pytest.mark.parametrize(
+    "line,protected",
+    [
+        ("#### 26", True),
+        ("#### 1,000", True),
+        ("#### -3.5", True),
+        ("#### $18", True),
+        ("#### 3/4", True),
+        ("#### The end", False),
+    ],
+)
 def test_answer_lines_are_protected_when_they_hold_a_number(line, protected):
     kinds = _kinds(f"So the answer follows.\n{line}")
     assert (kinds.get("answer") == [line]) is protected
@@ -73,16 +82,19 @@ def test_answer_lines_are_protected_when_they_hold_a_number(line, protected):
         assert [s.text for s in split(line).segments] == ["The end"]
 
 
-@pytest.mark.parametrize("text,equations", [
-    ("We get 3 + 4 = 7 here.", ["3 + 4 = 7"]),
-    ("Then x^2 - 1 = 0 holds.", ["x^2 - 1 = 0"]),
-    ("So 12 * 5 = 60, done.", ["12 * 5 = 60"]),
-    ("Factor: (x + 1)(x - 1) = x^2 - 1 always.", ["(x + 1)(x - 1) = x^2 - 1"]),
-    ("Let n=5 and f(x) = 2x + 1 (so f(2) = 5).", ["n=5", "f(x) = 2x + 1", "f(2) = 5"]),
-    ("Add 3/4 cup, or 3 x 4 = 12 spoons.", ["3/4", "3 x 4 = 12"]),
-    # Not equations: ranges, dates, prices, a slash between words, C++, hyphens.
-    ("Pages 10-20, on 2024-01-15, cost $5 and $10; and/or A/B tests in C++ are well-known.", []),
-])
+@pytest.mark.parametrize(
+    "text,equations",
+    [
+        ("We get 3 + 4 = 7 here.", ["3 + 4 = 7"]),
+        ("Then x^2 - 1 = 0 holds.", ["x^2 - 1 = 0"]),
+        ("So 12 * 5 = 60, done.", ["12 * 5 = 60"]),
+        ("Factor: (x + 1)(x - 1) = x^2 - 1 always.", ["(x + 1)(x - 1) = x^2 - 1"]),
+        ("Let n=5 and f(x) = 2x + 1 (so f(2) = 5).", ["n=5", "f(x) = 2x + 1", "f(2) = 5"]),
+        ("Add 3/4 cup, or 3 x 4 = 12 spoons.", ["3/4", "3 x 4 = 12"]),
+        # Not equations: ranges, dates, prices, a slash between words, C++, hyphens.
+        ("Pages 10-20, on 2024-01-15, cost $5 and $10; and/or A/B tests in C++ are well-known.", []),
+    ],
+)
 def test_plain_text_equations_are_protected(text, equations):
     assert _kinds(text).get("equation", []) == equations
 
@@ -101,8 +113,13 @@ def test_every_span_of_the_math_and_forum_records_survives_a_translation():
 
 # ------------------------------------------------------------------------------------------ numbers
 def test_numbers_are_compared_as_quantities():
-    assert numbers("It costs $1,000 and 2.5 kg, items 1,2,3 in utf8 at 1st place.") == \
-        {"1000": 1, "2.5": 1, "1": 1, "2": 1, "3": 1}
+    assert numbers("It costs $1,000 and 2.5 kg, items 1,2,3 in utf8 at 1st place.") == {
+        "1000": 1,
+        "2.5": 1,
+        "1": 1,
+        "2": 1,
+        "3": 1,
+    }
     assert missing_numbers("I have 42 apples and 1,000 pears.", "لدي ٤٢ تفاحة و١٬٠٠٠ كمثرى.") == []
     assert missing_numbers("Add 3 eggs and 2 cups.", "أضف 3 بيضات وكوبين.") == ["2"]
     # A small number written as an Arabic word (cardinal or ordinal, with the article or "and") is kept.
@@ -150,12 +167,13 @@ def test_post_check_rejects_the_record_when_an_annotation_reached_the_model(monk
     src = "Together they cost <<125+50=175>>175 dollars."
     ((text, reason),) = translate_with_reasons([src], "unused", engine=RewritingEngine())
     assert reason is None and "<<125+50=175>>175" in text  # protected: the model never sees it
-    monkeypatch.setattr(segment, "_SPAN_PATTERNS", [p for p in segment._SPAN_PATTERNS
-                                                    if p[0] not in ("calc", "equation")])
-    ((text, reason),) = translate_with_reasons([src], "unused", engine=RewritingEngine(),
-                                               guards=GuardConfig(skip=["numbers"]))
+    monkeypatch.setattr(
+        segment, "_SPAN_PATTERNS", [p for p in segment._SPAN_PATTERNS if p[0] not in ("calc", "equation")]
+    )
+    ((text, reason),) = translate_with_reasons(
+        [src], "unused", engine=RewritingEngine(), guards=GuardConfig(skip=["numbers"])
+    )
     assert text == "" and reason.startswith("post_check: calc '<<125+50=175>>' changed or lost")
-
 
 
 class NumberDroppingEngine:
@@ -169,14 +187,16 @@ class NumberDroppingEngine:
 
 def test_a_number_guard_switched_off_stays_off_after_reassembly():
     """`guards.skip: [numbers]` (eval settings, given as a recipe's dict) must not be undone by the post-check."""
-    ((text, reason),) = translate_with_reasons(["Buy 2 pens."], "unused", engine=NumberDroppingEngine(),
-                                               guards={"skip": ["numbers"]})
+    ((text, reason),) = translate_with_reasons(
+        ["Buy 2 pens."], "unused", engine=NumberDroppingEngine(), guards={"skip": ["numbers"]}
+    )
     assert (text, reason) == ("اشتر قلمين.", None)
     ((text, reason),) = translate_with_reasons(["Buy 2 pens."], "unused", engine=NumberDroppingEngine())
     assert text == "" and reason.startswith("numbers")
     assert verify_text("Buy 2 pens.", "اشتر قلمين.").startswith("numbers 2")
     assert verify_text("Buy 2 pens.", "اشتر قلمين.", skip=["numbers"]) is None
     assert verify_text("See https://x.org/a.", "انظر.", skip=["numbers"]).startswith("url")  # spans: always
+
 
 # ------------------------------------------------------------------------------------------ the shipped set
 def test_shipped_instruction_set_round_trips_every_span_through_the_stage(tmp_path):

@@ -16,13 +16,17 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from hala.records import RejectLog  # noqa: E402
-from hala.translate import TranslateConfig, run  # noqa: E402
-from hala.translate import runner  # noqa: E402
+from hala.translate import (  # noqa: E402
+    TranslateConfig,
+    run,
+    runner,  # noqa: E402
+)
 from hala.translate.distributed import plan_resources  # noqa: E402
 
 
 def run_ray(config: TranslateConfig, out: Path) -> dict:
     return run(config.model_copy(update={"distributed": "ray"}), out)
+
 
 # Each run with work starts 2 engine actors (torch + transformers import, model load): the slow part here.
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
@@ -44,19 +48,37 @@ def config(tmp_path_factory, tiny_model) -> TranslateConfig:
     for i in range(30):
         w = WORDS[i % 10], WORDS[(i * 3) % 10]
         # Repeated sentences across shards exercise the dedup cache; `ls` a protected span; line 7 is invalid.
-        rows.append({"id": f"r{i}", "messages": [
-            {"role": "user", "content": f"The {w[0]} is {w[1]}. Why {w[1]}?"},
-            # a word, not a digit: the post-check rejects an output that loses a number (a random model always does)
-            {"role": "assistant", "content": f"Because {w[0]} {WORDS[i // 10]}{WORDS[i % 10]}." +
-             (" Run `ls`." if i % 4 == 0 else "")}]})
+        rows.append(
+            {
+                "id": f"r{i}",
+                "messages": [
+                    {"role": "user", "content": f"The {w[0]} is {w[1]}. Why {w[1]}?"},
+                    # a word, not a digit: the post-check rejects an output that loses a number (a random model
+                    # always does)
+                    {
+                        "role": "assistant",
+                        "content": f"Because {w[0]} {WORDS[i // 10]}{WORDS[i % 10]}."
+                        + (" Run `ls`." if i % 4 == 0 else ""),
+                    },
+                ],
+            }
+        )
     src = tmp_path_factory.mktemp("ray-in") / "in.jsonl"
     lines = [json.dumps(r) for r in rows]
     lines[7] = '{"id": "broken", "messages": [{"role": "user"}]}'
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return TranslateConfig(input=str(src), model=str(tiny_model), engine="hf", engine_options={"dtype": "float32"},
-                           template="few-shot", max_new_tokens=6, batch_size=2, shard_size=5,
-                           guards={"skip": ["max_tokens", "length_ratio", "wrong_script", "repetition"]},
-                           ray={"workers": 2})
+    return TranslateConfig(
+        input=str(src),
+        model=str(tiny_model),
+        engine="hf",
+        engine_options={"dtype": "float32"},
+        template="few-shot",
+        max_new_tokens=6,
+        batch_size=2,
+        shard_size=5,
+        guards={"skip": ["max_tokens", "length_ratio", "wrong_script", "repetition"]},
+        ray={"workers": 2},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +95,17 @@ def _same_output(a: Path, b: Path) -> None:
     for name in OUTPUTS:
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
     ra, rb = json.loads((a / "report.json").read_text()), json.loads((b / "report.json").read_text())
-    for key in ("records", "translated", "rejected", "input_rejects", "rejects_by_reason", "segments",
-                "unique_segments", "retried_segments", "fixed_by_retry"):
+    for key in (
+        "records",
+        "translated",
+        "rejected",
+        "input_rejects",
+        "rejects_by_reason",
+        "segments",
+        "unique_segments",
+        "retried_segments",
+        "fixed_by_retry",
+    ):
         assert ra[key] == rb[key], key
 
 
@@ -102,7 +133,7 @@ def test_killed_worker_loses_no_record(cluster, config, single, tmp_path, monkey
     try:
         report = run_ray(config, tmp_path)
     except Exception as e:  # "finishes or resumes": then a rerun must complete the same output
-        warnings.warn(f"the Ray job did not survive the worker kill ({type(e).__name__}); resuming it")
+        warnings.warn(f"the Ray job did not survive the worker kill ({type(e).__name__}); resuming it", stacklevel=1)
         monkeypatch.setattr(runner.Run, "record", record)
         report = run_ray(config, tmp_path)
     assert killed and sum(report["ray"]["calls_by_worker"].values()) == report["ray"]["calls"]
@@ -121,6 +152,7 @@ def test_restart_skips_finished_shards_and_plans_only_missing_calls(config, sing
     for name in (*OUTPUTS, "report.json"):
         (out / name).unlink()
     kept = {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("part-0000[0-2].*")}
+
     def planned_calls() -> list:  # what the runner would submit to an executor
         r = runner.Run(config, out)
         return [c for k, items in r.shards(RejectLog()) if not r.is_done(k) for c in r.plan(k, items).calls]
@@ -139,8 +171,9 @@ def test_restart_skips_finished_shards_and_plans_only_missing_calls(config, sing
         shutil.copy(p, out / p.name)
     report = run_ray(config.model_copy(update={"distributed": "ray"}), out)
     assert report["ray"]["calls"] == 0 and report["ray"]["tokens_this_run"] == 0
-    assert [json.loads((out / "shards" / f"part-{k:05d}.json").read_text())["generated_segments"]
-            for k in (3, 4, 5)] == [0, 0, 0]
+    assert [
+        json.loads((out / "shards" / f"part-{k:05d}.json").read_text())["generated_segments"] for k in (3, 4, 5)
+    ] == [0, 0, 0]
     assert kept == {p.name: p.stat().st_mtime_ns for p in (out / "shards").glob("part-0000[0-2].*")}
     _same_output(out, single)
 
@@ -153,8 +186,22 @@ def test_cli_wiring_and_option_errors(config, tmp_path):
 
     with pytest.raises(ValueError, match=r"ray\.bogus"):
         TranslateConfig(**{**config.model_dump(), "ray": {"bogus": 1}})
-    res = CliRunner().invoke(app, ["translate", config.input, "-m", config.model, "-o", str(tmp_path / "o"),
-                                   "--distributed", "ray", "--ray-option", "workers=3", "--dry-run"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "translate",
+            config.input,
+            "-m",
+            config.model,
+            "-o",
+            str(tmp_path / "o"),
+            "--distributed",
+            "ray",
+            "--ray-option",
+            "workers=3",
+            "--dry-run",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "dry run: 29 records" in res.output and not (tmp_path / "o").exists()
 

@@ -24,17 +24,46 @@ def _input(path: Path, n: int = 24) -> Path:
         # A word, not a digit, makes each record unique: the post-check rejects any output that loses a number,
         # which a random model always does, and some records must get through.
         n = WORDS[i // 10] + WORDS[i % 10]
-        rows.append({"id": f"r{i:03d}", "messages": [
-            {"role": "user", "content": f"The {w[0]} is {w[1]} number {n}. Why {w[2]}?"},
-            {"role": "assistant", "content": f"Because {w[1]} {w[2]} {n}." + (" Run `ls`." if i % 4 == 0 else "")}]})
+        rows.append(
+            {
+                "id": f"r{i:03d}",
+                "messages": [
+                    {"role": "user", "content": f"The {w[0]} is {w[1]} number {n}. Why {w[2]}?"},
+                    {
+                        "role": "assistant",
+                        "content": f"Because {w[1]} {w[2]} {n}." + (" Run `ls`." if i % 4 == 0 else ""),
+                    },
+                ],
+            }
+        )
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
 
 def _cmd(src: Path, out: Path, model: Path) -> list[str]:
-    skip = [a for g in ("empty", "max_tokens", "repetition", "length_ratio", "wrong_script") for a in ("--skip-guard", g)]
-    return CLI + [str(src), "-m", str(model), "-o", str(out), "--engine", "hf", "--option", "dtype=float32",
-                  "--template", "few-shot", "--max-new-tokens", "6", "--batch-size", "2", "--shard-size", "3", *skip]
+    skip = [
+        a for g in ("empty", "max_tokens", "repetition", "length_ratio", "wrong_script") for a in ("--skip-guard", g)
+    ]
+    return CLI + [
+        str(src),
+        "-m",
+        str(model),
+        "-o",
+        str(out),
+        "--engine",
+        "hf",
+        "--option",
+        "dtype=float32",
+        "--template",
+        "few-shot",
+        "--max-new-tokens",
+        "6",
+        "--batch-size",
+        "2",
+        "--shard-size",
+        "3",
+        *skip,
+    ]
 
 
 def _cached_rows(out: Path) -> int:

@@ -12,7 +12,7 @@ import pytest
 from hala.atomic import read_json
 from hala.translate import TranslateConfig, run
 from hala.translate.cache import Cache
-from hala.translate.engines import GenSettings, Generation
+from hala.translate.engines import Generation, GenSettings
 from hala.translate.guards import GuardConfig, Guards
 from hala.translate.segment import split_segment
 from hala.translate.translator import Translator
@@ -39,8 +39,9 @@ class ScriptedEngine:
         return out
 
 
-def _run(tmp_path: Path, monkeypatch, rows: list[dict], main: ScriptedEngine,
-         teacher: ScriptedEngine | None = None) -> dict:
+def _run(
+    tmp_path: Path, monkeypatch, rows: list[dict], main: ScriptedEngine, teacher: ScriptedEngine | None = None
+) -> dict:
     engines = {"main": main, "teacher": teacher}
     monkeypatch.setattr("hala.translate.calls.make_engine", lambda name, model, **kw: engines[model])
     src = tmp_path / "in.jsonl"
@@ -75,15 +76,18 @@ def test_a_segment_that_fails_once_is_retried_and_its_record_kept(tmp_path, monk
 def test_a_segment_that_always_fails_is_split_then_given_to_the_fallback_then_rejected(tmp_path, monkeypatch):
     main = ScriptedEngine("main", {})
     teacher = ScriptedEngine("teacher", {})
-    report = _run(tmp_path, monkeypatch, [_chat("bad", "Type `ls` here, then wait."), _chat("ok", "Hello there.")],
-                  main, teacher)
+    report = _run(
+        tmp_path, monkeypatch, [_chat("bad", "Type `ls` here, then wait."), _chat("ok", "Hello there.")], main, teacher
+    )
     # An empty output lacks the placeholder: the check of protected spans comes first.
     assert report["translated"] == 0 and report["rejects_by_reason"] == {"protected_span": 1, "empty": 1}
     (rej, _) = _rows(tmp_path / "out", "rejects.jsonl")
     assert rej["raw"]["id"] == "bad"
     # The reason keeps its code first, names the rungs tried, the segment and its last output.
-    assert rej["reason"].startswith("protected_span: placeholders missing [1], extra or repeated []; tried split "
-                                    "into 2: part 'Type [1] here,' protected_span, fallback: protected_span;")
+    assert rej["reason"].startswith(
+        "protected_span: placeholders missing [1], extra or repeated []; tried split "
+        "into 2: part 'Type [1] here,' protected_span, fallback: protected_span;"
+    )
     assert "segment 'Type [1] here, then wait.'" in rej["reason"]
     # Whole segment twice (first try, retry); each clause twice; the first clause cut around its placeholder.
     assert main.asked["Type [1] here, then wait."] == 2
@@ -96,10 +100,14 @@ def test_a_segment_that_always_fails_is_split_then_given_to_the_fallback_then_re
 
 
 def test_a_split_fixes_what_the_whole_segment_could_not(tmp_path, monkeypatch):
-    main = ScriptedEngine("main", {
-        "Open [1] first, then run [2].": "افتح أولاً، ثم شغّل.",  # drops both placeholders, every time
-        "Open [1] first,": "افتح [1] أولاً،", "then run [1].": "ثم شغّل [1].",
-    })
+    main = ScriptedEngine(
+        "main",
+        {
+            "Open [1] first, then run [2].": "افتح أولاً، ثم شغّل.",  # drops both placeholders, every time
+            "Open [1] first,": "افتح [1] أولاً،",
+            "then run [1].": "ثم شغّل [1].",
+        },
+    )
     report = _run(tmp_path, monkeypatch, [_chat("r", "Open `app.py` first, then run `make test`.")], main)
     (row,) = _rows(tmp_path / "out", "translated.jsonl")
     assert row["messages"][0]["content"] == "افتح `app.py` أولاً، ثم شغّل `make test`."
@@ -128,15 +136,19 @@ def test_the_fallback_model_fixes_what_the_main_one_cannot(tmp_path, monkeypatch
 
 # ------------------------------------------------------------------------------------------ units
 def _translator(engine) -> Translator:
-    return Translator(engine, "few-shot", "en", "ar", GenSettings(max_new_tokens=32, stop=()),
-                      Guards("ar", GuardConfig()), Cache())
+    return Translator(
+        engine, "few-shot", "en", "ar", GenSettings(max_new_tokens=32, stop=()), Guards("ar", GuardConfig()), Cache()
+    )
 
 
-@pytest.mark.parametrize("first,penalty,limit,stops_at_newline", [
-    ("", 1.2, 32, False),                            # empty: a repetition penalty
-    ("TRUNCATED", 1.2, 64, True),                    # runaway: twice the limit, and stop at the end of the line
-    ("القط القط القط القط القط القط القط", 1.2, 32, True),  # a loop: stop at the end of the line
-])
+@pytest.mark.parametrize(
+    "first,penalty,limit,stops_at_newline",
+    [
+        ("", 1.2, 32, False),  # empty: a repetition penalty
+        ("TRUNCATED", 1.2, 64, True),  # runaway: twice the limit, and stop at the end of the line
+        ("القط القط القط القط القط القط القط", 1.2, 32, True),  # a loop: stop at the end of the line
+    ],
+)
 def test_the_retry_decodes_differently_for_each_failure(first, penalty, limit, stops_at_newline):
     engine = ScriptedEngine("main", {"The cat sits on the mat.": [first, "القط يجلس على الحصيرة."]})
     tr = _translator(engine)
@@ -148,8 +160,15 @@ def test_the_retry_decodes_differently_for_each_failure(first, penalty, limit, s
 
 def test_split_depth_zero_switches_the_split_off():
     engine = ScriptedEngine("main", {"One part, other part.": "", "One part,": "جزء،", "other part.": "جزء آخر."})
-    tr = Translator(engine, "few-shot", "en", "ar", GenSettings(max_new_tokens=32), Guards("ar", GuardConfig(
-        max_split_depth=0)), Cache())
+    tr = Translator(
+        engine,
+        "few-shot",
+        "en",
+        "ar",
+        GenSettings(max_new_tokens=32),
+        Guards("ar", GuardConfig(max_split_depth=0)),
+        Cache(),
+    )
     assert tr.run(["One part, other part."])["One part, other part."].reason == "empty"
     assert set(engine.asked) == {"One part, other part."}
     assert tr.ladder_stats()["splits_by_reason"] == {}
@@ -166,8 +185,9 @@ def test_split_segment_renumbers_placeholders_and_joins_them_back():
 
 
 def test_an_echoed_prompt_example_is_not_a_translation():
-    engine = ScriptedEngine("main", {"North America": "أين أقرب مستشفى؟", "Where is the nearest hospital?":
-                                     "أين أقرب مستشفى؟"})
+    engine = ScriptedEngine(
+        "main", {"North America": "أين أقرب مستشفى؟", "Where is the nearest hospital?": "أين أقرب مستشفى؟"}
+    )
     entries = _translator(engine).run(["North America", "Where is the nearest hospital?"])
     assert entries["North America"].reason == "prompt_echo"
     assert entries["Where is the nearest hospital?"].reason is None  # the example's own source may say it

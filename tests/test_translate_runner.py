@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hala.translate import TranslateConfig, run
-from hala.translate.engines import GenSettings, Generation, Prompt, make_engine
+from hala.translate.engines import Generation, GenSettings, Prompt, make_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 TRANSLATE = ROOT / "src" / "hala" / "translate"
@@ -52,7 +52,7 @@ def test_translate_modules_import_no_private_name_and_form_no_cycle():
     graph.pop("hala.translate", None)
 
     def visit(node: str, stack: list[str]) -> None:
-        assert node not in stack, "import cycle: " + " -> ".join(stack[stack.index(node):] + [node])
+        assert node not in stack, "import cycle: " + " -> ".join(stack[stack.index(node) :] + [node])
         for nxt in graph.get(node, ()):
             visit(nxt, stack + [node])
 
@@ -89,8 +89,10 @@ class SlowConcurrentEngine:
 
 
 def _chat_file(path: Path, n: int) -> Path:
-    rows = [{"id": f"r{i}", "messages": [{"role": "user", "content": f"Record {i} one. Record {i} two. Shared."}]}
-            for i in range(n)]
+    rows = [
+        {"id": f"r{i}", "messages": [{"role": "user", "content": f"Record {i} one. Record {i} two. Shared."}]}
+        for i in range(n)
+    ]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
 
@@ -103,8 +105,14 @@ def test_calls_are_fed_across_shards_and_the_output_equals_one_call_at_a_time(tm
         return engines[-1]
 
     monkeypatch.setattr("hala.translate.calls.make_engine", make)
-    cfg = TranslateConfig(input=str(_chat_file(tmp_path / "in.jsonl", 12)), model="m", engine="echo",
-                          segments_per_call=2, shard_size=2, guards=NO_GUARDS)
+    cfg = TranslateConfig(
+        input=str(_chat_file(tmp_path / "in.jsonl", 12)),
+        model="m",
+        engine="echo",
+        segments_per_call=2,
+        shard_size=2,
+        guards=NO_GUARDS,
+    )
     fed = run(cfg, tmp_path / "fed")
     serial = run(cfg.model_copy(update={"calls_in_flight": 1}), tmp_path / "serial")
     assert 2 <= engines[0].max_running <= 4  # at most prompts_in_flight 8 / 2 segments per call
@@ -152,9 +160,16 @@ def test_hf_rows_stop_at_their_own_limit_exactly_as_if_generated_alone(tiny_mode
 
 # ------------------------------------------------------------------------------------------ echo engine
 def test_echo_engine_runs_the_whole_stage_without_a_model(tmp_path):
-    rows = [{"id": "a", "messages": [{"role": "user", "content": "Run `ls -l` and see https://e.org now."},
-                                     {"role": "assistant", "content": "```py\nprint(1)\n```\nThe answer is $x^2$."}]},
-            {"id": "b", "src": "Save the file.", "tgt": "", "src_lang": "en", "tgt_lang": "ar"}]
+    rows = [
+        {
+            "id": "a",
+            "messages": [
+                {"role": "user", "content": "Run `ls -l` and see https://e.org now."},
+                {"role": "assistant", "content": "```py\nprint(1)\n```\nThe answer is $x^2$."},
+            ],
+        },
+        {"id": "b", "src": "Save the file.", "tgt": "", "src_lang": "en", "tgt_lang": "ar"},
+    ]
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     report = run(TranslateConfig(input=str(src), model="unused", engine="echo"), tmp_path / "out")
@@ -176,8 +191,9 @@ def test_misspelt_engine_and_ray_options_are_named_when_the_config_is_built():
         TranslateConfig(input="x", model="y", engine="ct2", engine_options={"compute_typ": "int8"})
     with pytest.raises(ValueError, match=r"ray\.worker"):
         TranslateConfig(input="x", model="y", ray={"worker": 4})
-    ok = TranslateConfig(input="x", model="y", engine="vllm", engine_options={"tensor_parallel_size": 8},
-                         ray={"workers": 2})
+    ok = TranslateConfig(
+        input="x", model="y", engine="vllm", engine_options={"tensor_parallel_size": 8}, ray={"workers": 2}
+    )
     assert ok.engine_options == {"tensor_parallel_size": 8} and ok.ray.workers == 2  # the YAML shape is kept
 
 

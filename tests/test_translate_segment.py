@@ -13,11 +13,16 @@ from hala.translate.segment import SpanMismatch, protected_spans, split
 # One example generator per protected kind; each returns text that must come back byte-exact.
 _ident = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True)
 _math_body = st.from_regex(r"[a-z0-9^+=\\{}]{1,10}", fullmatch=True).filter(
-    lambda s: not s.endswith("\\") and not s[0].isspace())
+    lambda s: not s.endswith("\\") and not s[0].isspace()
+)
 KINDS = {
-    "code_block": st.builds(lambda lang, body: f"```{lang}\n{body}\n```\n", _ident,
-                            st.from_regex(r"[a-z =()\[\]{}$%<>:\n]{0,40}", fullmatch=True).filter(
-                                lambda b: "```" not in b and "\n\n" not in b)),
+    "code_block": st.builds(
+        lambda lang, body: f"```{lang}\n{body}\n```\n",
+        _ident,
+        st.from_regex(r"[a-z =()\[\]{}$%<>:\n]{0,40}", fullmatch=True).filter(
+            lambda b: "```" not in b and "\n\n" not in b
+        ),
+    ),
     "inline_code": st.builds(lambda b: f"`{b}`", st.from_regex(r"[a-z(). =\[\]]{1,12}", fullmatch=True)),
     "math": st.builds(lambda b: f"${b}$", _math_body.filter(lambda s: not s[-1].isspace())),
     "math_display": st.builds(lambda b: f"$${b}$$", _math_body),
@@ -26,8 +31,12 @@ KINDS = {
     "url": st.builds(lambda host, path: f"https://{host}.org/{path}", _ident, _ident),
     "email": st.builds(lambda u, h: f"{u}@{h}.com", _ident, _ident),
     "html": st.sampled_from(["<br>", "<br/>", "<b>", "</b>", '<a href="x.html">', "</a>", "<!-- note -->"]),
-    "placeholder": st.one_of(st.builds(lambda n: f"{{{n}}}", _ident), st.builds(lambda n: f"{{{{{n}}}}}", _ident),
-                             st.sampled_from(["%s", "%d", "%.2f"]), st.builds(lambda n: f"%({n})s", _ident)),
+    "placeholder": st.one_of(
+        st.builds(lambda n: f"{{{n}}}", _ident),
+        st.builds(lambda n: f"{{{{{n}}}}}", _ident),
+        st.sampled_from(["%s", "%d", "%.2f"]),
+        st.builds(lambda n: f"%({n})s", _ident),
+    ),
 }
 WORDS = st.sampled_from(["the", "cat", "runs", "quickly", "Python", "list", "value", "and", "is", "for"])
 
@@ -108,19 +117,22 @@ def test_text_after_a_closed_code_block_is_translated():
     assert [s.kind for s in doc.spans] == ["code_block", "code_block"]
 
 
-@pytest.mark.parametrize("text,kind", [
-    ("Run:\n\n```python\nprint('hi')  # say hi\n```\n\nDone.", "code_block"),
-    ("Open ~~~\nnot a fence", None),
-    ("Call `len(x)` here.", "inline_code"),
-    ("The derivative of $x^2$ is $2x$.", "math"),
-    ("Euler: $$e^{i\\pi} + 1 = 0.$$ Nice.", "math_block"),
-    ("Mean \\(\\bar{x}\\) and \\[\\int_0^1 x\\,dx\\] here.", "math"),
-    ("See https://docs.python.org/3/tutorial/.", "url"),
-    ("Mail support@example.com today.", "email"),
-    ("Line one<br>line two <b>bold</b>.", "html"),
-    ("Hi {name}, you have {{count}} items.", "placeholder"),
-    ("%(user)s has %d points and 50%% more.", "placeholder"),
-])
+@pytest.mark.parametrize(
+    "text,kind",
+    [
+        ("Run:\n\n```python\nprint('hi')  # say hi\n```\n\nDone.", "code_block"),
+        ("Open ~~~\nnot a fence", None),
+        ("Call `len(x)` here.", "inline_code"),
+        ("The derivative of $x^2$ is $2x$.", "math"),
+        ("Euler: $$e^{i\\pi} + 1 = 0.$$ Nice.", "math_block"),
+        ("Mean \\(\\bar{x}\\) and \\[\\int_0^1 x\\,dx\\] here.", "math"),
+        ("See https://docs.python.org/3/tutorial/.", "url"),
+        ("Mail support@example.com today.", "email"),
+        ("Line one<br>line two <b>bold</b>.", "html"),
+        ("Hi {name}, you have {{count}} items.", "placeholder"),
+        ("%(user)s has %d points and 50%% more.", "placeholder"),
+    ],
+)
 def test_each_kind_is_protected(text, kind):
     doc = split(text)
     if kind:
@@ -140,12 +152,22 @@ def test_prices_are_not_math():
 
 
 def test_markdown_structure_stays_outside_segments():
-    text = "## Setup steps\n\n1. Install it.\n- Run it.\n> Quote here.\n\n| Name | Age |\n|---|:--:|\n| Omar | 41 |\n---"
+    text = (
+        "## Setup steps\n\n1. Install it.\n- Run it.\n> Quote here.\n\n| Name | Age |\n|---|:--:|\n| Omar | 41 |\n---"
+    )
     doc = split(text)
-    assert [s.text for s in doc.segments] == ["Setup steps", "Install it.", "Run it.", "Quote here.", "Name", "Age",
-                                              "Omar"]
+    assert [s.text for s in doc.segments] == [
+        "Setup steps",
+        "Install it.",
+        "Run it.",
+        "Quote here.",
+        "Name",
+        "Age",
+        "Omar",
+    ]
     assert doc.assemble(["T"] * len(doc.segments)) == (
-        "## T\n\n1. T\n- T\n> T\n\n| T | T |\n|---|:--:|\n| T | 41 |\n---")
+        "## T\n\n1. T\n- T\n> T\n\n| T | T |\n|---|:--:|\n| T | 41 |\n---"
+    )
 
 
 def test_sentences_split_but_not_after_abbreviations():

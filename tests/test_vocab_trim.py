@@ -9,8 +9,14 @@ import pytest
 
 from hala.records import write_records
 
-TEXTS = ["The weather is nice today.", "Where is the nearest hospital?", "الطقس جميل اليوم.",
-         "أين أقرب مستشفى؟", "Please save your work before closing the program.", "يرجى حفظ عملك."]
+TEXTS = [
+    "The weather is nice today.",
+    "Where is the nearest hospital?",
+    "الطقس جميل اليوم.",
+    "أين أقرب مستشفى؟",
+    "Please save your work before closing the program.",
+    "يرجى حفظ عملك.",
+]
 
 
 @pytest.fixture(scope="module", params=["llama", "gemma3"])
@@ -21,8 +27,10 @@ def trimmed(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(f"trim-{request.param}")
     model = build_tiny_model(root / "base", arch=request.param, extra_text=TEXTS * 5)
     data = root / "pairs.jsonl"
-    write_records(data, [{"id": f"p{i}", "src": TEXTS[i], "tgt": TEXTS[i + 2], "src_lang": "en", "tgt_lang": "ar"}
-                         for i in range(2)])
+    write_records(
+        data,
+        [{"id": f"p{i}", "src": TEXTS[i], "tgt": TEXTS[i + 2], "src_lang": "en", "tgt_lang": "ar"} for i in range(2)],
+    )
     result = run(TrimConfig(model=str(model), texts=[str(data)], scripts=["latin"]), root / "out")
     return model, root / "out" / "model", result, root / "out"
 
@@ -87,3 +95,44 @@ def test_verify_fails_when_a_merge_path_is_broken(tmp_path):
     new_tok = PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "new" / "tokenizer.json"))
     check = verify(tok, new_tok, old_to_new, [TEXTS[0]])
     assert check["identical"] == 0 and check["examples_different"] == [TEXTS[0]]
+
+
+def test_characters_of_kept_tokens_are_kept_even_outside_the_scripts():
+    """Regression: "▁Θ" was kept but "Θ" (Greek, not a kept script) was not, so the trimmed tokenizer spelled Θ
+    with byte-fallback tokens and "Θ(n log n)" tokenized differently (found on MMLU text)."""
+    from tokenizers import Tokenizer
+
+    from hala.vocab.trim import kept_token_ids, trimmed_tokenizer_json
+
+    vocab = {f"<0x{b:02X}>": b for b in range(256)}
+    for token in ("▁", "Θ", "▁Θ", "n", "(", ")", "▁n", "a", "b", "ab"):
+        vocab[token] = len(vocab)
+    tokenizer_json = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [],
+        "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+        "pre_tokenizer": None,
+        "post_processor": None,
+        "decoder": None,
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": False,
+            "byte_fallback": True,
+            "ignore_merges": False,
+            "vocab": vocab,
+            "merges": [["▁", "Θ"], ["▁", "n"], ["a", "b"]],
+        },
+    }
+    text = " Θ(n) ab"
+    original = Tokenizer.from_str(json.dumps(tokenizer_json))
+    counts = Counter(original.encode(text).ids)
+    kept = kept_token_ids(tokenizer_json, counts, scripts=[])
+    assert vocab["Θ"] in kept and vocab["a"] in kept and vocab["b"] in kept
+    trimmed = Tokenizer.from_str(json.dumps(trimmed_tokenizer_json(tokenizer_json, kept)[0]))
+    assert trimmed.encode(text).tokens == original.encode(text).tokens == ["▁Θ", "(", "n", ")", "▁", "ab"]

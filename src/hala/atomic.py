@@ -64,7 +64,7 @@ def remove_stale(path: Path) -> None:
     power loss): a resumed stage would otherwise publish them inside its directory. A live writer's (its pid
     still running) are left alone."""
     for sibling in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
-        pid = sibling.name[len(path.name) + 2:].split(".", 1)[0]
+        pid = sibling.name[len(path.name) + 2 :].split(".", 1)[0]
         if pid.isdigit() and not _pid_alive(int(pid)):
             if sibling.is_dir() and not sibling.is_symlink():
                 shutil.rmtree(sibling, ignore_errors=True)

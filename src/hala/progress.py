@@ -11,8 +11,7 @@ import time
 from typing import Iterator
 
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 console = Console(stderr=True)
 LOG_EVERY_S = 30.0
@@ -21,9 +20,17 @@ LOG_EVERY_S = 30.0
 @contextlib.contextmanager
 def progress_bar(total: int | None, description: str, unit: str = "records") -> Iterator["Tracker"]:
     """`with progress_bar(n, "translate") as bar: bar.advance(k, info="12.3 tok/s")`."""
-    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("[cyan]{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-                        TimeRemainingColumn(), TextColumn("{task.fields[info]}"), console=console)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[cyan]{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+        console=console,
+    )
     with progress:
         task = progress.add_task(description, total=total, rate="", info="")
         yield Tracker(progress, task, unit, log_lines=not console.is_terminal)
@@ -51,8 +58,10 @@ class Tracker:
         info = f" ({t.fields['info']})" if t.fields.get("info") else ""
         # the average since the start: rich's windowed speed reads 0 between the rare updates of slow work
         rate = t.completed / t.elapsed if t.elapsed else 0.0
-        return (f"{t.description} {done} {self.unit}, {rate:.2f} {self.unit}/s, {_duration(t.elapsed or 0)} "
-                f"elapsed{eta}{info}")
+        return (
+            f"{t.description} {done} {self.unit}, {rate:.2f} {self.unit}/s, {_duration(t.elapsed or 0)} "
+            f"elapsed{eta}{info}"
+        )
 
     def set_total(self, total: int) -> None:
         self.progress.update(self.task, total=total)

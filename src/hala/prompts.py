@@ -21,10 +21,30 @@ from dataclasses import dataclass, field
 from hala.errors import ConfigError
 
 LANGUAGE_NAMES = {
-    "ar": "Arabic", "en": "English", "fr": "French", "de": "German", "es": "Spanish", "it": "Italian",
-    "pt": "Portuguese", "tr": "Turkish", "fa": "Persian", "ur": "Urdu", "hi": "Hindi", "zh": "Chinese",
-    "ja": "Japanese", "ko": "Korean", "ru": "Russian", "id": "Indonesian", "sw": "Swahili", "he": "Hebrew",
-    "nl": "Dutch", "pl": "Polish", "bn": "Bengali", "ms": "Malay", "vi": "Vietnamese", "th": "Thai",
+    "ar": "Arabic",
+    "en": "English",
+    "fr": "French",
+    "de": "German",
+    "es": "Spanish",
+    "it": "Italian",
+    "pt": "Portuguese",
+    "tr": "Turkish",
+    "fa": "Persian",
+    "ur": "Urdu",
+    "hi": "Hindi",
+    "zh": "Chinese",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "ru": "Russian",
+    "id": "Indonesian",
+    "sw": "Swahili",
+    "he": "Hebrew",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "bn": "Bengali",
+    "ms": "Malay",
+    "vi": "Vietnamese",
+    "th": "Thai",
 }
 
 # Hand-written, checked translations for few-shot prompting of base models (en<->ar).
@@ -42,9 +62,11 @@ FEW_SHOT_EXAMPLES: dict[tuple[str, str], list[tuple[str, str]]] = {
 # It also copies their number, inventing a [2] after seeing two, so the translate stage shows the example whose
 # placeholder count is closest to the segment's: hence one example per count.
 PLACEHOLDER_EXAMPLES: dict[tuple[str, str], list[tuple[str, str]]] = {
-    ("en", "ar"): [("Use [1] to list the files in [2].", "استخدم [1] لعرض الملفات في [2]."),
-                   ("Open [1] before you start.", "افتح [1] قبل أن تبدأ."),
-                   ("Save it as [1], then run [2] to print [3].", "احفظه باسم [1]، ثم شغّل [2] لطباعة [3].")],
+    ("en", "ar"): [
+        ("Use [1] to list the files in [2].", "استخدم [1] لعرض الملفات في [2]."),
+        ("Open [1] before you start.", "افتح [1] قبل أن تبدأ."),
+        ("Save it as [1], then run [2] to print [3].", "احفظه باسم [1]، ثم شغّل [2] لطباعة [3]."),
+    ],
 }
 
 
@@ -52,8 +74,9 @@ def language_name(code: str) -> str:
     return LANGUAGE_NAMES.get(code.lower(), code)
 
 
-def _examples(table: dict[tuple[str, str], list[tuple[str, str]]], src_lang: str,
-              tgt_lang: str) -> list[tuple[str, str]]:
+def _examples(
+    table: dict[tuple[str, str], list[tuple[str, str]]], src_lang: str, tgt_lang: str
+) -> list[tuple[str, str]]:
     if (src_lang, tgt_lang) in table:
         return table[(src_lang, tgt_lang)]
     if (tgt_lang, src_lang) in table:
@@ -86,8 +109,7 @@ class PromptTemplate:
         instruction = self.instruction.format(src=src, tgt=tgt)
         return [{"role": "user", "content": f"{instruction}\n{text}"}]
 
-    def completion(self, text: str, src_lang: str, tgt_lang: str,
-                   examples: list[tuple[str, str]] | None = None) -> str:
+    def completion(self, text: str, src_lang: str, tgt_lang: str, examples: list[tuple[str, str]] | None = None) -> str:
         src, tgt = language_name(src_lang), language_name(tgt_lang)
         shots = (examples if examples is not None else few_shot_examples(src_lang, tgt_lang))[: self.shots]
         lines = [f"{src}: {a}\n{tgt}: {b}\n" for a, b in shots]

@@ -44,6 +44,7 @@ def _named(e: OSError, path: Path) -> Exception:
     named = write_error(e, path)
     return named if named is not e else OSError(e.errno, f"{e.strerror or e} while writing {path}", str(path))
 
+
 Role = Literal["system", "user", "assistant", "tool"]
 
 
@@ -204,8 +205,9 @@ def _lines_or_error(path: Path) -> Iterator[tuple[int, bytes]]:
         for lineno, raw in open_text_lines(path):
             yield lineno, raw
     except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-        raise InputError(f"{path}:{lineno + 1}: unreadable gzip data ({type(e).__name__}: {e}); "
-                         f"the file is corrupt or truncated") from None
+        raise InputError(
+            f"{path}:{lineno + 1}: unreadable gzip data ({type(e).__name__}: {e}); the file is corrupt or truncated"
+        ) from None
 
 
 def iter_jsonl(path: str | os.PathLike, rejects: RejectLog | None = None) -> Iterator[tuple[int, dict]]:
@@ -217,8 +219,15 @@ def iter_jsonl(path: str | os.PathLike, rejects: RejectLog | None = None) -> Ite
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as e:
-            _reject(rejects, Reject(str(path), lineno, f"not UTF-8: byte {raw[e.start]:#04x} at column {e.start + 1}",
-                                    raw.decode("utf-8", errors="replace").rstrip("\n")))
+            _reject(
+                rejects,
+                Reject(
+                    str(path),
+                    lineno,
+                    f"not UTF-8: byte {raw[e.start]:#04x} at column {e.start + 1}",
+                    raw.decode("utf-8", errors="replace").rstrip("\n"),
+                ),
+            )
             continue
         try:
             obj = json.loads(text)
@@ -226,17 +235,25 @@ def iter_jsonl(path: str | os.PathLike, rejects: RejectLog | None = None) -> Ite
             _reject(rejects, Reject(str(path), lineno, f"invalid JSON: {e.msg} at column {e.colno}", text.rstrip("\n")))
             continue
         except (ValueError, RecursionError) as e:  # an integer over 4300 digits, nesting deeper than the stack
-            _reject(rejects, Reject(str(path), lineno, f"invalid JSON: {type(e).__name__}: {str(e)[:200]}",
-                                    text[:1000].rstrip("\n")))
+            _reject(
+                rejects,
+                Reject(
+                    str(path), lineno, f"invalid JSON: {type(e).__name__}: {str(e)[:200]}", text[:1000].rstrip("\n")
+                ),
+            )
             continue
         if not isinstance(obj, dict):
-            _reject(rejects, Reject(str(path), lineno, f"invalid record: expected a JSON object, got {type(obj).__name__}", obj))
+            _reject(
+                rejects,
+                Reject(str(path), lineno, f"invalid record: expected a JSON object, got {type(obj).__name__}", obj),
+            )
             continue
         yield lineno, obj
 
 
-def iter_parquet(path: str | os.PathLike, batch_size: int = 1024,
-                 rejects: RejectLog | None = None) -> Iterator[tuple[int, dict]]:
+def iter_parquet(
+    path: str | os.PathLike, batch_size: int = 1024, rejects: RejectLog | None = None
+) -> Iterator[tuple[int, dict]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -251,8 +268,10 @@ def iter_parquet(path: str | os.PathLike, batch_size: int = 1024,
                 except (ValueError, RecursionError) as e:  # a `meta` column that is not a JSON object
                     _reject(rejects, Reject(str(path), row, f"invalid record: meta: {e}", None))
     except (pa.ArrowException, OSError) as e:
-        raise InputError(f"{path}:{row + 1}: not a readable Parquet file ({type(e).__name__}: "
-                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        raise InputError(
+            f"{path}:{row + 1}: not a readable Parquet file ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
 
 
 def iter_hf_dataset(ref: str, split: str | None = None) -> Iterator[tuple[int, dict]]:
@@ -272,8 +291,9 @@ def iter_hf_dataset(ref: str, split: str | None = None) -> Iterator[tuple[int, d
         yield i, dict(obj)
 
 
-def iter_rows(ref: str | os.PathLike, rejects: RejectLog | None = None,
-              unique_ids: bool = True) -> Iterator[tuple[int, dict]]:
+def iter_rows(
+    ref: str | os.PathLike, rejects: RejectLog | None = None, unique_ids: bool = True
+) -> Iterator[tuple[int, dict]]:
     """Raw rows (dicts) from any supported input, with their 1-based line/row number.
 
     `unique_ids`: a row whose string `id` repeats an earlier row's is rejected ("duplicate id", naming the first
@@ -294,8 +314,10 @@ def iter_rows(ref: str | os.PathLike, rejects: RejectLog | None = None,
         elif path.suffix in {".jsonl", ".json", ".gz", ".ndjson"}:
             rows = iter_jsonl(path, rejects)
         else:
-            raise InputError(f"{path}: unsupported input format (expected .jsonl, .jsonl.gz, .parquet, a saved "
-                             f"dataset directory, or hf:NAME[:CONFIG][@SPLIT])")
+            raise InputError(
+                f"{path}: unsupported input format (expected .jsonl, .jsonl.gz, .parquet, a saved "
+                f"dataset directory, or hf:NAME[:CONFIG][@SPLIT])"
+            )
     return _unique(rows, s, rejects) if unique_ids else rows
 
 
@@ -378,8 +400,7 @@ class RecordWriter:
         self.count += 1
         try:
             if self._parquet:
-                self._batch.append({k: (json.dumps(v, ensure_ascii=False) if k == "meta" else v)
-                                    for k, v in d.items()})
+                self._batch.append({k: (json.dumps(v, ensure_ascii=False) if k == "meta" else v) for k, v in d.items()})
                 if len(self._batch) >= self._parquet_batch:
                     self._flush_parquet()
             else:

@@ -76,25 +76,26 @@ def right_pad(seqs: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor,
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
     for row, seq in enumerate(seqs):
-        ids[row, :len(seq)] = torch.tensor(list(seq), dtype=torch.long)
-        mask[row, :len(seq)] = 1
+        ids[row, : len(seq)] = torch.tensor(list(seq), dtype=torch.long)
+        mask[row, : len(seq)] = 1
     return ids, mask
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, longest_first: bool = False) -> list[list[int]]:
     """Indices sorted by length (stable: equal lengths keep their order), cut into batches of `batch_size`."""
     order = sorted(range(len(lengths)), key=(lambda i: -lengths[i]) if longest_first else lengths.__getitem__)
-    return [order[i:i + batch_size] for i in range(0, len(order), max(1, batch_size))]
+    return [order[i : i + batch_size] for i in range(0, len(order), max(1, batch_size))]
 
 
 def truncate_context(ctx: Sequence[int], cont_len: int, max_length: int) -> Ids:
     """The context's tokens that fit before a `cont_len`-token continuation: as lm-evaluation-harness, the last
     max_length + 1 tokens of context + continuation are kept (the final token is predicted, never input)."""
-    return tuple(ctx[-(max_length + 1 - cont_len):])
+    return tuple(ctx[-(max_length + 1 - cont_len) :])
 
 
-def encode_texts(tokenizer, texts: Sequence[str], add_special_tokens: bool = True,
-                 max_tokens: int | None = None) -> list[list[int]]:
+def encode_texts(
+    tokenizer, texts: Sequence[str], add_special_tokens: bool = True, max_tokens: int | None = None
+) -> list[list[int]]:
     """Token ids of each text; with `max_tokens`, each text keeps its first `max_tokens` ids."""
     if not texts:
         return []  # a fast tokenizer fails on an empty batch (IndexError in transformers 5.24)
@@ -116,7 +117,7 @@ def encode_continuation(tokenizer, context: str, continuation: str) -> tuple[Ids
     ctx = tokenizer(context)["input_ids"]
     if not ctx:
         raise ValueError("empty context: the prompt encodes to no tokens")
-    cont = whole[len(ctx):]
+    cont = whole[len(ctx) :]
     if not cont:
         raise ValueError(f"continuation {continuation!r} encodes to no tokens after its context")
     return tuple(ctx), tuple(cont)
@@ -159,8 +160,9 @@ class TextBatch:
         return self.ids[:, 1:][self.positions].unsqueeze(-1)
 
 
-def text_batches(tokenizer, texts: Sequence[str], batch_size: int, add_special_tokens: bool = True,
-                 max_tokens: int | None = None) -> list[TextBatch]:
+def text_batches(
+    tokenizer, texts: Sequence[str], batch_size: int, add_special_tokens: bool = True, max_tokens: int | None = None
+) -> list[TextBatch]:
     """The texts tokenized (`encode_texts`) and batched shortest first: each batch pads to a similar length."""
     seqs = encode_texts(tokenizer, texts, add_special_tokens, max_tokens)
     pad = pad_token_id(tokenizer)
@@ -189,9 +191,14 @@ def texts_nll(model, batches: Sequence[TextBatch]) -> tuple[float, int]:
 
 
 # ------------------------------------------------------------------------ a continuation given a context
-def continuation_loglikelihoods(model, requests: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int,
-                                batch_size: int = 8, max_length: int | None = None,
-                                progress: Callable[[int], None] | None = None) -> list[float]:
+def continuation_loglikelihoods(
+    model,
+    requests: Sequence[tuple[Sequence[int], Sequence[int]]],
+    pad_id: int,
+    batch_size: int = 8,
+    max_length: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[float]:
     """Summed natural-log probability of each request's continuation ids given its context ids, computing each
     distinct context once.
 
@@ -245,8 +252,9 @@ def _last_position(model, contexts: list[Ids], pad_id: int) -> torch.Tensor:
     device = input_device(model)
     last = [len(c) - 1 for c in contexts]
     keep = sorted(set(last))
-    out = model(input_ids=ids.to(device), attention_mask=mask.to(device),
-                logits_to_keep=torch.tensor(keep, device=device))
+    out = model(
+        input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=torch.tensor(keep, device=device)
+    )
     logits = out.logits[torch.arange(len(contexts)), [keep.index(p) for p in last]]
     return log_softmax_f32(logits).cpu()
 
@@ -269,8 +277,9 @@ def _continuations(model, ctx: Ids, conts: list[Ids], pad_id: int) -> list[float
         # Hybrid caches whose recurrent/conv state layers cannot be repeated per choice (LFM2's conv layers,
         # transformers 5.24: found by rehearsing the paper recipes): run the context once per choice instead,
         # as one batch, so the cache is born with a row per choice.
-        cache = model(input_ids=torch.tensor([ctx] * len(conts), device=device), use_cache=True,
-                      logits_to_keep=1).past_key_values
+        cache = model(
+            input_ids=torch.tensor([ctx] * len(conts), device=device), use_cache=True, logits_to_keep=1
+        ).past_key_values
     # Right padding needs no attention mask: a causal model's real positions never attend to later padding.
     ids, _ = right_pad([c[:-1] for c in conts], pad_id)
     out = model(input_ids=ids.to(device), past_key_values=cache, use_cache=True)

@@ -22,11 +22,20 @@ CHATML_TEMPLATE = (
 )
 
 SEED_TEXT = [  # the tiny tokenizer's training text, English and Arabic (also used by hala.rehearse)
-    "Translate everything that follows into Arabic:", "Translate everything that follows into English:",
-    "The quick brown fox jumps over the lazy dog.", "Hello, how are you today?", "def f(x): return x * 2",
-    "$x^2 + y^2 = z^2$", "https://example.com/path?q=1", "مرحبا، كيف حالك اليوم؟", "ترجم كل ما يلي إلى العربية:",
-    "القط يجلس على الحصيرة.", "السلام عليكم ورحمة الله", "الرياض هي عاصمة المملكة العربية السعودية.",
-    "0123456789 .,;:!?()[]{}<>\"'`-_=+*/\\|@#%^&~", "أ ب ت ث ج ح خ د ذ ر ز س ش ص ض ط ظ ع غ ف ق ك ل م ن ه و ي ة ى ء",
+    "Translate everything that follows into Arabic:",
+    "Translate everything that follows into English:",
+    "The quick brown fox jumps over the lazy dog.",
+    "Hello, how are you today?",
+    "def f(x): return x * 2",
+    "$x^2 + y^2 = z^2$",
+    "https://example.com/path?q=1",
+    "مرحبا، كيف حالك اليوم؟",
+    "ترجم كل ما يلي إلى العربية:",
+    "القط يجلس على الحصيرة.",
+    "السلام عليكم ورحمة الله",
+    "الرياض هي عاصمة المملكة العربية السعودية.",
+    "0123456789 .,;:!?()[]{}<>\"'`-_=+*/\\|@#%^&~",
+    "أ ب ت ث ج ح خ د ذ ر ز س ش ص ض ط ظ ع غ ف ق ك ل م ن ه و ي ة ى ء",
 ]
 
 
@@ -38,26 +47,51 @@ def build_tiny_tokenizer(extra_text: list[str] | None = None, vocab_size: int = 
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tk.train_from_iterator((SEED_TEXT + list(extra_text or [])) * 3, trainer=trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<|endoftext|>", eos_token="<|im_end|>",
-                                  unk_token="<|endoftext|>", pad_token="<pad>")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        bos_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+        unk_token="<|endoftext|>",
+        pad_token="<pad>",
+    )
     tok.chat_template = CHATML_TEMPLATE
     return tok
 
 
-def build_tiny_model(out_dir: str | Path, arch: str = "llama", hidden: int = 64, layers: int = 2,
-                     heads: int = 4, seed: int = 0, extra_text: list[str] | None = None) -> Path:
+def build_tiny_model(
+    out_dir: str | Path,
+    arch: str = "llama",
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    seed: int = 0,
+    extra_text: list[str] | None = None,
+) -> Path:
     """Write a tiny random causal LM + tokenizer to `out_dir` and return it. `arch`: 'llama' or 'gemma3'."""
     import torch
     from transformers import AutoModelForCausalLM, Gemma3TextConfig, LlamaConfig
 
     out_dir = Path(out_dir)
     tok = build_tiny_tokenizer(extra_text)
-    common = dict(vocab_size=len(tok), hidden_size=hidden, intermediate_size=hidden * 2, num_hidden_layers=layers,
-                  num_attention_heads=heads, num_key_value_heads=max(1, heads // 2), max_position_embeddings=512,
-                  bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    common = dict(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=hidden * 2,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=max(1, heads // 2),
+        max_position_embeddings=512,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     if arch == "llama":
         config = LlamaConfig(**common, tie_word_embeddings=True)
     elif arch == "gemma3":

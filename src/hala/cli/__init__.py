@@ -22,13 +22,27 @@ import typer
 from hala import __version__
 
 # Pipeline order for `hala --help`; modules not named here are listed after these.
-ORDER = ["run", "models", "data", "quantize", "translate", "filter", "corpus", "decontam", "vocab", "train", "merge",
-         "eval", "report", "publish"]
+ORDER = [
+    "run",
+    "models",
+    "data",
+    "quantize",
+    "translate",
+    "filter",
+    "corpus",
+    "decontam",
+    "vocab",
+    "train",
+    "merge",
+    "eval",
+    "report",
+    "publish",
+]
 
 app = typer.Typer(
     name="hala",
     help="hala — translate-and-tune: build language-centric translation and instruction models "
-         "(Hala, arXiv 2509.14008). Every stage of the recipe is a subcommand; `hala run` runs them all.",
+    "(Hala, arXiv 2509.14008). Every stage of the recipe is a subcommand; `hala run` runs them all.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -42,8 +56,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Print the version and exit.")) -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
     pass
 
 
@@ -52,8 +69,9 @@ NOT_COMMANDS = {"generate"}
 
 
 def _command_modules() -> list[str]:
-    found = [m.name for m in pkgutil.iter_modules(__path__)
-             if not m.name.startswith("_") and m.name not in NOT_COMMANDS]
+    found = [
+        m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_") and m.name not in NOT_COMMANDS
+    ]
     return sorted(found, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
 
 

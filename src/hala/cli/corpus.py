@@ -29,20 +29,28 @@ def corpus(config: Any, out: Path, cap: list[str], ratio: list[str]) -> None:
 
     report = run(config, out)
     for name, c in report["sources"].items():
-        typer.echo(f"  {name}: read {c.get('read', 0)}, kept {c.get('kept', 0)}, duplicates "
-                   f"{c.get('duplicates', 0)}, sampled out {c.get('sampled_out', 0)}, too long "
-                   f"{c.get('too_long', 0)}{', cap reached' if c.get('cap_reached') else ''}")
+        typer.echo(
+            f"  {name}: read {c.get('read', 0)}, kept {c.get('kept', 0)}, duplicates "
+            f"{c.get('duplicates', 0)}, sampled out {c.get('sampled_out', 0)}, too long "
+            f"{c.get('too_long', 0)}{', cap reached' if c.get('cap_reached') else ''}"
+        )
     for split, c in report["splits"].items():
         per_dir = ", ".join(f"{k} {v}" for k, v in c.items() if k != "pairs")
         typer.echo(f"  {split}: {c.get('pairs', 0)} pairs ({per_dir})")
-    typer.echo(f"{report['examples']} examples from {report['pairs']} pairs in {report['seconds']} s -> {out}; "
-               f"{sum(report['rejects'].values())} rejects in {out}/rejects.jsonl")
+    typer.echo(
+        f"{report['examples']} examples from {report['pairs']} pairs in {report['seconds']} s -> {out}; "
+        f"{sum(report['rejects'].values())} rejects in {out}/rejects.jsonl"
+    )
 
 
 FIELDS = {
-    "sources": Opt(argument=True, metavar="[NAME=]REF...", help="Sources in priority order: filtered pairs (any "
-                   "input `hala filter` reads) or translated chat samples (JSONL); NAME=REF names a source. "
-                   "With ratio/cap/kind per source: `sources:` in --config."),
+    "sources": Opt(
+        argument=True,
+        metavar="[NAME=]REF...",
+        help="Sources in priority order: filtered pairs (any "
+        "input `hala filter` reads) or translated chat samples (JSONL); NAME=REF names a source. "
+        "With ratio/cap/kind per source: `sources:` in --config.",
+    ),
     "tgt_lang": Opt(help="The other language."),
     "templates": Opt(("--template",)),
     "dev_fraction": Opt(("--dev",), help="Share of pairs for dev."),
@@ -50,12 +58,26 @@ FIELDS = {
 }
 
 EXTRAS = [
-    Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory: train/dev/test.jsonl (chat), "
-                                                             "pairs_{train,dev,test}.jsonl, corpus_report.json.")),
-    Extra("cap", list[str], typer.Option(None, "--cap", metavar="NAME=N", help="At most N pairs from source NAME "
-                                                                               "(repeatable).")),
-    Extra("ratio", list[str], typer.Option(None, "--ratio", metavar="NAME=F", help="Keep fraction F of source NAME "
-                                                                                   "(by hash; repeatable).")),
+    Extra(
+        "out",
+        Path,
+        typer.Option(
+            ...,
+            "--out",
+            "-o",
+            help="Output directory: train/dev/test.jsonl (chat), pairs_{train,dev,test}.jsonl, corpus_report.json.",
+        ),
+    ),
+    Extra(
+        "cap",
+        list[str],
+        typer.Option(None, "--cap", metavar="NAME=N", help="At most N pairs from source NAME (repeatable)."),
+    ),
+    Extra(
+        "ratio",
+        list[str],
+        typer.Option(None, "--ratio", metavar="NAME=F", help="Keep fraction F of source NAME (by hash; repeatable)."),
+    ),
 ]
 
 

@@ -11,8 +11,9 @@ import typer
 
 from hala.cli.generate import Extra, Opt, stage_command
 
-data_app = typer.Typer(help="Data sources (parallel pairs, instruction datasets), mixing, and record-file checks.",
-                       no_args_is_help=True)
+data_app = typer.Typer(
+    help="Data sources (parallel pairs, instruction datasets), mixing, and record-file checks.", no_args_is_help=True
+)
 
 
 def packages(config: Any, out: str) -> None:
@@ -31,12 +32,24 @@ def packages(config: Any, out: str) -> None:
     typer.echo(f"{'total':>10}: {n} unique pairs -> {out}")
 
 
-stage_command(data_app, "packages", "data.packages", packages, fields={
-    "tgt_lang": Opt(help="Target language code (the catalogs' locale, e.g. ar, fr, de)."),
-    "sources": Opt(("--source",), help="Package source to use: django, pycountry, babel [default: all]."),
-    "limit": Opt(help="Keep the first N pairs (deterministic order)."),
-}, extras=[Extra("out", str, typer.Option(..., "--out", "-o", help="Output file (.jsonl, .jsonl.gz or .parquet), "
-                                                                  "pair schema."))])
+stage_command(
+    data_app,
+    "packages",
+    "data.packages",
+    packages,
+    fields={
+        "tgt_lang": Opt(help="Target language code (the catalogs' locale, e.g. ar, fr, de)."),
+        "sources": Opt(("--source",), help="Package source to use: django, pycountry, babel [default: all]."),
+        "limit": Opt(help="Keep the first N pairs (deterministic order)."),
+    },
+    extras=[
+        Extra(
+            "out",
+            str,
+            typer.Option(..., "--out", "-o", help="Output file (.jsonl, .jsonl.gz or .parquet), pair schema."),
+        )
+    ],
+)
 
 
 def chat(config: Any, out: Path) -> None:
@@ -59,13 +72,27 @@ def mix(config: Any, out: Path) -> None:
     typer.echo(f"{m['samples']} samples, {m['rejected']} rejected -> {out / 'samples.jsonl'}")
 
 
-stage_command(data_app, "chat", "data.chat", chat, fields={
-    "input": Opt(argument=True),
-}, extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))])
-stage_command(data_app, "mix", "data.mix", mix, fields={
-    "inputs": Opt(argument=True, help="Chat-sample files, in priority order (an id seen earlier wins)."),
-    "cap_per_input": Opt(help="At most N samples from each input."),
-}, extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))])
+stage_command(
+    data_app,
+    "chat",
+    "data.chat",
+    chat,
+    fields={
+        "input": Opt(argument=True),
+    },
+    extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))],
+)
+stage_command(
+    data_app,
+    "mix",
+    "data.mix",
+    mix,
+    fields={
+        "inputs": Opt(argument=True, help="Chat-sample files, in priority order (an id seen earlier wins)."),
+        "cap_per_input": Opt(help="At most N samples from each input."),
+    },
+    extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))],
+)
 
 
 @data_app.command("check")
@@ -87,9 +114,20 @@ def check_cmd(
         good = sum(1 for _ in read_records(path, kind, log))
     warnings = [f"{path}: no records (an empty file: nothing for a stage to read)"] if good + log.total == 0 else []
     if as_json:
-        typer.echo(json.dumps({"path": path, "good": good, "rejected": log.total, "reasons": log.counts,
-                               "examples": [str(r) for r in log.examples], "warnings": warnings},
-                              ensure_ascii=False, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "path": path,
+                    "good": good,
+                    "rejected": log.total,
+                    "reasons": log.counts,
+                    "examples": [str(r) for r in log.examples],
+                    "warnings": warnings,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
     else:
         for r in log.examples:
             typer.echo(str(r), err=True)

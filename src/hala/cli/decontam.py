@@ -22,12 +22,21 @@ def decontam(config: Any, out: Path) -> None:
     r = run(config, out)
     for source, n in r["dropped_by_eval_set"].items():
         typer.echo(f"  {source}: {n} dropped")
-    typer.echo(f"kept {r['records_out']}/{r['records_in']} ({r['dropped']} dropped, {sum(r['eval_texts'].values())} "
-               f"evaluation texts, {r['ngram']}-grams) -> {out / r['outputs']['samples']}")
+    typer.echo(
+        f"kept {r['records_out']}/{r['records_in']} ({r['dropped']} dropped, {sum(r['eval_texts'].values())} "
+        f"evaluation texts, {r['ngram']}-grams) -> {out / r['outputs']['samples']}"
+    )
 
 
 def register(app: typer.Typer) -> None:
-    stage_command(app, "decontam", "decontam", decontam, fields={
-        "input": Opt(argument=True),
-        "tasks": Opt(("--task", "-t")),
-    }, extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))])
+    stage_command(
+        app,
+        "decontam",
+        "decontam",
+        decontam,
+        fields={
+            "input": Opt(argument=True),
+            "tasks": Opt(("--task", "-t")),
+        },
+        extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))],
+    )

@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from hala.cli.generate import Extra, Opt, stage_command
+from hala.cli.generate import Extra, Opt, refuse_empty_input, stage_command
 
 
 def _prepare(data: dict, extras: dict) -> None:
@@ -32,8 +32,9 @@ def filter_pairs(config: Any, out: Path | None, show_config: bool, list_rules: b
     if show_config:
         import yaml
 
-        typer.echo(yaml.safe_dump(config.model_dump(exclude={"inputs", "progress"}), sort_keys=False,
-                                  allow_unicode=True))
+        typer.echo(
+            yaml.safe_dump(config.model_dump(exclude={"inputs", "progress"}), sort_keys=False, allow_unicode=True)
+        )
         return
     if out is None:
         raise typer.BadParameter("--out DIR is required", param_hint="--out")
@@ -50,27 +51,39 @@ def filter_pairs(config: Any, out: Path | None, show_config: bool, list_rules: b
     typer.echo(f"  {'total':<{width}}  {total} = {report['input_pairs']} in − {report['kept']} kept")
     if report["read_errors"]:
         typer.echo(f"  {report['read_errors']} unreadable lines/rows (in rejects.jsonl)")
-    typer.echo(f"kept {report['kept']}/{report['input_pairs']} ({report['kept_share']:.1%}) in {report['seconds']} s "
-               f"({report['pairs_per_second']} pairs/s) -> {out}/{report['outputs']['kept']}; "
-               f"report: {out}/report.md")
+    typer.echo(
+        f"kept {report['kept']}/{report['input_pairs']} ({report['kept_share']:.1%}) in {report['seconds']} s "
+        f"({report['pairs_per_second']} pairs/s) -> {out}/{report['outputs']['kept']}; "
+        f"report: {out}/report.md"
+    )
+    refuse_empty_input("filter", config.inputs, report["input_pairs"], report["read_errors"])
 
 
 FIELDS = {
-    "inputs": Opt(argument=True, metavar="[NAME=]REF...", help="Inputs: pair .jsonl/.parquet, .tsv, .po/.mo, "
-                  "line-aligned STEM.en/STEM.ar (or .eng/.ara) files, a directory of those, "
-                  "hf:NAME[:CONFIG][@SPLIT], packages:; NAME=REF names a source."),
-    "rules": Opt(help="The chain: rule names or {name: {params}}, in order (see --list-rules); usually given as "
-                      "`rules:` in --config."),
+    "inputs": Opt(
+        argument=True,
+        metavar="[NAME=]REF...",
+        help="Inputs: pair .jsonl/.parquet, .tsv, .po/.mo, "
+        "line-aligned STEM.en/STEM.ar (or .eng/.ara) files, a directory of those, "
+        "hf:NAME[:CONFIG][@SPLIT], packages:; NAME=REF names a source.",
+    ),
+    "rules": Opt(
+        help="The chain: rule names or {name: {params}}, in order (see --list-rules); usually given as "
+        "`rules:` in --config."
+    ),
     "progress": Opt((" /--quiet", " /-q"), help="A progress bar on stderr (--quiet/-q: none)."),
 }
 
 EXTRAS = [
-    Extra("out", Path, typer.Option(None, "--out", "-o", help="Output directory: kept.jsonl, rejects.jsonl, "
-                                                              "report.json, report.md.")),
-    Extra("show_config", bool, typer.Option(False, "--show-config", help="Print the effective config as YAML and "
-                                                                         "exit.")),
-    Extra("list_rules", bool, typer.Option(False, "--list-rules", help="List every rule with its options and "
-                                                                       "exit.")),
+    Extra(
+        "out",
+        Path,
+        typer.Option(None, "--out", "-o", help="Output directory: kept.jsonl, rejects.jsonl, report.json, report.md."),
+    ),
+    Extra(
+        "show_config", bool, typer.Option(False, "--show-config", help="Print the effective config as YAML and exit.")
+    ),
+    Extra("list_rules", bool, typer.Option(False, "--list-rules", help="List every rule with its options and exit.")),
 ]
 
 

@@ -148,8 +148,9 @@ def set_dotted(data: dict, key: str, value: Any, option: str = "--set") -> None:
         last = i == len(parts) - 1
         if isinstance(node, list):
             if not part.isdigit() or int(part) >= len(node):
-                raise HalaError(f"{option} {key}: '{'.'.join(parts[:i])}' is a list of {len(node)}; "
-                                f"'{part}' is not an index in it")
+                raise HalaError(
+                    f"{option} {key}: '{'.'.join(parts[:i])}' is a list of {len(node)}; '{part}' is not an index in it"
+                )
             if last:
                 node[int(part)] = value
             else:
@@ -227,9 +228,14 @@ def field_parameter(name: str, info: Any, override: Opt, option: str | None = No
     else:
         option = option or option_name(name)
         decls = [f"{option}/--no-{option[2:]}" if shape.kind == "bool" else option, *override.decls]
-        param = typer.Option(default, *decls, help=help_text,
-                             metavar=None if shape.kind == "bool" else override.metavar or shape.metavar,
-                             show_default=default is not None and default != [], rich_help_panel=FIELDS_PANEL)
+        param = typer.Option(
+            default,
+            *decls,
+            help=help_text,
+            metavar=None if shape.kind == "bool" else override.metavar or shape.metavar,
+            show_default=default is not None and default != [],
+            rich_help_panel=FIELDS_PANEL,
+        )
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=param, annotation=annotation)
 
 
@@ -238,9 +244,12 @@ def flat_parameters(name: str, info: Any) -> list[inspect.Parameter]:
     parameter `thresholds__max_kl` is `--max-kl` and sets `thresholds.max_kl`."""
     model = info.annotation
     assert isinstance(model, type) and issubclass(model, BaseModel), f"{name}: flatten needs a nested model"
-    return [field_parameter(f"{name}__{sub}", sub_info, Opt(help=f"{sub_info.description or ''} ({name}.{sub})"),
-                            option_name(sub))
-            for sub, sub_info in model.model_fields.items()]
+    return [
+        field_parameter(
+            f"{name}__{sub}", sub_info, Opt(help=f"{sub_info.description or ''} ({name}.{sub})"), option_name(sub)
+        )
+        for sub, sub_info in model.model_fields.items()
+    ]
 
 
 def cli_value(value: Any, info: Any, override: Opt) -> Any:
@@ -256,6 +265,17 @@ def cli_value(value: Any, info: Any, override: Opt) -> Any:
     if shape.kind == "yaml":
         return parse_value(value)
     return value
+
+
+def refuse_empty_input(command: str, inputs: Any, n_read: int, n_unreadable: int = 0) -> None:
+    """An input without a single record is a warning and a non-zero exit (exit 1, after the stage's own summary):
+    "0 kept of 0, exit 0" would let a script or a scheduler carry on with an empty product. An input whose lines
+    were all unreadable is reported by the stage's rejects instead, and exits the same way."""
+    if n_read == 0:
+        names = ", ".join(map(str, inputs)) if isinstance(inputs, (list, tuple)) else str(inputs)
+        why = f"{n_unreadable} unreadable line(s), see the rejects file" if n_unreadable else "an empty input"
+        typer.echo(f"warning: {command}: no records in {names} ({why}); nothing was produced", err=True)
+        raise typer.Exit(1)
 
 
 def stage_command(
@@ -287,24 +307,53 @@ def stage_command(
     arguments = [n for n, o in fields.items() if o.argument]  # positional arguments keep their declared order
     options = [n for n in config_class.model_fields if n not in arguments]
     field_params = [field_parameter(n, config_class.model_fields[n], fields.get(n, Opt())) for n in arguments + options]
-    extra_params = [inspect.Parameter(e.name, inspect.Parameter.KEYWORD_ONLY, default=e.info, annotation=e.annotation)
-                    for e in extras]
+    extra_params = [
+        inspect.Parameter(e.name, inspect.Parameter.KEYWORD_ONLY, default=e.info, annotation=e.annotation)
+        for e in extras
+    ]
     flat = {n: flat_parameters(n, config_class.model_fields[n]) for n, o in fields.items() if o.flatten}
     field_params += [p for ps in flat.values() for p in ps]
-    params += field_params[:len(arguments)] + extra_params + field_params[len(arguments):]
-    names = [n.strip() for p in params if isinstance(p.default, typer.models.OptionInfo)
-             for d in p.default.param_decls for n in d.split("/") if n.strip()]
+    params += field_params[: len(arguments)] + extra_params + field_params[len(arguments) :]
+    names = [
+        n.strip()
+        for p in params
+        if isinstance(p.default, typer.models.OptionInfo)
+        for d in p.default.param_decls
+        for n in d.split("/")
+        if n.strip()
+    ]
     assert len(names) == len(set(names)), f"{command}: an option name is used twice: {sorted(names)}"
-    params.append(inspect.Parameter(
-        "config_file", inspect.Parameter.KEYWORD_ONLY, annotation=Path,
-        default=typer.Option(None, "--config", "-c", metavar="FILE", help="YAML/JSON file with this stage's "
-                             "settings (what a recipe gives under the stage's `with:`); options given here "
-                             "override it.")))
-    params.append(inspect.Parameter(
-        "set_values", inspect.Parameter.KEYWORD_ONLY, annotation=list[str],
-        default=typer.Option(None, "--set", metavar="KEY=VALUE", help="Set any setting, nested keys dotted "
-                             "(e.g. --set engine_options.compute_type=float32); VALUE is read as JSON or a YAML "
-                             "[list]/{mapping} when it parses. Repeatable; wins over the options and --config.")))
+    params.append(
+        inspect.Parameter(
+            "config_file",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=Path,
+            default=typer.Option(
+                None,
+                "--config",
+                "-c",
+                metavar="FILE",
+                help="YAML/JSON file with this stage's "
+                "settings (what a recipe gives under the stage's `with:`); options given here "
+                "override it.",
+            ),
+        )
+    )
+    params.append(
+        inspect.Parameter(
+            "set_values",
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=list[str],
+            default=typer.Option(
+                None,
+                "--set",
+                metavar="KEY=VALUE",
+                help="Set any setting, nested keys dotted "
+                "(e.g. --set engine_options.compute_type=float32); VALUE is read as JSON or a YAML "
+                "[list]/{mapping} when it parses. Repeatable; wins over the options and --config.",
+            ),
+        )
+    )
 
     def run_command(**kwargs: Any) -> None:
         ctx: typer.Context = kwargs.pop("ctx")

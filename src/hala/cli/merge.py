@@ -47,22 +47,44 @@ def merge(config: Any, out: Path, t_filter: list[str]) -> None:
 FIELDS = {
     "base": Opt(help="Base model (t = 0): embedded:NAME, local directory or hub id."),
     "method": Opt(help="slerp (spherical, mergekit's) or linear."),
-    "t": Opt(parse=str, metavar="T[,T...]", help="Interpolation factor, 0 = base, 1 = tuned. Comma-separated values "
-                                                 "are a gradient over depth (mergekit semantics), e.g. 0,0.5,1 "
-                                                 "[default: 0.5]."),
+    "t": Opt(
+        parse=str,
+        metavar="T[,T...]",
+        help="Interpolation factor, 0 = base, 1 = tuned. Comma-separated values "
+        "are a gradient over depth (mergekit semantics), e.g. 0,0.5,1 "
+        "[default: 0.5].",
+    ),
     "tokenizer_source": Opt(("--tokenizer-from",)),
     "sweep": Opt(help="Try these t values (e.g. 0,0.25,0.5,0.75,1), keep the best by --select-on."),
-    "select_on": Opt(help="Sweep score: mcq:TASK (acc_norm), chrf:PAIRS (chrF++), ppl:FILE (minus perplexity) or "
-                          "instruct:FILE."),
+    "select_on": Opt(
+        help="Sweep score: mcq:TASK (acc_norm), chrf:PAIRS (chrF++), ppl:FILE (minus perplexity) or instruct:FILE."
+    ),
     "keep_candidates": Opt(help="Keep every sweep candidate in OUT/candidates."),
 }
 
 EXTRAS = [
-    Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory: OUT/model, OUT/merge.json (and "
-                                                             "OUT/sweep.json, OUT/sweep.png with --sweep).")),
-    Extra("t_filter", list[str], typer.Option(None, "--t-filter", metavar="MODULE=VALUES", help="t for tensors "
-          "whose name contains MODULE (e.g. self_attn=0,0.5,1 or mlp=0.7); repeatable, first match wins, --t for "
-          "the rest.")),
+    Extra(
+        "out",
+        Path,
+        typer.Option(
+            ...,
+            "--out",
+            "-o",
+            help="Output directory: OUT/model, OUT/merge.json (and OUT/sweep.json, OUT/sweep.png with --sweep).",
+        ),
+    ),
+    Extra(
+        "t_filter",
+        list[str],
+        typer.Option(
+            None,
+            "--t-filter",
+            metavar="MODULE=VALUES",
+            help="t for tensors "
+            "whose name contains MODULE (e.g. self_attn=0,0.5,1 or mlp=0.7); repeatable, first match wins, --t for "
+            "the rest.",
+        ),
+    ),
 ]
 
 

@@ -6,8 +6,9 @@ import json
 
 import typer
 
-models_app = typer.Typer(help="Model references: hub ids, local directories, and embedded offline models.",
-                         no_args_is_help=True)
+models_app = typer.Typer(
+    help="Model references: hub ids, local directories, and embedded offline models.", no_args_is_help=True
+)
 
 
 @models_app.command("list")
@@ -39,8 +40,9 @@ def list_cmd(as_json: bool = typer.Option(False, "--json", help="Print JSON inst
 
 
 @models_app.command("prepare")
-def prepare_cmd(ref: str = typer.Argument(..., help="embedded:NAME, a hub id (org/name) or a local directory.")
-                ) -> None:
+def prepare_cmd(
+    ref: str = typer.Argument(..., help="embedded:NAME, a hub id (org/name) or a local directory."),
+) -> None:
     """Resolve a model to a local safetensors directory; embedded GGUFs are converted once (about a minute),
     later calls return at once. Prints the directory."""
     from hala.models import resolve_model

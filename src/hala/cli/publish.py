@@ -28,11 +28,21 @@ def publish(config: Any) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    stage_command(app, "publish", "publish", publish, fields={
-        "run_dir": Opt(argument=True, help="Run directory (manifest.json and the stages' directories)."),
-        "stage": Opt(argument=True, help="Stage to publish: a model stage (train, merge, quantize) or a data stage "
-                                         "(translate, filter, corpus, data.*)."),
-        "repo": Opt(help="Hub repository ORG/NAME (created when missing; model or dataset repository by the "
-                         "stage's kind)."),
-        "out": Opt(("-o",)),
-    })
+    stage_command(
+        app,
+        "publish",
+        "publish",
+        publish,
+        fields={
+            "run_dir": Opt(argument=True, help="Run directory (manifest.json and the stages' directories)."),
+            "stage": Opt(
+                argument=True,
+                help="Stage to publish: a model stage (train, merge, quantize) or a data stage "
+                "(translate, filter, corpus, data.*).",
+            ),
+            "repo": Opt(
+                help="Hub repository ORG/NAME (created when missing; model or dataset repository by the stage's kind)."
+            ),
+            "out": Opt(("-o",)),
+        },
+    )

@@ -29,21 +29,25 @@ def quantize(config: Any, out: Path) -> None:
 
 FIELDS = {
     "model": Opt(("-m",), help="Model to quantise: embedded:NAME, local dir or hub id."),
-    "scheme": Opt(help="fp8-dynamic (per-channel FP8 weights, per-token dynamic FP8 activations; data-free) or fp8 "
-                       "(per-tensor, static activation scales; needs --calibration)."),
+    "scheme": Opt(
+        help="fp8-dynamic (per-channel FP8 weights, per-token dynamic FP8 activations; data-free) or fp8 "
+        "(per-tensor, static activation scales; needs --calibration)."
+    ),
     "ignore": Opt(help="Module to leave unquantised (name or 're:REGEX')."),
     "calibration": Opt(help="Records file (chat or pair) with calibration text (scheme fp8)."),
     "calibration_samples": Opt(help="Calibration texts to use (scheme fp8)."),
     "calibration_max_length": Opt(help="Tokens per calibration text (scheme fp8)."),
-    "device_map": Opt(help="auto: spread each model over every visible GPU for verification (models larger than "
-                           "one GPU)."),
+    "device_map": Opt(
+        help="auto: spread each model over every visible GPU for verification (models larger than one GPU)."
+    ),
     "trust_remote_code": Opt(help="Allow model repositories' own code."),
-    "thresholds": Opt(flatten=True, help="Drift limits (max_ppl_ratio, max_kl, min_top1, max_chrf_drop); each is "
-                                         "also an option of its own."),
+    "thresholds": Opt(
+        flatten=True,
+        help="Drift limits (max_ppl_ratio, max_kl, min_top1, max_chrf_drop); each is also an option of its own.",
+    ),
 }
 
-EXTRAS = [Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory (model/ and "
-                                                                    "verification.json)."))]
+EXTRAS = [Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory (model/ and verification.json)."))]
 
 
 def register(app: typer.Typer) -> None:

@@ -20,15 +20,26 @@ def report(config: Any, out: Path | None) -> None:
 
     where = out or Path(config.run_dir)
     summary = run(config, where)
-    typer.echo(f"wrote {where / 'report.html'} and {where / 'report.md'} "
-               f"({summary['metrics']['figures']} figures)")
+    typer.echo(f"wrote {where / 'report.html'} and {where / 'report.md'} ({summary['metrics']['figures']} figures)")
     if summary["skipped"]:
         typer.echo(f"skipped (no data): {', '.join(summary['skipped'])}")
 
 
 def register(app: typer.Typer) -> None:
-    stage_command(app, "report", "report", report, fields={
-        "run_dir": Opt(argument=True, help="Run directory (manifest.json and the stages' directories)."),
-        "title": Opt(help="Report title (default: the recipe name)."),
-    }, extras=[Extra("out", Path, typer.Option(None, "--out", "-o", help="Where to write report.md / report.html "
-                                                                         "(default: RUN_DIR)."))])
+    stage_command(
+        app,
+        "report",
+        "report",
+        report,
+        fields={
+            "run_dir": Opt(argument=True, help="Run directory (manifest.json and the stages' directories)."),
+            "title": Opt(help="Report title (default: the recipe name)."),
+        },
+        extras=[
+            Extra(
+                "out",
+                Path,
+                typer.Option(None, "--out", "-o", help="Where to write report.md / report.html (default: RUN_DIR)."),
+            )
+        ],
+    )

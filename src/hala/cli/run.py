@@ -11,23 +11,35 @@ def run_cmd(
     recipe: Path = typer.Argument(..., help="Recipe YAML (e.g. recipes/quickstart.yaml)."),
     only: list[str] = typer.Option(None, "--only", help="Run only these stages (their inputs must be done)."),
     from_stage: str = typer.Option(None, "--from", help="Run this stage and every later one."),
-    dry_run: bool = typer.Option(False, "--dry-run",
-                                 help="Validate offline, print the stage plan and cost estimates; run nothing."),
-    run_dir: Path = typer.Option(None, "--run-dir", help="Where stage outputs go (default: the recipe's run_dir "
-                                                         "or runs/<name>)."),
-    rehearse: bool = typer.Option(False, "--rehearse", help="Run every stage on this CPU at toy scale: tiny "
-                                  "random models of the recipe's architectures, fixture rows in the hub datasets' "
-                                  "schemas, CPU engines, small counts; offline, in runs/<name>-rehearsal "
-                                  "(docs/SCALING.md)."),
-    rehearse_engine: list[str] = typer.Option(None, "--rehearse-engine", help="With --rehearse: engine "
-                                              "substitution FROM=TO (default vllm=hf; e.g. vllm=ct2)."),
-    gpus: int = typer.Option(None, "--gpus", min=0, help="With --dry-run: size every stage for a machine with N "
-                             "GPUs (peak host/GPU memory, GPU-hours, wall time); exits non-zero naming a stage that "
-                             "cannot fit (docs/SCALING.md)."),
-    gpu_memory: str = typer.Option(None, "--gpu-memory", help="With --dry-run: memory per GPU, e.g. 80GB "
-                                   "[default: 80GB]."),
-    host_memory: str = typer.Option(None, "--host-memory", help="With --dry-run: host RAM, e.g. 1TB "
-                                    "[default: 1TB]."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Validate offline, print the stage plan and cost estimates; run nothing."
+    ),
+    run_dir: Path = typer.Option(
+        None, "--run-dir", help="Where stage outputs go (default: the recipe's run_dir or runs/<name>)."
+    ),
+    rehearse: bool = typer.Option(
+        False,
+        "--rehearse",
+        help="Run every stage on this CPU at toy scale: tiny "
+        "random models of the recipe's architectures, fixture rows in the hub datasets' "
+        "schemas, CPU engines, small counts; offline, in runs/<name>-rehearsal "
+        "(docs/SCALING.md).",
+    ),
+    rehearse_engine: list[str] = typer.Option(
+        None, "--rehearse-engine", help="With --rehearse: engine substitution FROM=TO (default vllm=hf; e.g. vllm=ct2)."
+    ),
+    gpus: int = typer.Option(
+        None,
+        "--gpus",
+        min=0,
+        help="With --dry-run: size every stage for a machine with N "
+        "GPUs (peak host/GPU memory, GPU-hours, wall time); exits non-zero naming a stage that "
+        "cannot fit (docs/SCALING.md).",
+    ),
+    gpu_memory: str = typer.Option(
+        None, "--gpu-memory", help="With --dry-run: memory per GPU, e.g. 80GB [default: 80GB]."
+    ),
+    host_memory: str = typer.Option(None, "--host-memory", help="With --dry-run: host RAM, e.g. 1TB [default: 1TB]."),
     as_json: bool = typer.Option(False, "--json", help="With --dry-run: print the resource plan as JSON."),
 ) -> None:
     """Run a recipe: every stage in order, each in RUN_DIR/<stage>-<key>. Finished stages are skipped, a

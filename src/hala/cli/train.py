@@ -37,16 +37,26 @@ def train(config: Any, out: Path, lora: bool | None) -> None:
 FIELDS = {
     "model": Opt(("-m",)),
     "mode": Opt(help="lora: LoRA adapters; full: full fine-tuning (also --lora/--full)."),
-    "lora_target_modules": Opt(("--lora-target",), help="Module to adapt, or all-linear (every linear layer "
-                                                        "except the LM head)."),
+    "lora_target_modules": Opt(
+        ("--lora-target",), help="Module to adapt, or all-linear (every linear layer except the LM head)."
+    ),
     "learning_rate": Opt(("--lr",), help="Peak learning rate [default: 2e-4 LoRA, 2e-5 full]."),
     "chat_template": Opt(help="Chat template override: a .jinja file or the template text."),
     "trust_remote_code": Opt(help="Allow model repositories' own code."),
 }
 
 EXTRAS = [
-    Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory: model/ (merged), adapter/ (LoRA), "
-                                                             "checkpoints/, train_summary.json. Rerun to resume.")),
+    Extra(
+        "out",
+        Path,
+        typer.Option(
+            ...,
+            "--out",
+            "-o",
+            help="Output directory: model/ (merged), adapter/ (LoRA), "
+            "checkpoints/, train_summary.json. Rerun to resume.",
+        ),
+    ),
     Extra("lora", bool, typer.Option(None, "--lora/--full", help="LoRA adapters or full fine-tuning (--mode).")),
 ]
 

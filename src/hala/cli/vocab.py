@@ -23,15 +23,29 @@ def trim(config: Any, out: Path) -> None:
 
     result = run(config, out)
     m = result["metrics"]
-    typer.echo(f"vocabulary {m['vocab_before']} -> {m['vocab_after']} tokens, parameters {m['params_before']:,} -> "
-               f"{m['params_after']:,}; model: {out / 'model'}")
+    typer.echo(
+        f"vocabulary {m['vocab_before']} -> {m['vocab_after']} tokens, parameters {m['params_before']:,} -> "
+        f"{m['params_after']:,}; model: {out / 'model'}"
+    )
 
 
-stage_command(vocab_app, "trim", "vocab.trim", trim, fields={
-    "model": Opt(("-m",)),
-    "texts": Opt(("-t",)),
-}, extras=[Extra("out", Path, typer.Option(Path("hala-trim"), "--out", "-o", help="Output directory (the model "
-                                                                                  "goes to OUT/model)."))])
+stage_command(
+    vocab_app,
+    "trim",
+    "vocab.trim",
+    trim,
+    fields={
+        "model": Opt(("-m",)),
+        "texts": Opt(("-t",)),
+    },
+    extras=[
+        Extra(
+            "out",
+            Path,
+            typer.Option(Path("hala-trim"), "--out", "-o", help="Output directory (the model goes to OUT/model)."),
+        )
+    ],
+)
 
 
 def register(app: typer.Typer) -> None:

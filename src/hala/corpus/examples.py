@@ -26,14 +26,24 @@ def pick(options: list[str], *key: str) -> str:
     return options[h % len(options)]
 
 
-def chat_example(pair_id: str, text: str, translation: str, src_lang: str, tgt_lang: str, template: str,
-                 meta: dict) -> dict:
+def chat_example(
+    pair_id: str, text: str, translation: str, src_lang: str, tgt_lang: str, template: str, meta: dict
+) -> dict:
     messages = translation_messages(text, src_lang, tgt_lang, template)
     messages.append({"role": "assistant", "content": translation})
     direction = f"{src_lang}-{tgt_lang}"
-    return {"id": f"{pair_id}:{direction}", "messages": messages,
-            "meta": {**meta, "direction": direction, "src_lang": src_lang, "tgt_lang": tgt_lang,
-                     "pair_id": pair_id, "template": template}}
+    return {
+        "id": f"{pair_id}:{direction}",
+        "messages": messages,
+        "meta": {
+            **meta,
+            "direction": direction,
+            "src_lang": src_lang,
+            "tgt_lang": tgt_lang,
+            "pair_id": pair_id,
+            "template": template,
+        },
+    }
 
 
 def pairs_from_chat(sample: dict, name: str) -> tuple[list[dict], str | None]:
@@ -53,7 +63,14 @@ def pairs_from_chat(sample: dict, name: str) -> tuple[list[dict], str | None]:
     for i, (a, b) in enumerate(zip(before, messages)):
         src, tgt = str(a.get("content", "")), str(b.get("content", ""))
         if src.strip() and tgt.strip() and src != tgt:
-            pairs.append(make_pair(f"{sample['id']}:{i}", src, tgt, src_lang, tgt_lang,
-                                   {"source": name, "chat_id": sample["id"], "message": i,
-                                    "role": b.get("role")}))
+            pairs.append(
+                make_pair(
+                    f"{sample['id']}:{i}",
+                    src,
+                    tgt,
+                    src_lang,
+                    tgt_lang,
+                    {"source": name, "chat_id": sample["id"], "message": i, "role": b.get("role")},
+                )
+            )
     return pairs, None

@@ -47,7 +47,7 @@ def text_nodes(pivot_text: str, other_text: str) -> tuple[int, int]:
 
 
 def assign(root: int, seed: int, dev_fraction: float, test_fraction: float) -> str:
-    u = digest(str(seed), str(root)) / 2 ** 64
+    u = digest(str(seed), str(root)) / 2**64
     if u < test_fraction:
         return "test"
     if u < test_fraction + dev_fraction:

@@ -53,8 +53,7 @@ def limit_sources(sources: list, caps: dict[str, int], ratios: dict[str, float])
     for s in sources:
         s = {"ref": s} if isinstance(s, str) else dict(s)
         name = source_name(CorpusSource.model_validate(s))
-        s.update({k: v for k, v in (("cap", caps.pop(name, None)), ("ratio", ratios.pop(name, None)))
-                  if v is not None})
+        s.update({k: v for k, v in (("cap", caps.pop(name, None)), ("ratio", ratios.pop(name, None))) if v is not None})
         out.append(s)
     if caps or ratios:
         raise HalaError(f"--cap/--ratio: no source named {', '.join(list(caps) + list(ratios))}")
@@ -121,15 +120,22 @@ def collect(config: CorpusConfig, spool, comps: Components, rejects: RejectLog, 
             texts = orient(pair, config)
             if texts is None:
                 count["rejected"] += 1
-                rejects.add(Reject(where, line, f"language pair: {pair['src_lang']}-{pair['tgt_lang']} is not "
-                                                f"{config.src_lang}-{config.tgt_lang} in either direction", pair))
+                rejects.add(
+                    Reject(
+                        where,
+                        line,
+                        f"language pair: {pair['src_lang']}-{pair['tgt_lang']} is not "
+                        f"{config.src_lang}-{config.tgt_lang} in either direction",
+                        pair,
+                    )
+                )
                 continue
             if not texts[0].strip() or not texts[1].strip():
                 count["rejected"] += 1
                 rejects.add(Reject(where, line, "empty: a side is empty (run `hala filter` first)", pair))
                 continue
             norm = (normalize_text(texts[0]), normalize_text(texts[1]))
-            if source.ratio < 1 and digest(str(config.seed), "sample", *norm) / 2 ** 64 >= source.ratio:
+            if source.ratio < 1 and digest(str(config.seed), "sample", *norm) / 2**64 >= source.ratio:
                 count["sampled_out"] += 1
                 continue
             key = digest(*norm)
@@ -150,11 +156,14 @@ def examples_for(name: str, pair: dict, pivot: str, other: str, split: str, conf
     for key in ("license", "concat"):
         if key in pair["meta"]:
             meta[key] = pair["meta"][key]
-    directions = {"both": [(pivot, other, config.src_lang, config.tgt_lang),
-                           (other, pivot, config.tgt_lang, config.src_lang)]}
+    directions = {
+        "both": [(pivot, other, config.src_lang, config.tgt_lang), (other, pivot, config.tgt_lang, config.src_lang)]
+    }
     directions["forward"], directions["reverse"] = directions["both"][:1], directions["both"][1:]
-    return [chat_example(pair["id"], text, translation, sl, tl, pick(config.templates, pair["id"], sl), meta)
-            for text, translation, sl, tl in directions[config.directions]]
+    return [
+        chat_example(pair["id"], text, translation, sl, tl, pick(config.templates, pair["id"], sl), meta)
+        for text, translation, sl, tl in directions[config.directions]
+    ]
 
 
 class TokenCounter:
@@ -188,7 +197,7 @@ class Concatenator:
             return None
         recent = self.recent[name]
         recent.append((pair, pivot, other))
-        del recent[:-self.most]
+        del recent[: -self.most]
         self.seen[name] += 1
         if self.seen[name] % self.every:
             return None
@@ -196,13 +205,17 @@ class Concatenator:
         if len(recent) < k:
             return None
         parts = recent[-k:]
-        joined = {**parts[-1][0], "id": "+".join(p["id"] for p, _, _ in parts),
-                  "meta": {**parts[-1][0]["meta"], "concat": k}}
+        joined = {
+            **parts[-1][0],
+            "id": "+".join(p["id"] for p, _, _ in parts),
+            "meta": {**parts[-1][0]["meta"], "concat": k},
+        }
         return joined, " ".join(p for _, p, _ in parts), " ".join(o for _, _, o in parts)
 
 
-def emit(config: CorpusConfig, spool_path: Path, comps: Components, out_dir: Path, rejects: RejectLog,
-         stats: Stats) -> dict:
+def emit(
+    config: CorpusConfig, spool_path: Path, comps: Components, out_dir: Path, rejects: RejectLog, stats: Stats
+) -> dict:
     counter = TokenCounter(config) if config.max_tokens else None
     concat = Concatenator(config)
     sizes: Counter = Counter()
@@ -217,13 +230,21 @@ def emit(config: CorpusConfig, spool_path: Path, comps: Components, out_dir: Pat
                     root = comps.find(node)
                     sizes[root] += 1
                     split = assign(root, config.seed, config.dev_fraction, config.test_fraction)
-                    built.append((name, pair, split, examples_for(name, pair, pivot, other, split, config),
-                                  where, line))
+                    built.append(
+                        (name, pair, split, examples_for(name, pair, pivot, other, split, config), where, line)
+                    )
                     joined = concat.add(name, pair, pivot, other) if split == "train" else None
                     if joined is not None:
-                        built.append((name, joined[0], "train",
-                                      examples_for(name, joined[0], joined[1], joined[2], "train", config),
-                                      where, line))
+                        built.append(
+                            (
+                                name,
+                                joined[0],
+                                "train",
+                                examples_for(name, joined[0], joined[1], joined[2], "train", config),
+                                where,
+                                line,
+                            )
+                        )
                 lengths = iter(counter([e for b in built for e in b[3]])) if counter else None
                 for name, pair, split, examples, where, line in built:
                     if lengths is not None:
@@ -245,8 +266,11 @@ def emit(config: CorpusConfig, spool_path: Path, comps: Components, out_dir: Pat
                     pairs[split].write({**pair, "meta": {**pair["meta"], "corpus_source": name, "split": split}})
                     stats.splits[split]["pairs"] += 1
                     stats.sources[name][split] += 1
-    return {"components": len(sizes), "largest_component_pairs": max(sizes.values(), default=0),
-            "longest_example_tokens": longest if counter else None}
+    return {
+        "components": len(sizes),
+        "largest_component_pairs": max(sizes.values(), default=0),
+        "longest_example_tokens": longest if counter else None,
+    }
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -269,16 +293,21 @@ def run(config: CorpusConfig, out_dir: Path) -> dict:
         "pairs": total_pairs,
         "examples": sum(v for c in stats.splits.values() for k, v in c.items() if k != "pairs"),
         "splits": {s: dict(c) for s, c in stats.splits.items()},
-        "split_shares": {s: round(c["pairs"] / total_pairs, 4) if total_pairs else 0.0
-                         for s, c in stats.splits.items()},
+        "split_shares": {
+            s: round(c["pairs"] / total_pairs, 4) if total_pairs else 0.0 for s, c in stats.splits.items()
+        },
         "sources": {name: dict(c) for name, c in stats.sources.items()},
         "rejects": dict(rejects.counts),
         **graph,
         "directions": config.directions,
         "templates": config.templates,
         "seconds": round(time.perf_counter() - t0, 2),
-        "outputs": {**{s: f"{s}.jsonl" for s in SPLITS}, **{f"pairs_{s}": f"pairs_{s}.jsonl" for s in SPLITS},
-                    "rejects": "rejects.jsonl", "report": "corpus_report.json"},
+        "outputs": {
+            **{s: f"{s}.jsonl" for s in SPLITS},
+            **{f"pairs_{s}": f"pairs_{s}.jsonl" for s in SPLITS},
+            "rejects": "rejects.jsonl",
+            "report": "corpus_report.json",
+        },
     }
     write_json(out_dir / "corpus_report.json", report)
     return report

@@ -26,8 +26,7 @@ def _local_checkpoint(model: str) -> Path | None:
     return None
 
 
-def comet_score(srcs: list[str], hyps: list[str], refs: list[str], model: str | None,
-                batch_size: int = 8) -> dict:
+def comet_score(srcs: list[str], hyps: list[str], refs: list[str], model: str | None, batch_size: int = 8) -> dict:
     if not model:
         return {"skipped": "no COMET model configured (set comet_model to a local checkpoint to enable it)"}
     try:
@@ -36,16 +35,22 @@ def comet_score(srcs: list[str], hyps: list[str], refs: list[str], model: str | 
         return {"skipped": "unbabel-comet is not installed (pip install unbabel-comet)"}
     ckpt = _local_checkpoint(model)
     if ckpt is None:
-        return {"skipped": f"COMET model '{model}' is not available locally (a .ckpt file, a directory with "
-                           f"checkpoints/model.ckpt, or a hub id already in the local cache)"}
+        return {
+            "skipped": f"COMET model '{model}' is not available locally (a .ckpt file, a directory with "
+            f"checkpoints/model.ckpt, or a hub id already in the local cache)"
+        }
     try:
         import torch
 
         scorer = comet.load_from_checkpoint(str(ckpt))
         data = [{"src": s, "mt": h, "ref": r} for s, h, r in zip(srcs, hyps, refs)]
-        out = scorer.predict(data, batch_size=batch_size, gpus=1 if torch.cuda.is_available() else 0,
-                             progress_bar=False)
+        out = scorer.predict(
+            data, batch_size=batch_size, gpus=1 if torch.cuda.is_available() else 0, progress_bar=False
+        )
     except Exception as e:  # e.g. its encoder is not cached and the machine is offline
         return {"skipped": f"COMET could not run: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"}
-    return {"model": model, "score": round(float(out.system_score), 4),
-            "scores": [round(float(x), 4) for x in out.scores]}
+    return {
+        "model": model,
+        "score": round(float(out.system_score), 4),
+        "scores": [round(float(x), 4) for x in out.scores],
+    }

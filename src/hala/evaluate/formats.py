@@ -32,35 +32,67 @@ class PromptFormat:
     target_prefix: str = ""  # lm-eval's target_delimiter for English prompts
 
     def label(self, i: int) -> str:
-        return {"arabic": ARABIC_LETTERS[i] if i < len(ARABIC_LETTERS) else str(i + 1), "latin": LATIN[i],
-                "index0": str(i), "index1": str(i + 1)}[self.labels]
+        return {
+            "arabic": ARABIC_LETTERS[i] if i < len(ARABIC_LETTERS) else str(i + 1),
+            "latin": LATIN[i],
+            "index0": str(i),
+            "index1": str(i + 1),
+        }[self.labels]
 
 
-FORMATS = {f.name: f for f in [
-    PromptFormat("arabic_mmlu", INSTRUCTION_MCQ),
-    PromptFormat("arabic_mmlu_mt",
-                 "السؤال التالي هو سؤال متعدد الإختيارات. اختر الإجابة الصحيحة: أ، ب، ج، أو د... إلخ. \n\n"),
-    PromptFormat("arabic_mmlu_ht", INSTRUCTION_MCQ, labels="index1"),
-    PromptFormat("madinah_qa", INSTRUCTION_MCQ, target="text"),
-    PromptFormat("exams", "الأسئلة التالية هي أسئلة متعددة الإختيارات مع الجواب الصحيح حول {subject}. \n\n",
-                 question="السؤال: {question}\n", choice=" {label}) {choice}\n", choice_sep="\n",
-                 answer="\nالإجابة:"),
-    PromptFormat("alghafa", "الأسئلة التالية هي أسئلة متعددة الإختيارات مع الجواب الصحيح\n\n",
-                 question="السؤال: {question}\n", choice="{label}) {choice}\n", labels="index0", target="text"),
-    PromptFormat("aratrust", "السؤال التالي هو سؤال متعدد الإختيارات. اختر الإجابة الصحيحة: أ، ب أو ج. \n\n",
-                 choice="{choice}\n"),
-    PromptFormat("acva", question="السؤال: {question}\n", choice=None, target="text"),
-    PromptFormat("mmlu_en", "The following are multiple choice questions (with answers) about {subject}.\n\n",
-                 answer="Answer:", labels="latin", target_prefix=" "),
-    # Cloze: the choices are not listed and each choice's text is scored after "الإجابة:" + " " (lm-eval's ARC
-    # layout, lighteval's CF formulation). Small models that only echo a letter prior under letter labels show
-    # knowledge here (docs/EVAL.md: the embedded Gemma-3-270M picks أ for all 150 mcq-ar questions with letters).
-    PromptFormat("cloze_ar", question="السؤال: {question}\n", choice=None, target="text", target_prefix=" "),
-]}
+FORMATS = {
+    f.name: f
+    for f in [
+        PromptFormat("arabic_mmlu", INSTRUCTION_MCQ),
+        PromptFormat(
+            "arabic_mmlu_mt", "السؤال التالي هو سؤال متعدد الإختيارات. اختر الإجابة الصحيحة: أ، ب، ج، أو د... إلخ. \n\n"
+        ),
+        PromptFormat("arabic_mmlu_ht", INSTRUCTION_MCQ, labels="index1"),
+        PromptFormat("madinah_qa", INSTRUCTION_MCQ, target="text"),
+        PromptFormat(
+            "exams",
+            "الأسئلة التالية هي أسئلة متعددة الإختيارات مع الجواب الصحيح حول {subject}. \n\n",
+            question="السؤال: {question}\n",
+            choice=" {label}) {choice}\n",
+            choice_sep="\n",
+            answer="\nالإجابة:",
+        ),
+        PromptFormat(
+            "alghafa",
+            "الأسئلة التالية هي أسئلة متعددة الإختيارات مع الجواب الصحيح\n\n",
+            question="السؤال: {question}\n",
+            choice="{label}) {choice}\n",
+            labels="index0",
+            target="text",
+        ),
+        PromptFormat(
+            "aratrust",
+            "السؤال التالي هو سؤال متعدد الإختيارات. اختر الإجابة الصحيحة: أ، ب أو ج. \n\n",
+            choice="{choice}\n",
+        ),
+        PromptFormat("acva", question="السؤال: {question}\n", choice=None, target="text"),
+        PromptFormat(
+            "mmlu_en",
+            "The following are multiple choice questions (with answers) about {subject}.\n\n",
+            answer="Answer:",
+            labels="latin",
+            target_prefix=" ",
+        ),
+        # Cloze: the choices are not listed and each choice's text is scored after "الإجابة:" + " " (lm-eval's ARC
+        # layout, lighteval's CF formulation). Small models that only echo a letter prior under letter labels show
+        # knowledge here (docs/EVAL.md: the embedded Gemma-3-270M picks أ for all 150 mcq-ar questions with letters).
+        PromptFormat("cloze_ar", question="السؤال: {question}\n", choice=None, target="text", target_prefix=" "),
+    ]
+}
 
 # The format a file's layout is written for, when a task does not name one.
-DEFAULT_FORMAT = {"yes_no": "acva", "alghafa": "alghafa", "arabic_mmlu": "arabic_mmlu", "exams": "exams",
-                  "aratrust": "aratrust"}
+DEFAULT_FORMAT = {
+    "yes_no": "acva",
+    "alghafa": "alghafa",
+    "arabic_mmlu": "arabic_mmlu",
+    "exams": "exams",
+    "aratrust": "aratrust",
+}
 FALLBACK_FORMAT = "arabic_mmlu_mt"
 
 
@@ -84,8 +116,9 @@ class Doc:
 def render(fmt: PromptFormat, item: MCQItem) -> Doc:
     listed = ""
     if fmt.choice is not None:
-        listed = fmt.choice_sep.join(fmt.choice.format(label=fmt.label(i), choice=c)
-                                     for i, c in enumerate(item.choices))
+        listed = fmt.choice_sep.join(
+            fmt.choice.format(label=fmt.label(i), choice=c) for i, c in enumerate(item.choices)
+        )
     query = fmt.question.format(question=item.question) + listed + fmt.answer
     targets = [fmt.label(i) if fmt.target == "label" else c for i, c in enumerate(item.choices)]
     instruction = fmt.instruction.format(subject=item.subset.replace("_", " "))

@@ -42,13 +42,20 @@ class EvalInstructConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     model: str
-    data: str = Field(DEFAULT_DATA, description="chat samples whose last turn is the reference answer; "
-                                                "package:FILE for a file shipped with hala")
+    data: str = Field(
+        DEFAULT_DATA,
+        description="chat samples whose last turn is the reference answer; package:FILE for a file shipped with hala",
+    )
     lang: str = Field("ar", description="language the answers should be written in (its script is counted)")
-    threshold: float = Field(DEFAULT_THRESHOLD, gt=0, le=1,
-                             description="an answer is in the language when this share of its letters is")
-    max_new_tokens: int = Field(32, gt=0, description="greedy generation limit per answer (32: enough letters "
-                                                        "to tell the script, a third less time than 48)")
+    threshold: float = Field(
+        DEFAULT_THRESHOLD, gt=0, le=1, description="an answer is in the language when this share of its letters is"
+    )
+    max_new_tokens: int = Field(
+        32,
+        gt=0,
+        description="greedy generation limit per answer (32: enough letters "
+        "to tell the script, a third less time than 48)",
+    )
     batch_size: int = Field(12, gt=0, description="prompts per generation / scoring batch")
     limit: int | None = Field(None, gt=0, description="use N prompts spread evenly over the set")
     dtype: str = Field("float32", description="float32 (reproducible default), bfloat16 or auto")
@@ -59,7 +66,7 @@ class EvalInstructConfig(BaseModel):
 
 def _resolve(data: str) -> Path:
     if data.startswith("package:"):
-        return Path(str(resources.files("hala").joinpath("data").joinpath(data[len("package:"):])))
+        return Path(str(resources.files("hala").joinpath("data").joinpath(data[len("package:") :])))
     return Path(data)
 
 
@@ -104,7 +111,7 @@ def assistant_split(tokenizer, messages: list[dict]) -> tuple[list[int], list[in
     from hala.train.masks import mask_strategy, token_mask, training_template
 
     strategy = mask_strategy(tokenizer)
-    (text, spans, error), = render_with_spans(tokenizer, [messages], strategy, training_template(tokenizer, strategy))
+    ((text, spans, error),) = render_with_spans(tokenizer, [messages], strategy, training_template(tokenizer, strategy))
     if error or not spans:
         raise HalaError(f"eval.instruct: {error or 'the chat template marks no assistant tokens'}")
     # The rendered text holds the template's special tokens (BOS included): add none, as training does.
@@ -112,7 +119,7 @@ def assistant_split(tokenizer, messages: list[dict]) -> tuple[list[int], list[in
     ids = list(enc["input_ids"])
     mask = token_mask(np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2), spans[-1:]).tolist()
     first, last = mask.index(1), len(mask) - 1 - mask[::-1].index(1)
-    return ids[:first], ids[first:last + 1]
+    return ids[:first], ids[first : last + 1]
 
 
 def reference_scores(model, tokenizer, samples: list[dict], batch_size: int = 8) -> list[tuple[float, int]]:
@@ -124,10 +131,19 @@ def reference_scores(model, tokenizer, samples: list[dict], batch_size: int = 8)
     return [(ll, len(cont)) for ll, (_, cont) in zip(lls, split)]
 
 
-def evaluate_instruct(model: str, data: str = DEFAULT_DATA, *, lang: str = "ar",
-                      threshold: float = DEFAULT_THRESHOLD, max_new_tokens: int = 32, batch_size: int = 12,
-                      limit: int | None = None, dtype: str = "float32", device: str | None = None,
-                      generate: bool = True) -> dict:
+def evaluate_instruct(
+    model: str,
+    data: str = DEFAULT_DATA,
+    *,
+    lang: str = "ar",
+    threshold: float = DEFAULT_THRESHOLD,
+    max_new_tokens: int = 32,
+    batch_size: int = 12,
+    limit: int | None = None,
+    dtype: str = "float32",
+    device: str | None = None,
+    generate: bool = True,
+) -> dict:
     """Both metrics for one model; the model loads once (the hf engine's) and serves generation and scoring."""
     from hala.translate.engines import GenSettings, Prompt, make_engine
 
@@ -143,35 +159,56 @@ def evaluate_instruct(model: str, data: str = DEFAULT_DATA, *, lang: str = "ar",
         gens = engine.generate(prompts, GenSettings(max_new_tokens=max_new_tokens))
         for d, g in zip(details, gens):
             letters, share = script_share(g.text, lang)
-            d.update(answer=g.text, tokens=g.tokens, hit_max_tokens=g.hit_max_tokens, letters=letters,
-                     script_share=round(share, 4), in_lang=letters > 0 and share >= threshold)
+            d.update(
+                answer=g.text,
+                tokens=g.tokens,
+                hit_max_tokens=g.hit_max_tokens,
+                letters=letters,
+                script_share=round(share, 4),
+                in_lang=letters > 0 and share >= threshold,
+            )
         seconds = time.time() - t1
         result.update(
             lang_share=round(sum(d["in_lang"] for d in details) / len(details), 4),
             mean_script_share=round(sum(d["script_share"] for d in details) / len(details), 4),
             empty_answers=sum(1 for d in details if d["letters"] == 0),
             hit_max_tokens=sum(1 for d in details if d["hit_max_tokens"]),
-            generated_tokens=sum(d["tokens"] for d in details), generation_seconds=round(seconds, 2),
+            generated_tokens=sum(d["tokens"] for d in details),
+            generation_seconds=round(seconds, 2),
             # CPU seconds of this process: on a shared machine wall time says more about the neighbours
             generation_cpu_seconds=round(time.process_time() - c1, 2),
-            answers_per_second=round(len(details) / seconds, 3) if seconds > 0 else None)
+            answers_per_second=round(len(details) / seconds, 3) if seconds > 0 else None,
+        )
 
     t1, c1 = time.time(), time.process_time()
     scores = reference_scores(engine.model, tok, samples, batch_size)
     for d, (ll, n) in zip(details, scores):
         d.update(ref_tokens=n, ref_logprob=round(ll, 4), ref_ppl=round(math.exp(-ll / n), 4))
     nll, tokens = -sum(ll for ll, _ in scores), sum(n for _, n in scores)
-    result.update(ref_ppl=round(math.exp(nll / tokens), 4), ref_nll_per_token=round(nll / tokens, 5),
-                  ref_tokens=tokens, scoring_seconds=round(time.time() - t1, 2),
-                  scoring_cpu_seconds=round(time.process_time() - c1, 2))
+    result.update(
+        ref_ppl=round(math.exp(nll / tokens), 4),
+        ref_nll_per_token=round(nll / tokens, 5),
+        ref_tokens=tokens,
+        scoring_seconds=round(time.time() - t1, 2),
+        scoring_cpu_seconds=round(time.process_time() - c1, 2),
+    )
 
     template = tok.chat_template or ""
     result["signature"] = {
-        "prompts": len(samples), "data": Path(_resolve(data)).name, "data_sha1": digest, "limit": limit,
-        "template": "model chat template", "template_sha1": hashlib.sha1(template.encode()).hexdigest()[:12],
-        "decoding": "greedy" if generate else None, "max_new_tokens": max_new_tokens if generate else None,
-        "lang": lang, "script": "+".join(_scripts(lang)), "threshold": threshold if generate else None,
-        "ppl": "assistant tokens (content + end of turn), token-weighted over the set", "dtype": dtype}
+        "prompts": len(samples),
+        "data": Path(_resolve(data)).name,
+        "data_sha1": digest,
+        "limit": limit,
+        "template": "model chat template",
+        "template_sha1": hashlib.sha1(template.encode()).hexdigest()[:12],
+        "decoding": "greedy" if generate else None,
+        "max_new_tokens": max_new_tokens if generate else None,
+        "lang": lang,
+        "script": "+".join(_scripts(lang)),
+        "threshold": threshold if generate else None,
+        "ppl": "assistant tokens (content + end of turn), token-weighted over the set",
+        "dtype": dtype,
+    }
     result["signature_text"] = "|".join(f"{k}:{v}" for k, v in result["signature"].items() if v is not None)
     result["seconds"] = round(time.time() - t0, 2)
     result["details"] = details
@@ -191,10 +228,18 @@ def run(config: EvalInstructConfig, out_dir: Path) -> dict:
     from hala.records import write_records
 
     out_dir = Path(out_dir)
-    result = evaluate_instruct(config.model, config.data, lang=config.lang, threshold=config.threshold,
-                               max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
-                               limit=config.limit, dtype=config.dtype, device=config.device,
-                               generate=config.generate)
+    result = evaluate_instruct(
+        config.model,
+        config.data,
+        lang=config.lang,
+        threshold=config.threshold,
+        max_new_tokens=config.max_new_tokens,
+        batch_size=config.batch_size,
+        limit=config.limit,
+        dtype=config.dtype,
+        device=config.device,
+        generate=config.generate,
+    )
     details = result.pop("details")
     write_records(out_dir / "instruct_answers.jsonl", details)
     metrics = {"ref_ppl": result["ref_ppl"]}
@@ -202,5 +247,8 @@ def run(config: EvalInstructConfig, out_dir: Path) -> dict:
         metrics.update(lang_share=result["lang_share"], mean_script_share=result["mean_script_share"])
     summary = {"kind": "instruct", "label": config.label, **result, "metrics": metrics}
     write_json(out_dir / "eval_instruct.json", summary)
-    return {"metrics": metrics, "outputs": {"summary": "eval_instruct.json", "details": "instruct_answers.jsonl"},
-            "signature": result["signature_text"]}
+    return {
+        "metrics": metrics,
+        "outputs": {"summary": "eval_instruct.json", "details": "instruct_answers.jsonl"},
+        "signature": result["signature_text"],
+    }

@@ -123,8 +123,9 @@ def from_arabic_mmlu(obj: dict) -> MCQItem:
     key = str(obj["Answer Key"]).strip()
     if key not in latin:
         raise ValueError(f"Answer Key {key!r} names no non-empty option ({', '.join(latin)})")
-    return MCQItem(str(obj["Question"]), [v for _, v in present], latin.index(key), str(obj.get("ID", "")),
-                   _subject(obj))
+    return MCQItem(
+        str(obj["Question"]), [v for _, v in present], latin.index(key), str(obj.get("ID", "")), _subject(obj)
+    )
 
 
 def from_exams(obj: dict) -> MCQItem:
@@ -133,8 +134,13 @@ def from_exams(obj: dict) -> MCQItem:
         labels = [c["label"] for c in q["choices"]]
         if obj["answerKey"] not in labels:
             raise ValueError(f"answerKey {obj['answerKey']!r} is not a choice label ({', '.join(labels)})")
-        return MCQItem(str(q["stem"]), [str(c["text"]) for c in q["choices"]], labels.index(obj["answerKey"]),
-                       str(obj.get("id", "")), str((obj.get("info") or {}).get("subject", "")))
+        return MCQItem(
+            str(q["stem"]),
+            [str(c["text"]) for c in q["choices"]],
+            labels.index(obj["answerKey"]),
+            str(obj.get("id", "")),
+            str((obj.get("info") or {}).get("subject", "")),
+        )
     return _lettered(obj)
 
 
@@ -151,13 +157,23 @@ def from_yes_no(obj: dict) -> MCQItem:
     a = str(obj["answer"]).strip().lower()
     if a not in _YES | _NO:
         raise ValueError(f"answer {obj['answer']!r} is neither yes (نعم/صح) nor no (لا/خطأ)")
-    return MCQItem(str(obj["question"]), list(YES_NO_CHOICES), 0 if a in _YES else 1, str(obj.get("id", "")),
-                   _subject(obj) or str(obj.get("id", "")).rsplit("-", 1)[0])
+    return MCQItem(
+        str(obj["question"]),
+        list(YES_NO_CHOICES),
+        0 if a in _YES else 1,
+        str(obj.get("id", "")),
+        _subject(obj) or str(obj.get("id", "")).rsplit("-", 1)[0],
+    )
 
 
 FORMATS: dict[str, Callable[[Any], MCQItem]] = {
-    "mcq": from_mcq, "mmlu": from_mmlu, "arabic_mmlu": from_arabic_mmlu, "exams": from_exams,
-    "alghafa": from_alghafa, "aratrust": from_aratrust, "yes_no": from_yes_no,
+    "mcq": from_mcq,
+    "mmlu": from_mmlu,
+    "arabic_mmlu": from_arabic_mmlu,
+    "exams": from_exams,
+    "alghafa": from_alghafa,
+    "aratrust": from_aratrust,
+    "yes_no": from_yes_no,
 }
 
 
@@ -179,8 +195,9 @@ def detect_format(row: Any) -> str:
         return "mmlu"
     if {"question", "answer"} <= keys and str(row["answer"]).strip().lower() in _YES | _NO:
         return "yes_no"
-    raise InputError(f"cannot tell the multiple-choice format from the keys {sorted(keys)}; "
-                     f"name it (one of: {', '.join(FORMATS)})")
+    raise InputError(
+        f"cannot tell the multiple-choice format from the keys {sorted(keys)}; name it (one of: {', '.join(FORMATS)})"
+    )
 
 
 # ------------------------------------------------------------------------------------------------ containers
@@ -199,7 +216,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
             yield n, dict(zip(header, r))
         return
     start = 2 if header and header[-1].lower() == "answer" else 1  # MMLU's optional header row
-    yield from enumerate(rows[start - 1:], start=start)
+    yield from enumerate(rows[start - 1 :], start=start)
 
 
 def _subset_of(path: Path) -> str:

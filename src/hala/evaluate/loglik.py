@@ -29,12 +29,21 @@ class LoglikScorer:
         self.pad_id = pad_token_id(tokenizer)
 
     @classmethod
-    def load(cls, ref: str, dtype: str = "float32", batch_size: int = 8, device: str | None = None,
-             trust_remote_code: bool = False) -> LoglikScorer:
+    def load(
+        cls,
+        ref: str,
+        dtype: str = "float32",
+        batch_size: int = 8,
+        device: str | None = None,
+        trust_remote_code: bool = False,
+    ) -> LoglikScorer:
         from hala.models import load_model, load_tokenizer
 
-        return cls(load_model(ref, dtype=dtype, trust_remote_code=trust_remote_code, device=device),
-                   load_tokenizer(ref, trust_remote_code=trust_remote_code), batch_size)
+        return cls(
+            load_model(ref, dtype=dtype, trust_remote_code=trust_remote_code, device=device),
+            load_tokenizer(ref, trust_remote_code=trust_remote_code),
+            batch_size,
+        )
 
     def encode(self, context: str, continuation: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
         return encode_continuation(self.tok, context, continuation)
@@ -43,8 +52,10 @@ class LoglikScorer:
         """Sum of log-probabilities of each continuation's tokens given its context (natural log)."""
         return self.token_loglikelihoods([self.encode(c, x) for c, x in requests], progress)
 
-    def token_loglikelihoods(self, encoded: Sequence[tuple[Sequence[int], Sequence[int]]],
-                             progress: Callable[[int], None] | None = None) -> list[float]:
+    def token_loglikelihoods(
+        self, encoded: Sequence[tuple[Sequence[int], Sequence[int]]], progress: Callable[[int], None] | None = None
+    ) -> list[float]:
         """`loglikelihoods` for requests already tokenized as (context ids, continuation ids)."""
-        return continuation_loglikelihoods(self.model, encoded, self.pad_id, batch_size=self.batch_size,
-                                           max_length=self.max_length, progress=progress)
+        return continuation_loglikelihoods(
+            self.model, encoded, self.pad_id, batch_size=self.batch_size, max_length=self.max_length, progress=progress
+        )

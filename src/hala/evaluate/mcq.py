@@ -42,15 +42,26 @@ def shots_for(doc: Doc, pool: list[Doc], k: int) -> list[Doc]:
 def _judge(doc: Doc, logprobs: list[float]) -> dict:
     lengths = [char_length(c) for c in doc.continuations]
     pred, pred_norm = argmax(logprobs), argmax([lp / n for lp, n in zip(logprobs, lengths)])
-    return {"id": doc.item.id, "subset": doc.item.subset, "gold": doc.gold, "pred": pred, "pred_norm": pred_norm,
-            "acc": int(pred == doc.gold), "acc_norm": int(pred_norm == doc.gold),
-            "logprobs": [round(x, 6) for x in logprobs], "lengths": lengths}
+    return {
+        "id": doc.item.id,
+        "subset": doc.item.subset,
+        "gold": doc.gold,
+        "pred": pred,
+        "pred_norm": pred_norm,
+        "acc": int(pred == doc.gold),
+        "acc_norm": int(pred_norm == doc.gold),
+        "logprobs": [round(x, 6) for x in logprobs],
+        "lengths": lengths,
+    }
 
 
 def _aggregate(details: list[dict]) -> dict:
     n = len(details)
-    return {"n": n, "acc": round(sum(d["acc"] for d in details) / n, 6),
-            "acc_norm": round(sum(d["acc_norm"] for d in details) / n, 6)}
+    return {
+        "n": n,
+        "acc": round(sum(d["acc"] for d in details) / n, 6),
+        "acc_norm": round(sum(d["acc_norm"] for d in details) / n, 6),
+    }
 
 
 def macro_over_subsets(details: list[dict]) -> dict:
@@ -61,8 +72,12 @@ def macro_over_subsets(details: list[dict]) -> dict:
     subsets = sorted({d["subset"] for d in details})
     per = {s: _aggregate([d for d in details if d["subset"] == s]) for s in subsets}
     pooled = _aggregate(details)
-    out = {"acc_micro": pooled["acc"], "acc_norm_micro": pooled["acc_norm"], "average": "macro over subsets",
-           "n_subsets": len(subsets)}
+    out = {
+        "acc_micro": pooled["acc"],
+        "acc_norm_micro": pooled["acc_norm"],
+        "average": "macro over subsets",
+        "n_subsets": len(subsets),
+    }
     for m in ("acc", "acc_norm"):
         out[m] = round(sum(v[m] for v in per.values()) / len(per), 6)
     out["acc_norm_macro"] = out["acc_norm"]
@@ -82,13 +97,19 @@ def evaluate_task(scorer: LoglikScorer, data: TaskData, few_shot: int = 0, limit
         scores = scorer.loglikelihoods(requests, progress=bar.advance)
     details, pos = [], 0
     for doc in docs:
-        details.append(_judge(doc, scores[pos:pos + len(doc.continuations)]))
+        details.append(_judge(doc, scores[pos : pos + len(doc.continuations)]))
         pos += len(doc.continuations)
     seconds = time.time() - t0
-    result = {"task": data.name, "source": data.source, "prompt": data.prompt.name, "few_shot": few_shot,
-              **_aggregate(details), "seconds": round(seconds, 2),
-              "questions_per_second": round(len(docs) / seconds, 3) if seconds > 0 else None,
-              "example_prompt": contexts[0] + docs[0].continuations[docs[0].gold]}
+    result = {
+        "task": data.name,
+        "source": data.source,
+        "prompt": data.prompt.name,
+        "few_shot": few_shot,
+        **_aggregate(details),
+        "seconds": round(seconds, 2),
+        "questions_per_second": round(len(docs) / seconds, 3) if seconds > 0 else None,
+        "example_prompt": contexts[0] + docs[0].continuations[docs[0].gold],
+    }
     # Answer keys read only after Arabic normalisation (e.g. a bare alif ا for أ): counted, so a user sees them.
     noted = [item for item in data.items if item.answer_note]
     result["answer_keys_normalised"] = len(noted)
@@ -114,11 +135,14 @@ def prediction_spread(details: list[dict]) -> dict:
 
     pred, gold = Counter(d["pred_norm"] for d in details), Counter(d["gold"] for d in details)
     top, count = pred.most_common(1)[0]
-    return {"pred_positions": {str(k): pred[k] for k in sorted(pred)},
-            "gold_positions": {str(k): gold[k] for k in sorted(gold)},
-            "top_position": top, "top_position_share": round(count / len(details), 4),
-            "top_position_gold_share": round(gold[top] / len(details), 4),
-            "one_position": count / len(details) >= ONE_POSITION}
+    return {
+        "pred_positions": {str(k): pred[k] for k in sorted(pred)},
+        "gold_positions": {str(k): gold[k] for k in sorted(gold)},
+        "top_position": top,
+        "top_position_share": round(count / len(details), 4),
+        "top_position_gold_share": round(gold[top] / len(details), 4),
+        "one_position": count / len(details) >= ONE_POSITION,
+    }
 
 
 def paired_test(a: list[dict], b: list[dict], metric: str = "acc_norm") -> dict:
@@ -135,15 +159,31 @@ def paired_test(a: list[dict], b: list[dict], metric: str = "acc_norm") -> dict:
     a_only = sum(1 for x, y in pairs if x[metric] and not y[metric])
     b_only = sum(1 for x, y in pairs if y[metric] and not x[metric])
     n, k = a_only + b_only, min(a_only, b_only)
-    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
+    p = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
     key = "pred_norm" if metric == "acc_norm" else "pred"
-    return {"n": len(pairs), "metric": metric, "a_only": a_only, "b_only": b_only, "p_value": round(p, 6),
-            "separable": p < 0.05, "same_predictions": sum(1 for x, y in pairs if x[key] == y[key])}
+    return {
+        "n": len(pairs),
+        "metric": metric,
+        "a_only": a_only,
+        "b_only": b_only,
+        "p_value": round(p, 6),
+        "separable": p < 0.05,
+        "same_predictions": sum(1 for x, y in pairs if x[key] == y[key]),
+    }
 
 
-def evaluate_mcq(model: str, task: str | Path | list[dict], *, few_shot: int = 0, batch_size: int = 8,
-                 limit: int | None = None, prompt: str | None = None, dtype: str = "float32",
-                 registry: Registry | None = None, device: str = "auto") -> dict:
+def evaluate_mcq(
+    model: str,
+    task: str | Path | list[dict],
+    *,
+    few_shot: int = 0,
+    batch_size: int = 8,
+    limit: int | None = None,
+    prompt: str | None = None,
+    dtype: str = "float32",
+    registry: Registry | None = None,
+    device: str = "auto",
+) -> dict:
     """Evaluate `model` on one task: a declared task name (or `NAME=PATH`), a file or directory of questions,
     or a list of `{"question", "choices", "answer"}` dicts. Returns `acc`, `acc_norm`, `n`, per-subset scores
     (`subsets`), per-question `details`, the first rendered prompt and timing. A suite name evaluates each of
@@ -153,9 +193,10 @@ def evaluate_mcq(model: str, task: str | Path | list[dict], *, few_shot: int = 0
 
     scorer = LoglikScorer.load(str(model), dtype=dtype, batch_size=batch_size, device=resolve_device(device))
     if isinstance(task, str) and task in registry.suites:
-        tasks = {name: evaluate_task(scorer, resolve_task(name, registry, prompt), few_shot, limit)
-                 for name in registry.suites[task]}
+        tasks = {
+            name: evaluate_task(scorer, resolve_task(name, registry, prompt), few_shot, limit)
+            for name in registry.suites[task]
+        }
         mean = {m: round(sum(r[m] for r in tasks.values()) / len(tasks), 6) for m in ("acc", "acc_norm")}
-        return {"model": str(model), "suite": task, **mean, "n": sum(r["n"] for r in tasks.values()),
-                "tasks": tasks}
+        return {"model": str(model), "suite": task, **mean, "n": sum(r["n"] for r in tasks.values()), "tasks": tasks}
     return {"model": str(model), **evaluate_task(scorer, resolve_task(task, registry, prompt), few_shot, limit)}

@@ -31,23 +31,31 @@ def corpus_scores(hyps: list[str], refs: list[str]) -> dict:
     bleu, chrf = bleu_metric(), chrf_metric()
     b = bleu.corpus_score(hyps, [refs])
     c = chrf.corpus_score(hyps, [refs])
-    return {"bleu": round(b.score, 4), "chrf": round(c.score, 4), "n": len(refs),
-            "signature": {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())}}
+    return {
+        "bleu": round(b.score, 4),
+        "chrf": round(c.score, 4),
+        "n": len(refs),
+        "signature": {"bleu": str(bleu.get_signature()), "chrf": str(chrf.get_signature())},
+    }
 
 
 def sentence_scores(hyps: list[str], refs: list[str]) -> list[dict]:
     """Per-sentence BLEU (effective order) and chrF++."""
     bleu, chrf = bleu_metric(sentence=True), chrf_metric()
-    return [{"bleu": round(bleu.sentence_score(h, [r]).score, 4), "chrf": round(chrf.sentence_score(h, [r]).score, 4)}
-            for h, r in zip(hyps, refs)]
+    return [
+        {"bleu": round(bleu.sentence_score(h, [r]).score, 4), "chrf": round(chrf.sentence_score(h, [r]).score, 4)}
+        for h, r in zip(hyps, refs)
+    ]
 
 
 def score_translations(hyps: list[str], refs: list[str], srcs: list[str] | None = None, worst_k: int = 10) -> dict:
     """Corpus scores, every sentence's scores (`sentences`), and the `worst_k` sentences by chrF++ (`worst`)."""
     result = corpus_scores(hyps, refs)
     per = sentence_scores(hyps, refs)
-    sentences = [{"i": i, **({"src": srcs[i]} if srcs else {}), "ref": r, "hyp": h, **s}
-                 for i, (h, r, s) in enumerate(zip(hyps, refs, per))]
+    sentences = [
+        {"i": i, **({"src": srcs[i]} if srcs else {}), "ref": r, "hyp": h, **s}
+        for i, (h, r, s) in enumerate(zip(hyps, refs, per))
+    ]
     result["worst"] = sorted(sentences, key=lambda s: (s["chrf"], s["i"]))[:worst_k]
     result["sentences"] = sentences
     return result

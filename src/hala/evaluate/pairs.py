@@ -18,8 +18,13 @@ from hala.records import Reject, RejectLog
 from hala.sources.pairs import iter_pairs, object_pairs, orient, wrong_languages
 
 
-def read_direction(source: str | Path | list, src_lang: str, tgt_lang: str, columns: tuple[str, str] | None = None,
-                   rejects: RejectLog | None = None) -> tuple[list[str], list[str]]:
+def read_direction(
+    source: str | Path | list,
+    src_lang: str,
+    tgt_lang: str,
+    columns: tuple[str, str] | None = None,
+    rejects: RejectLog | None = None,
+) -> tuple[list[str], list[str]]:
     """(sources, references) of `src_lang` -> `tgt_lang` from `source`.
 
     `columns`: the languages of inputs that name none (TSV, line-aligned text, datasets with one column per

@@ -25,11 +25,14 @@ class EvalTranslationConfig(BaseModel):
     """Translation quality of `model` on parallel `data`, in one or both directions."""
 
     model_config = ConfigDict(extra="forbid")
-    model: str | None = Field(None, description="model reference to translate with (omit when every direction "
-                                                "has precomputed hypotheses)")
-    data: str = Field(description="parallel text, any input `hala filter` reads (docs/RECORDS.md): PREFIX of "
-                                  "PREFIX.en/PREFIX.ar (or .eng/.ara), a directory, .tsv, .jsonl/.parquet pairs, "
-                                  "a saved dataset or hf:NAME; unusable lines go to rejects.jsonl")
+    model: str | None = Field(
+        None, description="model reference to translate with (omit when every direction has precomputed hypotheses)"
+    )
+    data: str = Field(
+        description="parallel text, any input `hala filter` reads (docs/RECORDS.md): PREFIX of "
+        "PREFIX.en/PREFIX.ar (or .eng/.ara), a directory, .tsv, .jsonl/.parquet pairs, "
+        "a saved dataset or hf:NAME; unusable lines go to rejects.jsonl"
+    )
     src_lang: str = "en"
     tgt_lang: str = "ar"
     directions: list[str] | None = Field(None, description="e.g. ['en-ar', 'ar-en']; default: src_lang-tgt_lang")
@@ -39,16 +42,22 @@ class EvalTranslationConfig(BaseModel):
     batch_size: int = Field(8, gt=0)
     engine_options: dict = Field(default_factory=dict)
     limit: int | None = Field(None, gt=0, description="evaluate N sentence pairs spread evenly over the set")
-    hypotheses: dict[str, str] = Field(default_factory=dict,
-                                       description="direction -> file of precomputed translations (one per line)")
+    hypotheses: dict[str, str] = Field(
+        default_factory=dict, description="direction -> file of precomputed translations (one per line)"
+    )
     comet_model: str | None = Field(None, description="local COMET checkpoint; skipped with a reason if absent")
     worst_k: int = Field(10, ge=0)
     label: str | None = Field(None, description="name shown in the report, e.g. 'base' or 'trained'")
     role: Literal["teacher", "student", "student-base", "other"] | None = Field(
-        None, description="what this translator is in the pipeline: the report's headline compares the student "
-                          "with the teacher (as the pipeline prompted it) on the same held-out data")
-    heldout: bool = Field(False, description="the data is held out: no stage trained, filtered or selected on it "
-                                             "(the report checks the recipe for stages that read it)")
+        None,
+        description="what this translator is in the pipeline: the report's headline compares the student "
+        "with the teacher (as the pipeline prompted it) on the same held-out data",
+    )
+    heldout: bool = Field(
+        False,
+        description="the data is held out: no stage trained, filtered or selected on it "
+        "(the report checks the recipe for stages that read it)",
+    )
 
     @field_validator("directions")
     @classmethod
@@ -63,8 +72,9 @@ class EvalTranslationConfig(BaseModel):
         out = [tuple(d.split("-")) for d in dirs]
         for a, b in out:
             if {a, b} != {self.src_lang, self.tgt_lang}:
-                raise ConfigError(f"direction {a}-{b} does not match the data's languages "
-                                  f"{self.src_lang}/{self.tgt_lang}")
+                raise ConfigError(
+                    f"direction {a}-{b} does not match the data's languages {self.src_lang}/{self.tgt_lang}"
+                )
         return out
 
 
@@ -73,16 +83,18 @@ class EvalMCQConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     model: str
-    tasks: list[str] = Field(default_factory=lambda: ["quickstart"],
-                             description="declared tasks or suites, NAME=PATH bindings, or paths")
+    tasks: list[str] = Field(
+        default_factory=lambda: ["quickstart"], description="declared tasks or suites, NAME=PATH bindings, or paths"
+    )
     task_files: list[str] = Field(default_factory=list, description="extra YAML files declaring tasks/suites")
     few_shot: int = Field(0, ge=0)
     batch_size: int = Field(8, gt=0)
     limit: int | None = Field(None, gt=0, description="evaluate N questions per task, spread evenly")
     prompt: str | None = Field(None, description="override every task's prompt format")
     dtype: str = "float32"
-    device: str = Field("auto", description="torch device for the scorer: auto (cuda when available, else cpu), "
-                                            "cpu, cuda, cuda:1, ...")
+    device: str = Field(
+        "auto", description="torch device for the scorer: auto (cuda when available, else cpu), cpu, cuda, cuda:1, ..."
+    )
     label: str | None = Field(None, description="name shown in the report, e.g. 'base', 'tuned', 'merged'")
 
 
@@ -94,13 +106,24 @@ def run_translation(config: EvalTranslationConfig, out_dir: Path) -> dict:
     for src, tgt in config.direction_list():
         name = f"{src}-{tgt}"
         result = evaluate_translation(
-            config.model, config.data, src_lang=src, tgt_lang=tgt, engine=config.engine, template=config.template,
-            limit=config.limit, hypotheses=config.hypotheses.get(name), columns=(config.src_lang, config.tgt_lang),
-            max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
-            engine_options=config.engine_options, worst_k=config.worst_k, comet_model=config.comet_model,
+            config.model,
+            config.data,
+            src_lang=src,
+            tgt_lang=tgt,
+            engine=config.engine,
+            template=config.template,
+            limit=config.limit,
+            hypotheses=config.hypotheses.get(name),
+            columns=(config.src_lang, config.tgt_lang),
+            max_new_tokens=config.max_new_tokens,
+            batch_size=config.batch_size,
+            engine_options=config.engine_options,
+            worst_k=config.worst_k,
+            comet_model=config.comet_model,
             cache=out_dir / f"translations_{name}.jsonl",
             # every direction reads the same data, so each writes the same rejects: one file for the run
-            rejects=out_dir / "rejects.jsonl")
+            rejects=out_dir / "rejects.jsonl",
+        )
         sentences, comet = result.pop("sentences"), result["comet"]
         for sentence, score in zip(sentences, comet.pop("scores", [])):
             sentence["comet"] = score
@@ -110,18 +133,29 @@ def run_translation(config: EvalTranslationConfig, out_dir: Path) -> dict:
         metrics.update({f"bleu_{name}": result["bleu"], f"chrf_{name}": result["chrf"]})
         if "score" in comet:
             metrics[f"comet_{name}"] = comet["score"]
-    summary = {"kind": "translation", "model": config.model, "label": config.label, "role": config.role,
-               "heldout": config.heldout, "data": config.data, "template": config.template, "engine": config.engine,
-               "engine_options": config.engine_options, "limit": config.limit, "directions": directions,
-               "metrics": metrics}
+    summary = {
+        "kind": "translation",
+        "model": config.model,
+        "label": config.label,
+        "role": config.role,
+        "heldout": config.heldout,
+        "data": config.data,
+        "template": config.template,
+        "engine": config.engine,
+        "engine_options": config.engine_options,
+        "limit": config.limit,
+        "directions": directions,
+        "metrics": metrics,
+    }
     write_json(out_dir / "eval_translation.json", summary)
     outputs["summary"] = "eval_translation.json"
     outputs["rejects"] = "rejects.jsonl"
     return {"metrics": metrics, "outputs": outputs, "directions": directions}
 
 
-def score_hypotheses(hypotheses: str, references: str, sources: str | None, out_dir: Path,
-                     label: str | None = None) -> dict:
+def score_hypotheses(
+    hypotheses: str, references: str, sources: str | None, out_dir: Path, label: str | None = None
+) -> dict:
     """BLEU/chrF++ of a file of translations against a file of references (one sentence per line), no model:
     `hala eval translation --hyp FILE --ref FILE`. Writes `eval_translation.json` and `sentences.jsonl`."""
     from hala.evaluate.metrics import score_translations
@@ -130,9 +164,16 @@ def score_hypotheses(hypotheses: str, references: str, sources: str | None, out_
     out_dir = Path(out_dir)
     result = score_translations(texts(hypotheses), texts(references), texts(sources) if sources else None)
     write_records(out_dir / "sentences.jsonl", result.pop("sentences"))
-    write_json(out_dir / "eval_translation.json", {"kind": "translation", "hypotheses": hypotheses,
-                                                   "references": references, "label": label,
-                                                   "directions": {"hyp": result}})
+    write_json(
+        out_dir / "eval_translation.json",
+        {
+            "kind": "translation",
+            "hypotheses": hypotheses,
+            "references": references,
+            "label": label,
+            "directions": {"hyp": result},
+        },
+    )
     return {"directions": {"hyp": result}}
 
 
@@ -148,8 +189,13 @@ def run_mcq(config: EvalMCQConfig, out_dir: Path) -> dict:
 
     out_dir = Path(out_dir)
     registry = Registry(config.task_files)
-    settings = {"model": config.model, "few_shot": config.few_shot, "limit": config.limit,
-                "prompt": config.prompt, "dtype": config.dtype}  # not the device: results do not depend on it
+    settings = {
+        "model": config.model,
+        "few_shot": config.few_shot,
+        "limit": config.limit,
+        "prompt": config.prompt,
+        "dtype": config.dtype,
+    }  # not the device: results do not depend on it
     scorer, results, outputs = None, {}, {}
     for task in registry.expand(config.tasks):
         key = _task_key(task)
@@ -159,8 +205,9 @@ def run_mcq(config: EvalMCQConfig, out_dir: Path) -> dict:
         else:
             data = resolve_task(task, registry, config.prompt)
             data.name = key
-            scorer = scorer or LoglikScorer.load(config.model, dtype=config.dtype, batch_size=config.batch_size,
-                                                 device=resolve_device(config.device))
+            scorer = scorer or LoglikScorer.load(
+                config.model, dtype=config.dtype, batch_size=config.batch_size, device=resolve_device(config.device)
+            )
             result = evaluate_task(scorer, data, config.few_shot, config.limit)
             write_records(out_dir / f"mcq_{key}.jsonl", result.pop("details"))
             write_json(done, {"settings": {**settings, "task": task}, "result": result})
@@ -170,16 +217,33 @@ def run_mcq(config: EvalMCQConfig, out_dir: Path) -> dict:
     # OALL-v2 leaderboard's per-benchmark figure). Micro (every question weighted alike) is kept, labelled.
     average = {m: round(sum(r[m] for r in results.values()) / len(results), 6) for m in ("acc", "acc_norm")}
     n_total = sum(r["n"] for r in results.values())
-    micro = {m: round(sum(r.get(f"{m}_micro", r[m]) * r["n"] for r in results.values()) / n_total, 6)
-             for m in ("acc", "acc_norm")}
-    average.update(method="macro: mean over tasks of each task's mean over its subsets (lighteval/OALL-v2)",
-                   acc_micro=micro["acc"], acc_norm_micro=micro["acc_norm"], n=n_total)
-    metrics = {"acc_norm_avg": average["acc_norm"], "acc_avg": average["acc"],
-               "acc_norm_avg_micro": micro["acc_norm"], "acc_avg_micro": micro["acc"],
-               **{f"acc_norm_{k}": r["acc_norm"] for k, r in results.items()}}
-    summary = {"kind": "mcq", "model": config.model, "label": config.label, "few_shot": config.few_shot,
-               "limit": config.limit, "tasks": results, "average": {**average, "n_tasks": len(results)},
-               "metrics": metrics}
+    micro = {
+        m: round(sum(r.get(f"{m}_micro", r[m]) * r["n"] for r in results.values()) / n_total, 6)
+        for m in ("acc", "acc_norm")
+    }
+    average.update(
+        method="macro: mean over tasks of each task's mean over its subsets (lighteval/OALL-v2)",
+        acc_micro=micro["acc"],
+        acc_norm_micro=micro["acc_norm"],
+        n=n_total,
+    )
+    metrics = {
+        "acc_norm_avg": average["acc_norm"],
+        "acc_avg": average["acc"],
+        "acc_norm_avg_micro": micro["acc_norm"],
+        "acc_avg_micro": micro["acc"],
+        **{f"acc_norm_{k}": r["acc_norm"] for k, r in results.items()},
+    }
+    summary = {
+        "kind": "mcq",
+        "model": config.model,
+        "label": config.label,
+        "few_shot": config.few_shot,
+        "limit": config.limit,
+        "tasks": results,
+        "average": {**average, "n_tasks": len(results)},
+        "metrics": metrics,
+    }
     write_json(out_dir / "eval_mcq.json", summary)
     outputs["summary"] = "eval_mcq.json"
     return {"metrics": metrics, "outputs": outputs, "tasks": results, "average": summary["average"]}

@@ -94,14 +94,17 @@ class Registry:
 
 def _resolve_data(data: str) -> str:
     if data.startswith("package:"):
-        return str(resources.files("hala").joinpath("data").joinpath(data[len("package:"):]))
+        return str(resources.files("hala").joinpath("data").joinpath(data[len("package:") :]))
     return data
 
 
 def _split_entry(directory: Path, split: str) -> Path | None:
     """The file or directory inside `directory` for `split` (`test/`, `x_test.jsonl`, `x-test.csv`, ...)."""
-    found = [p for p in sorted(directory.iterdir())
-             if p.stem == split or p.stem.endswith((f"_{split}", f"-{split}", f".{split}"))]
+    found = [
+        p
+        for p in sorted(directory.iterdir())
+        if p.stem == split or p.stem.endswith((f"_{split}", f"-{split}", f".{split}"))
+    ]
     if len(found) > 1:
         raise InputError(f"{directory}: several entries match split '{split}': {', '.join(p.name for p in found)}")
     return found[0] if found else None
@@ -162,9 +165,13 @@ def _load_local(spec: TaskSpec, path: Path) -> TaskData:
     else:
         shots = _locate(path, fewshot_split)
     fmt = spec.format if spec.format != "auto" else sniff_format(*evaluated)
-    return TaskData(spec.name, read_items(evaluated[0], fmt, evaluated[1]),
-                    read_items(shots[0], fmt, shots[1]) if shots else None,
-                    spec.prompt or DEFAULT_FORMAT.get(fmt, FALLBACK_FORMAT), str(evaluated[0]))
+    return TaskData(
+        spec.name,
+        read_items(evaluated[0], fmt, evaluated[1]),
+        read_items(shots[0], fmt, shots[1]) if shots else None,
+        spec.prompt or DEFAULT_FORMAT.get(fmt, FALLBACK_FORMAT),
+        str(evaluated[0]),
+    )
 
 
 def _load_mirror(spec: TaskSpec, path: Path) -> TaskData:
@@ -187,16 +194,23 @@ def _load_mirror(spec: TaskSpec, path: Path) -> TaskData:
         return items
 
     fmt = spec.format if spec.format != "auto" else "mcq"
-    return TaskData(spec.name, read(hub.split), read(hub.fewshot_split),
-                    spec.prompt or DEFAULT_FORMAT.get(fmt, FALLBACK_FORMAT), str(path))
+    return TaskData(
+        spec.name,
+        read(hub.split),
+        read(hub.fewshot_split),
+        spec.prompt or DEFAULT_FORMAT.get(fmt, FALLBACK_FORMAT),
+        str(path),
+    )
 
 
 def _load_hub(spec: TaskSpec) -> TaskData:
     hub = spec.hub
     if any(os.environ.get(v, "0").lower() in {"1", "true", "yes"} for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")):
-        raise HalaError(f"task '{spec.name}' reads {hub.repo} from the Hugging Face Hub, but this session is "
-                        f"offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE); bind a local copy with "
-                        f"{spec.name}=PATH (a save_to_disk dataset or a file)")
+        raise HalaError(
+            f"task '{spec.name}' reads {hub.repo} from the Hugging Face Hub, but this session is "
+            f"offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE); bind a local copy with "
+            f"{spec.name}=PATH (a save_to_disk dataset or a file)"
+        )
 
     def read(split: str | None) -> list[MCQItem] | None:
         if split is None:
@@ -211,12 +225,18 @@ def _load_hub(spec: TaskSpec) -> TaskData:
         return items
 
     fmt = spec.format if spec.format != "auto" else "mcq"
-    return TaskData(spec.name, read(hub.split), read(hub.fewshot_split),
-                    spec.prompt or DEFAULT_FORMAT.get(fmt, FALLBACK_FORMAT), f"hf:{hub.repo}")
+    return TaskData(
+        spec.name,
+        read(hub.split),
+        read(hub.fewshot_split),
+        spec.prompt or DEFAULT_FORMAT.get(fmt, FALLBACK_FORMAT),
+        f"hf:{hub.repo}",
+    )
 
 
-def resolve_task(task: str | Path | list[dict], registry: Registry | None = None, prompt: str | None = None,
-                 fmt: str = "auto") -> TaskData:
+def resolve_task(
+    task: str | Path | list[dict], registry: Registry | None = None, prompt: str | None = None, fmt: str = "auto"
+) -> TaskData:
     """A declared task name, `NAME=PATH`, a path (ad-hoc task), or a list of item dicts."""
     if isinstance(task, list):
         items = items_from_dicts(task, fmt)
@@ -233,7 +253,9 @@ def resolve_task(task: str | Path | list[dict], registry: Registry | None = None
         raise HalaError(f"unknown task '{name}' (declared: {', '.join(sorted(registry.tasks))})")
     path = Path(str(task))
     if not path.exists():
-        raise HalaError(f"'{task}' is neither a declared task ({', '.join(sorted(registry.tasks))}), "
-                        f"a suite ({', '.join(sorted(registry.suites))}) nor an existing file")
+        raise HalaError(
+            f"'{task}' is neither a declared task ({', '.join(sorted(registry.tasks))}), "
+            f"a suite ({', '.join(sorted(registry.suites))}) nor an existing file"
+        )
     spec = TaskSpec(name=path.stem if path.is_file() else path.name, format=fmt, prompt=prompt)
     return load_task(spec, str(path))

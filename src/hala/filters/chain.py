@@ -65,8 +65,7 @@ class Chain:
                 rejected.append((item, stats.name, detail))
                 if len(stats.examples) < self.examples_per_rule:
                     pair = item[0]
-                    stats.examples.append({"id": pair["id"], "src": pair["src"], "tgt": pair["tgt"],
-                                           "detail": detail})
+                    stats.examples.append({"id": pair["id"], "src": pair["src"], "tgt": pair["tgt"], "detail": detail})
             items = survivors
         for rule, stats in zip(self.rules, self.stats):
             stats.notes = list(rule.notes)

@@ -21,12 +21,14 @@ def default_rules() -> list[RuleSpec]:
 
 class FilterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    inputs: list[str] = Field(min_length=1, description="input references (files, directories, hf:, packages:); "
-                                                        "see hala.sources.pairs")
+    inputs: list[str] = Field(
+        min_length=1, description="input references (files, directories, hf:, packages:); see hala.sources.pairs"
+    )
     src_lang: str = Field("en", description="source language for inputs that carry none (TSV, text, catalogs)")
     tgt_lang: str = Field("ar", description="target language for inputs that carry none")
-    rules: list[RuleSpec] = Field(default_factory=default_rules,
-                                  description="the chain: rule names or {name: {params}}, in order")
+    rules: list[RuleSpec] = Field(
+        default_factory=default_rules, description="the chain: rule names or {name: {params}}, in order"
+    )
     examples_per_rule: int = Field(5, ge=0, description="rejected examples kept per rule in the report")
     batch_size: int = Field(2048, ge=1, description="pairs per batch (language ID and embeddings score a batch)")
     output_format: Literal["jsonl", "jsonl.gz", "parquet"] = "jsonl"

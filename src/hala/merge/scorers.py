@@ -41,6 +41,7 @@ def register_scorer(name: str, arg: str = "file", description: str = "") -> Call
     def add(fn: ScoreFn) -> ScoreFn:
         SCORERS[name] = Scorer(name, fn, arg, description or (fn.__doc__ or "").strip().split("\n")[0])
         return fn
+
     return add
 
 
@@ -91,10 +92,12 @@ def _pair_languages(path: str) -> dict:
 @register_scorer("chrf")
 def chrf_score(model: Path, pairs: str, limit: int | None) -> Score:
     """Translation chrF++ on a parallel-pair file (src -> tgt, languages from the records)."""
-    result = _evaluate("translation", "evaluate_translation")(str(model), pairs, limit=limit,
-                                                             **_pair_languages(pairs))
-    return Score(float(result["chrf"]), "chrf", {"bleu": result.get("bleu"), "n": result.get("n"),
-                                                 "signature": result.get("signature")})
+    result = _evaluate("translation", "evaluate_translation")(str(model), pairs, limit=limit, **_pair_languages(pairs))
+    return Score(
+        float(result["chrf"]),
+        "chrf",
+        {"bleu": result.get("bleu"), "n": result.get("n"), "signature": result.get("signature")},
+    )
 
 
 @register_scorer("instruct")
@@ -103,8 +106,11 @@ def instruct_score(model: Path, path: str, limit: int | None) -> Score:
     answers written in Arabic in the details (hala.evaluate.instruct)."""
     result = _evaluate("instruct", "evaluate_instruct")(str(model), path, limit=limit)
     result.pop("details", None)
-    return Score(-float(result["ref_ppl"]), "neg_ref_ppl",
-                 {k: result.get(k) for k in ("ref_ppl", "lang_share", "mean_script_share", "n", "signature_text")})
+    return Score(
+        -float(result["ref_ppl"]),
+        "neg_ref_ppl",
+        {k: result.get(k) for k in ("ref_ppl", "lang_share", "mean_script_share", "n", "signature_text")},
+    )
 
 
 @register_scorer("ppl")

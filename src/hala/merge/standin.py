@@ -21,8 +21,13 @@ from hala.merge.safetensors_stream import CheckpointReader, OutputTensor, ShardW
 DEFAULT_NOISE = (("self_attn.o_proj", 0.3), ("mlp.", 0.01), ("layernorm", 0.01), ("embed_tokens", 0.01))
 
 
-def perturbed_copy(src: str | Path, out: str | Path, seed: int = 0,
-                   noise: tuple[tuple[str, float], ...] = DEFAULT_NOISE, chat_template: str | None = None) -> Path:
+def perturbed_copy(
+    src: str | Path,
+    out: str | Path,
+    seed: int = 0,
+    noise: tuple[tuple[str, float], ...] = DEFAULT_NOISE,
+    chat_template: str | None = None,
+) -> Path:
     """Write `src` with `w + scale * std(w) * N(0, 1)` for each float tensor whose name matches `noise`."""
     src, out = Path(src), Path(out)
     with CheckpointReader(src) as reader, atomic_dir(out) as tmp:

@@ -94,7 +94,8 @@ def run_sweep(config: MergeConfig, out_dir: Path) -> dict:
             # Reported only: the choice of t stays on select_on, as the recipe says.
             state["scores"][label]["reported"] = {
                 spec: {"value": s.value, "metric": s.metric, "details": s.details}
-                for spec, s in ((spec, fn.fn(candidates / label, a, config.select_limit)) for spec, fn, a in reported)}
+                for spec, s in ((spec, fn.fn(candidates / label, a, config.select_limit)) for spec, fn, a in reported)
+            }
             write_json(state_path, state)
         if not config.keep_candidates:
             _prune(candidates, _label(_best(list(state["scores"].values()))["t"]))
@@ -108,12 +109,24 @@ def run_sweep(config: MergeConfig, out_dir: Path) -> dict:
     if not config.keep_candidates:
         shutil.rmtree(candidates, ignore_errors=True)
 
-    table = {"select_on": config.select_on, "report_on": config.report_on, "method": config.method,
-             "metric": best["metric"],
-             "best_t": best["t"], "best_score": best["score"], "rows": rows}
+    table = {
+        "select_on": config.select_on,
+        "report_on": config.report_on,
+        "method": config.method,
+        "metric": best["metric"],
+        "best_t": best["t"],
+        "best_score": best["score"],
+        "rows": rows,
+    }
     write_json(out_dir / "sweep.json", table)
     plot_sweep(rows, best, f"{config.method} t sweep: {best['metric']} on {Path(arg).name}", out_dir / "sweep.png")
-    return {"model": "model", "method": config.method, "t": best["t"], "score": best["score"],
-            "metric": best["metric"], "sweep": [{k: r[k] for k in ("t", "score", "metric")} for r in rows],
-            "outputs": ["model", "sweep.json", "sweep.png", "merge.json"]
-            + (["candidates"] if config.keep_candidates else [])}
+    return {
+        "model": "model",
+        "method": config.method,
+        "t": best["t"],
+        "score": best["score"],
+        "metric": best["metric"],
+        "sweep": [{k: r[k] for k in ("t", "score", "metric")} for r in rows],
+        "outputs": ["model", "sweep.json", "sweep.png", "merge.json"]
+        + (["candidates"] if config.keep_candidates else []),
+    }

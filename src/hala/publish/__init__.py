@@ -35,8 +35,10 @@ class PublishConfig(BaseModel):
     repo: str = Field(pattern=r"^[A-Za-z0-9][\w.-]*/[\w.-]+$", description="Hub repository ORG/NAME")
     private: bool = Field(False, description="create the repository as private")
     dry_run: bool = Field(False, description="write the folder and list what would be uploaded; upload nothing")
-    allow_licence: bool = Field(False, description="publish even when an input's licence is unknown or forbids "
-                                                   "it (the card records the override)")
+    allow_licence: bool = Field(
+        False,
+        description="publish even when an input's licence is unknown or forbids it (the card records the override)",
+    )
     out: str | None = Field(None, description="folder to assemble into (default RUN_DIR/published/STAGE)")
     commit_bytes: int = Field(2_000_000_000, ge=1, description="largest upload commit (a bigger file goes alone)")
     shard_records: int = Field(100_000, ge=1, description="records per Parquet shard (datasets)")
@@ -56,8 +58,10 @@ def build(config: PublishConfig, folder: Path) -> dict:
         raise HalaError(f"stage '{stage.name}' has not finished (status: {stage.status}); run it first")
     weights, splits = model_dir(stage), dataset_splits(stage)
     if weights is None and not splits:
-        raise HalaError(f"stage '{stage.name}' ({stage.type}) made neither a model (train, merge, quantize) nor a "
-                        f"dataset (translate, filter, corpus, data.*): nothing to publish")
+        raise HalaError(
+            f"stage '{stage.name}' ({stage.type}) made neither a model (train, merge, quantize) nor a "
+            f"dataset (translate, filter, corpus, data.*): nothing to publish"
+        )
     lin = lineage(run, stage.name)
     found = findings(run, lin)
     published = None
@@ -66,8 +70,11 @@ def build(config: PublishConfig, folder: Path) -> dict:
         found.append(published)
     issues = problems(found)
     if issues and not config.allow_licence:
-        raise HalaError(f"refusing to publish '{stage.name}': " + "; ".join(issues)
-                        + ". Check these licences; --allow-licence publishes anyway (the card records it)")
+        raise HalaError(
+            f"refusing to publish '{stage.name}': "
+            + "; ".join(issues)
+            + ". Check these licences; --allow-licence publishes anyway (the card records it)"
+        )
     rows = eval_rows(run, stage)
     with atomic_dir(folder) as tmp:
         recipe = assemble.add_recipe(run, tmp)
@@ -83,8 +90,13 @@ def build(config: PublishConfig, folder: Path) -> dict:
             kind, info = "dataset", {"splits": counts, "record_kind": record_kind}
         card.save(tmp / "README.md")
         write_json(tmp / "hala_provenance.json", assemble.provenance(run, stage, lin, found, rows, issues))
-    return {"repo_type": kind, "folder": str(folder), "licence_overridden": issues, **info,
-            "evaluations": sum(r.this for r in rows)}
+    return {
+        "repo_type": kind,
+        "folder": str(folder),
+        "licence_overridden": issues,
+        **info,
+        "evaluations": sum(r.this for r in rows),
+    }
 
 
 def publish(config: PublishConfig, folder: Path | None = None, log: Callable[[str], None] = print) -> dict:
@@ -96,26 +108,51 @@ def publish(config: PublishConfig, folder: Path | None = None, log: Callable[[st
     size = sum((folder / f).stat().st_size for f in files)
     built.update(files=files, bytes=size)
     if config.dry_run:
-        log(f"dry run: {folder} holds the {built['repo_type']} repository {config.repo} "
+        log(
+            f"dry run: {folder} holds the {built['repo_type']} repository {config.repo} "
             f"({'private' if config.private else 'public'}); nothing uploaded. It would upload {len(files)} files, "
-            f"{size / 1e6:.1f} MB:")
+            f"{size / 1e6:.1f} MB:"
+        )
         for f in files:
             log(f"  {f}  ({(folder / f).stat().st_size:,} bytes)")
         return {**built, "uploaded": 0, "skipped": 0}
-    result = upload(folder, config.repo, built["repo_type"], config.private, config.commit_bytes,
-                    f"hala publish {config.stage}", log=log)
-    log(f"published {config.repo}: {len(result.uploaded)} files uploaded, {len(result.skipped)} already there "
-        f"({result.url})")
-    return {**built, "url": result.url, "uploaded": len(result.uploaded), "skipped": len(result.skipped),
-            "commits": result.commits}
+    result = upload(
+        folder,
+        config.repo,
+        built["repo_type"],
+        config.private,
+        config.commit_bytes,
+        f"hala publish {config.stage}",
+        log=log,
+    )
+    log(
+        f"published {config.repo}: {len(result.uploaded)} files uploaded, {len(result.skipped)} already there "
+        f"({result.url})"
+    )
+    return {
+        **built,
+        "url": result.url,
+        "uploaded": len(result.uploaded),
+        "skipped": len(result.skipped),
+        "commits": result.commits,
+    }
 
 
 def run(config: PublishConfig, out_dir: Path) -> dict:
     """The `publish` recipe stage: the folder is `out_dir/repo` (unless `out` is set)."""
     folder = Path(config.out) if config.out else Path(out_dir) / "repo"
     summary = publish(config, folder, log=print)
-    return {"outputs": {"folder": "repo" if not config.out else str(folder), "card": "repo/README.md"
-                        if not config.out else str(folder / "README.md")},
-            "metrics": {"files": len(summary["files"]), "bytes": summary["bytes"], "uploaded": summary["uploaded"],
-                        "skipped": summary["skipped"], "evaluations": summary["evaluations"]},
-            **{k: summary[k] for k in ("repo_type", "licence_overridden") if k in summary}}
+    return {
+        "outputs": {
+            "folder": "repo" if not config.out else str(folder),
+            "card": "repo/README.md" if not config.out else str(folder / "README.md"),
+        },
+        "metrics": {
+            "files": len(summary["files"]),
+            "bytes": summary["bytes"],
+            "uploaded": summary["uploaded"],
+            "skipped": summary["skipped"],
+            "evaluations": summary["evaluations"],
+        },
+        **{k: summary[k] for k in ("repo_type", "licence_overridden") if k in summary},
+    }

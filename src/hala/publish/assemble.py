@@ -34,8 +34,10 @@ def add_model(run: Run, model_dir: Path, out: Path) -> list[str]:
     names = sorted(p.name for p in model_dir.iterdir() if p.is_file())
     if not any(n.endswith(".safetensors") for n in names):
         unsafe = [n for n in names if Path(n).suffix in UNSAFE_WEIGHTS]
-        raise HalaError(f"{model_dir}: no .safetensors weights" + (f" (only {', '.join(unsafe)}: pickled "
-                        f"weights are never published)" if unsafe else ""))
+        raise HalaError(
+            f"{model_dir}: no .safetensors weights"
+            + (f" (only {', '.join(unsafe)}: pickled weights are never published)" if unsafe else "")
+        )
     placed = []
     for name in names:
         if Path(name).suffix not in MODEL_SUFFIXES or name in LOCAL_ONLY:
@@ -116,8 +118,11 @@ def span_stats(splits: dict[str, Path]) -> dict:
 
 def _text_pairs(row: dict, original: dict) -> list[tuple[str, str]]:
     if "messages" in original and isinstance(row.get("messages"), list):
-        return [(a.get("content") or "", b.get("content") or "") for a, b in zip(original["messages"], row["messages"])
-                if a.get("content") != b.get("content")]
+        return [
+            (a.get("content") or "", b.get("content") or "")
+            for a, b in zip(original["messages"], row["messages"])
+            if a.get("content") != b.get("content")
+        ]
     if "tgt" in original:  # a translated pair: the source side is what was translated
         return [(str(row.get("src") or ""), str(row.get("tgt") or ""))]
     return [(str(v), str(row.get(k) or "")) for k, v in original.items() if isinstance(v, str)]
@@ -125,17 +130,43 @@ def _text_pairs(row: dict, original: dict) -> list[tuple[str, str]]:
 
 def provenance(run: Run, stage: StageInfo, lineage, findings, rows, overridden: list[str]) -> dict:
     m = run.manifest
-    return shorten(run, {
-        "recipe": run.recipe, "recipe_sha256": m.get("recipe_sha256"), "versions": m.get("versions"),
-        "stage": {"name": stage.name, "type": stage.type, "key": stage.key},
-        "lineage": [{"name": s.name, "type": s.type, "key": s.key, "deps": s.deps, "config": s.config,
-                     "metrics": s.metrics, "seconds": s.seconds} for s in lineage.stages],
-        "inputs": [{"what": f.what, "kind": f.kind, "role": f.role, "stage": f.stage, "licences": dict(f.licences),
-                    "licence_source": f.source, "records": f.records, "sources": dict(f.sources),
-                    "hub_id": f.hub_id} for f in findings],
-        "evaluations": [vars(r) for r in rows],
-        "licence_check_overridden": overridden,
-    })
+    return shorten(
+        run,
+        {
+            "recipe": run.recipe,
+            "recipe_sha256": m.get("recipe_sha256"),
+            "versions": m.get("versions"),
+            "stage": {"name": stage.name, "type": stage.type, "key": stage.key},
+            "lineage": [
+                {
+                    "name": s.name,
+                    "type": s.type,
+                    "key": s.key,
+                    "deps": s.deps,
+                    "config": s.config,
+                    "metrics": s.metrics,
+                    "seconds": s.seconds,
+                }
+                for s in lineage.stages
+            ],
+            "inputs": [
+                {
+                    "what": f.what,
+                    "kind": f.kind,
+                    "role": f.role,
+                    "stage": f.stage,
+                    "licences": dict(f.licences),
+                    "licence_source": f.source,
+                    "records": f.records,
+                    "sources": dict(f.sources),
+                    "hub_id": f.hub_id,
+                }
+                for f in findings
+            ],
+            "evaluations": [vars(r) for r in rows],
+            "licence_check_overridden": overridden,
+        },
+    )
 
 
 def add_recipe(run: Run, out: Path) -> bool:

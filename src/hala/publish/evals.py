@@ -59,10 +59,25 @@ def translation_rows(run: Run, stage: StageInfo, target: StageInfo | None) -> li
     for direction, r in (data.get("directions") or {}).items():
         for key, metric_type, metric in (("bleu", "bleu", "BLEU"), ("chrf", "chrf", "chrF++")):
             if isinstance(r.get(key), (int, float)):
-                rows.append(EvalRow(stage.name, label, short(run, stage.config.get("model") or data.get("model")),
-                                    this, "translation", f"translation {direction}", short(run, ref), data_name,
-                                    direction, split, metric_type, metric, float(r[key]), r.get("n"),
-                                    str((r.get("signature") or {}).get(key, ""))))
+                rows.append(
+                    EvalRow(
+                        stage.name,
+                        label,
+                        short(run, stage.config.get("model") or data.get("model")),
+                        this,
+                        "translation",
+                        f"translation {direction}",
+                        short(run, ref),
+                        data_name,
+                        direction,
+                        split,
+                        metric_type,
+                        metric,
+                        float(r[key]),
+                        r.get("n"),
+                        str((r.get("signature") or {}).get(key, "")),
+                    )
+                )
     return rows
 
 
@@ -73,14 +88,32 @@ def mcq_rows(run: Run, stage: StageInfo, target: StageInfo | None) -> list[EvalR
     model = short(run, stage.config.get("model") or data.get("model"))
     rows = []
     for task, r in (data.get("tasks") or {}).items():
-        definition = (f"log-likelihood multiple choice, prompt '{r.get('prompt')}', {r.get('few_shot', 0)}-shot; "
-                      f"acc_norm divides each log-probability by the continuation's length in characters; "
-                      f"source {short(run, r.get('source'))}")
+        definition = (
+            f"log-likelihood multiple choice, prompt '{r.get('prompt')}', {r.get('few_shot', 0)}-shot; "
+            f"acc_norm divides each log-probability by the continuation's length in characters; "
+            f"source {short(run, r.get('source'))}"
+        )
         for metric in ("acc", "acc_norm"):
             if isinstance(r.get(metric), (int, float)):
-                rows.append(EvalRow(stage.name, label, model, this, "multiple-choice", task, task,
-                                    f"{task} ({short(run, r.get('source'))})", task, None, "accuracy", metric,
-                                    float(r[metric]), r.get("n"), definition))
+                rows.append(
+                    EvalRow(
+                        stage.name,
+                        label,
+                        model,
+                        this,
+                        "multiple-choice",
+                        task,
+                        task,
+                        f"{task} ({short(run, r.get('source'))})",
+                        task,
+                        None,
+                        "accuracy",
+                        metric,
+                        float(r[metric]),
+                        r.get("n"),
+                        definition,
+                    )
+                )
     return rows
 
 
@@ -101,9 +134,21 @@ def eval_results(rows: list[EvalRow], source_url: str | None = None) -> list:
     """The published model's rows as huggingface_hub `EvalResult`s (the card's `model-index`)."""
     from huggingface_hub import EvalResult
 
-    return [EvalResult(task_type=r.task, task_name=r.task_name, dataset_type=r.data, dataset_name=r.data_name,
-                       dataset_config=r.config, dataset_split=r.split, metric_type=r.metric_type,
-                       metric_name=r.metric, metric_value=r.value, metric_config=r.definition or None,
-                       verified=False, **({"source_name": f"hala stage {r.stage}", "source_url": source_url}
-                                          if source_url else {}))
-            for r in rows if r.this]
+    return [
+        EvalResult(
+            task_type=r.task,
+            task_name=r.task_name,
+            dataset_type=r.data,
+            dataset_name=r.data_name,
+            dataset_config=r.config,
+            dataset_split=r.split,
+            metric_type=r.metric_type,
+            metric_name=r.metric,
+            metric_value=r.value,
+            metric_config=r.definition or None,
+            verified=False,
+            **({"source_name": f"hala stage {r.stage}", "source_url": source_url} if source_url else {}),
+        )
+        for r in rows
+        if r.this
+    ]

@@ -23,30 +23,111 @@ from pathlib import Path
 from hala.publish.rundir import Lineage, Reference, Run, is_shipped
 
 # embedded model -> (licence, the Hub model it was made from)
-EMBEDDED = {"gemma-3-270m": ("gemma", "google/gemma-3-270m"),
-            "smollm2-135m-instruct": ("apache-2.0", "HuggingFaceTB/SmolLM2-135M-Instruct")}
+EMBEDDED = {
+    "gemma-3-270m": ("gemma", "google/gemma-3-270m"),
+    "smollm2-135m-instruct": ("apache-2.0", "HuggingFaceTB/SmolLM2-135M-Instruct"),
+}
 
 # Licence ids the Hub's `license:` metadata accepts (the common ones); anything else is written as "other" with
 # `license_name`. https://huggingface.co/docs/hub/repositories-licenses
 HUB_IDS = {
-    "apache-2.0", "mit", "bsd", "bsd-2-clause", "bsd-3-clause", "bsd-3-clause-clear", "isc", "zlib", "bsl-1.0",
-    "unlicense", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0", "cc-by-sa-4.0",
-    "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0", "cc-by-nc-nd-4.0",
-    "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "odc-by", "odbl", "pddl", "mpl-2.0", "lgpl-2.1",
-    "lgpl-3.0", "lgpl-lr", "gpl-2.0", "gpl-3.0", "agpl-3.0", "epl-2.0", "eupl-1.1", "postgresql", "ofl-1.1",
-    "gemma", "llama2", "llama3", "llama3.1", "llama3.2", "llama3.3", "openrail", "creativeml-openrail-m",
-    "bigscience-openrail-m", "bigcode-openrail-m", "unknown", "other",
+    "apache-2.0",
+    "mit",
+    "bsd",
+    "bsd-2-clause",
+    "bsd-3-clause",
+    "bsd-3-clause-clear",
+    "isc",
+    "zlib",
+    "bsl-1.0",
+    "unlicense",
+    "cc0-1.0",
+    "cc-by-2.0",
+    "cc-by-2.5",
+    "cc-by-3.0",
+    "cc-by-4.0",
+    "cc-by-sa-3.0",
+    "cc-by-sa-4.0",
+    "cc-by-nc-2.0",
+    "cc-by-nc-3.0",
+    "cc-by-nc-4.0",
+    "cc-by-nd-4.0",
+    "cc-by-nc-nd-3.0",
+    "cc-by-nc-nd-4.0",
+    "cc-by-nc-sa-2.0",
+    "cc-by-nc-sa-3.0",
+    "cc-by-nc-sa-4.0",
+    "odc-by",
+    "odbl",
+    "pddl",
+    "mpl-2.0",
+    "lgpl-2.1",
+    "lgpl-3.0",
+    "lgpl-lr",
+    "gpl-2.0",
+    "gpl-3.0",
+    "agpl-3.0",
+    "epl-2.0",
+    "eupl-1.1",
+    "postgresql",
+    "ofl-1.1",
+    "gemma",
+    "llama2",
+    "llama3",
+    "llama3.1",
+    "llama3.2",
+    "llama3.3",
+    "openrail",
+    "creativeml-openrail-m",
+    "bigscience-openrail-m",
+    "bigcode-openrail-m",
+    "unknown",
+    "other",
 }
-PERMISSIVE = {"apache-2.0", "mit", "bsd", "bsd-2-clause", "bsd-3-clause", "bsd-3-clause-clear", "isc", "zlib",
-              "bsl-1.0", "unlicense", "cc0-1.0", "odc-by", "pddl", "postgresql", "unicode-3.0", "unicode-dfs-2016",
-              "python-2.0", "psf-2.0", "0bsd"}
-CUSTOM_TERMS = {"gemma": "https://ai.google.dev/gemma/terms", "llama2": None, "llama3": None, "llama3.1": None,
-                "llama3.2": None, "llama3.3": None, "openrail": None, "creativeml-openrail-m": None,
-                "bigscience-openrail-m": None, "bigcode-openrail-m": None}
+PERMISSIVE = {
+    "apache-2.0",
+    "mit",
+    "bsd",
+    "bsd-2-clause",
+    "bsd-3-clause",
+    "bsd-3-clause-clear",
+    "isc",
+    "zlib",
+    "bsl-1.0",
+    "unlicense",
+    "cc0-1.0",
+    "odc-by",
+    "pddl",
+    "postgresql",
+    "unicode-3.0",
+    "unicode-dfs-2016",
+    "python-2.0",
+    "psf-2.0",
+    "0bsd",
+}
+CUSTOM_TERMS = {
+    "gemma": "https://ai.google.dev/gemma/terms",
+    "llama2": None,
+    "llama3": None,
+    "llama3.1": None,
+    "llama3.2": None,
+    "llama3.3": None,
+    "openrail": None,
+    "creativeml-openrail-m": None,
+    "bigscience-openrail-m": None,
+    "bigcode-openrail-m": None,
+}
 FORBIDDING = {"proprietary", "all-rights-reserved", "no-redistribution", "none"}
-ALIASES = {"apache 2.0": "apache-2.0", "apache-2": "apache-2.0", "apache license 2.0": "apache-2.0",
-           "gemma terms of use": "gemma", "cc-by-2.0-fr": "cc-by-2.0", "cc by 2.0 fr": "cc-by-2.0", "cc0": "cc0-1.0",
-           "public domain": "pddl"}
+ALIASES = {
+    "apache 2.0": "apache-2.0",
+    "apache-2": "apache-2.0",
+    "apache license 2.0": "apache-2.0",
+    "gemma terms of use": "gemma",
+    "cc-by-2.0-fr": "cc-by-2.0",
+    "cc by 2.0 fr": "cc-by-2.0",
+    "cc0": "cc0-1.0",
+    "public domain": "pddl",
+}
 
 
 @dataclass(frozen=True)
@@ -78,8 +159,15 @@ def parse(text: str | None) -> Licence:
         return Licence(name, "custom-terms")
     if m := re.fullmatch(r"cc-by(-nc)?(-sa|-nd)?-\d\.\d(-[a-z]+)?", name):
         nc, variant = m.group(1), m.group(2)
-        policy = "no-derivatives" if variant == "-nd" else "non-commercial" if nc else \
-            "share-alike" if variant == "-sa" else "permissive"
+        policy = (
+            "no-derivatives"
+            if variant == "-nd"
+            else "non-commercial"
+            if nc
+            else "share-alike"
+            if variant == "-sa"
+            else "permissive"
+        )
         return Licence(name, policy)
     base = re.sub(r"-(only|or-later)$", "", name)
     if name in PERMISSIVE or base in PERMISSIVE:
@@ -138,8 +226,11 @@ def model_finding(run: Run, ref: Reference) -> Finding:
     name, where, hub = None, "", None
     value = ref.value
     if value.startswith("embedded:") or (ref.path and (ref.path / "hala_model.json").is_file()):
-        emb = value[len("embedded:"):] if value.startswith("embedded:") else \
-            read_json(ref.path / "hala_model.json").get("embedded")
+        emb = (
+            value[len("embedded:") :]
+            if value.startswith("embedded:")
+            else read_json(ref.path / "hala_model.json").get("embedded")
+        )
         if emb in EMBEDDED:
             name, hub = EMBEDDED[emb]
             where = f"hala's table of embedded models (converted from {hub})"
@@ -198,8 +289,13 @@ def data_finding(run: Run, ref: Reference, stage_config: dict) -> Finding:
         card = _cached_card(repo, "dataset")
         lic = declared or (_card_licence(card, "dataset") if card else None)
         f.licences[lic or "unknown"] = 1
-        f.source = "the stage's `license` setting" if declared else \
-            "its dataset card in the local Hugging Face cache" if card else "no dataset card in the local cache"
+        f.source = (
+            "the stage's `license` setting"
+            if declared
+            else "its dataset card in the local Hugging Face cache"
+            if card
+            else "no dataset card in the local cache"
+        )
         return f
     path = ref.path if ref.path is not None else Path(ref.value)
     if not path.exists():
@@ -250,12 +346,17 @@ def published_finding(run: Run, lineage: Lineage, stage, splits: dict, found: li
     f.source = "each published record's meta.license"
     if missing:
         upstream = {s.name for s in data_lineage(run, lineage, stage.name)}
-        inherited = [x for x in found if x.kind == "data" and x.role == "input" and x.stage in upstream
-                     and not x.what.startswith("@")]  # external files, not the run's own
+        inherited = [
+            x
+            for x in found
+            if x.kind == "data" and x.role == "input" and x.stage in upstream and not x.what.startswith("@")
+        ]  # external files, not the run's own
         for n in sorted({n for x in inherited for n in x.licences}) or ["unknown"]:
             f.licences[n] += missing  # each of them may hold any of these records
-        f.source += (f"; {missing} records without one take the licences of the data they came from "
-                     f"({', '.join(x.what for x in inherited) or 'none found'})")
+        f.source += (
+            f"; {missing} records without one take the licences of the data they came from "
+            f"({', '.join(x.what for x in inherited) or 'none found'})"
+        )
     return f
 
 
@@ -267,9 +368,11 @@ def problems(found: list[Finding]) -> list[str]:
             if lic.allows_publishing:
                 continue
             unknown = "unknown" if lic.name in ("unknown", "other") else f"{name!r} not recognised"
-            why = {"unknown": f"licence {unknown} ({f.source})",
-                   "no-derivatives": f"licence {name} forbids derivatives",
-                   "forbidden": f"licence {name} forbids redistribution"}[lic.policy]
+            why = {
+                "unknown": f"licence {unknown} ({f.source})",
+                "no-derivatives": f"licence {name} forbids derivatives",
+                "forbidden": f"licence {name} forbids redistribution",
+            }[lic.policy]
             out.append(f"{f.what} ({f.kind} read by stage '{f.stage}'): {why}")
     return out
 

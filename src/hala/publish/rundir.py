@@ -64,8 +64,9 @@ class Run:
 
     def stage(self, name: str) -> StageInfo:
         if name not in self.stages:
-            raise HalaError(f"{self.path / 'manifest.json'}: no stage named '{name}' "
-                            f"(stages: {', '.join(self.stages)})")
+            raise HalaError(
+                f"{self.path / 'manifest.json'}: no stage named '{name}' (stages: {', '.join(self.stages)})"
+            )
         return self.stages[name]
 
     def lineage(self, name: str) -> list[StageInfo]:
@@ -94,20 +95,28 @@ def read_run(path: str | Path) -> Run:
     path = Path(path)
     manifest_path = path / "manifest.json"
     if not manifest_path.is_file():
-        raise HalaError(f"{manifest_path}: not found — `hala publish` needs the directory of a recipe run "
-                        f"(`hala run RECIPE` writes manifest.json there)")
+        raise HalaError(
+            f"{manifest_path}: not found — `hala publish` needs the directory of a recipe run "
+            f"(`hala run RECIPE` writes manifest.json there)"
+        )
     manifest = read_json(manifest_path)
     stages = {}
     for name, entry in (manifest.get("stages") or {}).items():
         d = path / entry.get("dir", "")
         record = read_json(d / "stage.json") if (d / "stage.json").is_file() else {}
         stages[name] = StageInfo(
-            name=name, type=str(entry.get("type", record.get("type", ""))), key=str(entry.get("key", "")),
-            dir=d, status=str(record.get("status") or entry.get("status") or "pending"),
-            deps=list(entry.get("deps") or record.get("deps") or []), config=record.get("config") or {},
+            name=name,
+            type=str(entry.get("type", record.get("type", ""))),
+            key=str(entry.get("key", "")),
+            dir=d,
+            status=str(record.get("status") or entry.get("status") or "pending"),
+            deps=list(entry.get("deps") or record.get("deps") or []),
+            config=record.get("config") or {},
             metrics=record.get("metrics") or entry.get("metrics") or {},
             outputs=record.get("outputs") or entry.get("outputs") or {},
-            finished=record.get("finished"), seconds=record.get("seconds"))
+            finished=record.get("finished"),
+            seconds=record.get("seconds"),
+        )
     return Run(path, manifest, stages)
 
 
@@ -124,8 +133,11 @@ def is_shipped(path: Path) -> bool:
         return False
     if resolved.is_relative_to(shipped_data_dir()):
         return True
-    return resolved.parent.name == "data" and resolved.parent.parent.name == "hala" and \
-        (shipped_data_dir() / resolved.name).is_file()
+    return (
+        resolved.parent.name == "data"
+        and resolved.parent.parent.name == "hala"
+        and (shipped_data_dir() / resolved.name).is_file()
+    )
 
 
 @dataclass
@@ -238,8 +250,9 @@ def dataset_splits(stage: StageInfo) -> dict[str, Path]:
         "data.mix": {"train": "samples.jsonl"},
     }
     # Any other stage (decontam, ...) that names its record file `samples`, `pairs` or `kept` in its outputs.
-    files = by_type.get(stage.type) or {"train": next((outputs[k] for k in ("samples", "pairs", "kept")
-                                                       if isinstance(outputs.get(k), str)), "")}
+    files = by_type.get(stage.type) or {
+        "train": next((outputs[k] for k in ("samples", "pairs", "kept") if isinstance(outputs.get(k), str)), "")
+    }
     files = {split: f for split, f in files.items() if f}
     return {split: stage.dir / f for split, f in files.items() if (stage.dir / f).is_file()}
 
@@ -248,8 +261,12 @@ def short(run: Run, value: Any) -> str:
     """A path or config value with machine-specific prefixes replaced: the run directory by `RUN_DIR`, hala's
     shipped data by `${hala.data}`, the home directory by `~` (cards are public; local paths say nothing useful)."""
     text = str(value)
-    for prefix, name in ((str(run.path.resolve()), "RUN_DIR"), (str(run.path), "RUN_DIR"),
-                         (str(shipped_data_dir()), "${hala.data}"), (str(Path.home()), "~")):
+    for prefix, name in (
+        (str(run.path.resolve()), "RUN_DIR"),
+        (str(run.path), "RUN_DIR"),
+        (str(shipped_data_dir()), "${hala.data}"),
+        (str(Path.home()), "~"),
+    ):
         text = text.replace(prefix, name)
     return _OTHER_ABSOLUTE.sub(lambda m: "…/" + m.group(1), text)
 

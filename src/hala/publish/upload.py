@@ -89,9 +89,16 @@ def _api(endpoint: str | None):
     return HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token)
 
 
-def upload(folder: Path, repo_id: str, repo_type: str, private: bool = False, commit_bytes: int = 2_000_000_000,
-           message: str = "hala publish", endpoint: str | None = None,
-           log: Callable[[str], None] = print) -> UploadResult:
+def upload(
+    folder: Path,
+    repo_id: str,
+    repo_type: str,
+    private: bool = False,
+    commit_bytes: int = 2_000_000_000,
+    message: str = "hala publish",
+    endpoint: str | None = None,
+    log: Callable[[str], None] = print,
+) -> UploadResult:
     from huggingface_hub import CommitOperationAdd
     from huggingface_hub.errors import HfHubHTTPError, RevisionNotFoundError
 
@@ -101,8 +108,9 @@ def upload(folder: Path, repo_id: str, repo_type: str, private: bool = False, co
     except HfHubHTTPError as e:
         raise HalaError(f"cannot create or open {repo_type} repository {repo_id}: {_short_error(e)}") from e
     try:
-        remote = {f.path: f for f in api.list_repo_tree(repo_id, repo_type=repo_type, recursive=True)
-                  if hasattr(f, "blob_id")}
+        remote = {
+            f.path: f for f in api.list_repo_tree(repo_id, repo_type=repo_type, recursive=True) if hasattr(f, "blob_id")
+        }
     except RevisionNotFoundError:  # a repository without any commit yet
         remote = {}
     files = local_files(folder)
@@ -117,13 +125,17 @@ def upload(folder: Path, repo_id: str, repo_type: str, private: bool = False, co
         try:
             api.create_commit(repo_id, ops, repo_type=repo_type, commit_message=f"{message} ({what})")
         except Exception as e:  # any failure: say what is up and that a rerun finishes it
-            raise HalaError(f"upload to {repo_id} stopped after {len(result.uploaded)} of {len(todo)} files "
-                            f"({type(e).__name__}: {_short_error(e)}); rerun the same command: files already "
-                            f"uploaded are skipped") from e
+            raise HalaError(
+                f"upload to {repo_id} stopped after {len(result.uploaded)} of {len(todo)} files "
+                f"({type(e).__name__}: {_short_error(e)}); rerun the same command: files already "
+                f"uploaded are skipped"
+            ) from e
         result.uploaded += batch
         result.commits += 1
-        log(f"uploaded {len(result.uploaded)}/{len(todo)} files ({', '.join(batch[:3])}"
-            f"{', ...' if len(batch) > 3 else ''})")
+        log(
+            f"uploaded {len(result.uploaded)}/{len(todo)} files ({', '.join(batch[:3])}"
+            f"{', ...' if len(batch) > 3 else ''})"
+        )
     return result
 
 

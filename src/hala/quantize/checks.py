@@ -16,8 +16,9 @@ def check(metric: str, value: float, op: str, threshold: float) -> dict:
 
 
 def drift_checks(report: dict, limits: DriftThresholds, enforce_translation: bool) -> list[dict]:
-    checks = [check(f"ppl_ratio_{lang}", p["ratio"], "<=", limits.max_ppl_ratio)
-              for lang, p in report["perplexity"].items()]
+    checks = [
+        check(f"ppl_ratio_{lang}", p["ratio"], "<=", limits.max_ppl_ratio) for lang, p in report["perplexity"].items()
+    ]
     checks.append(check("kl_mean", report["next_token"]["kl_mean"], "<=", limits.max_kl))
     checks.append(check("top1_agreement", report["next_token"]["top1_agreement"], ">=", limits.min_top1))
     if enforce_translation:

@@ -21,11 +21,20 @@ MARKER = "hala_quantize.json"  # written last inside the model dir: its settings
 
 def conversion_settings(config: QuantizeConfig, source: Path) -> dict:
     """Everything that changes the quantised weights; a finished dir with the same settings is reused."""
-    settings = {"model": config.model, "source": str(source), "scheme": config.scheme,
-                "llmcompressor_scheme": SCHEMES[config.scheme], "ignore": config.ignore, "dtype": config.dtype}
+    settings = {
+        "model": config.model,
+        "source": str(source),
+        "scheme": config.scheme,
+        "llmcompressor_scheme": SCHEMES[config.scheme],
+        "ignore": config.ignore,
+        "dtype": config.dtype,
+    }
     if config.scheme == "fp8":
-        settings.update(calibration=config.calibration, calibration_samples=config.calibration_samples,
-                        calibration_max_length=config.calibration_max_length)
+        settings.update(
+            calibration=config.calibration,
+            calibration_samples=config.calibration_samples,
+            calibration_max_length=config.calibration_max_length,
+        )
     return settings
 
 
@@ -41,8 +50,10 @@ def _import_llmcompressor():
         from llmcompressor import oneshot
         from llmcompressor.modifiers.quantization import QuantizationModifier
     except ImportError as e:
-        raise HalaError(f"hala quantize needs llm-compressor ({e}); install it with scripts/install-quantize.sh "
-                        f"(see docs/QUANTIZE.md)") from e
+        raise HalaError(
+            f"hala quantize needs llm-compressor ({e}); install it with scripts/install-quantize.sh "
+            f"(see docs/QUANTIZE.md)"
+        ) from e
     return oneshot, QuantizationModifier
 
 
@@ -61,12 +72,18 @@ def convert(config: QuantizeConfig, source: Path, model_dir: Path, rejects_path:
     data: dict = {}
     if config.scheme == "fp8":
         texts = calibration_texts(config.calibration, tokenizer, config.calibration_samples, rejects_path)
-        data = dict(dataset=calibration_dataset(texts, tokenizer, config.calibration_max_length),
-                    num_calibration_samples=len(texts), max_seq_length=config.calibration_max_length)
+        data = dict(
+            dataset=calibration_dataset(texts, tokenizer, config.calibration_max_length),
+            num_calibration_samples=len(texts),
+            max_seq_length=config.calibration_max_length,
+        )
     t0 = time.time()
     oneshot(model=model, recipe=recipe, **data)
-    record = {"settings": settings, "quantize_seconds": round(time.time() - t0, 2),
-              "calibration_texts": len(data["dataset"]) if data else 0}
+    record = {
+        "settings": settings,
+        "quantize_seconds": round(time.time() - t0, 2),
+        "calibration_texts": len(data["dataset"]) if data else 0,
+    }
     with atomic_dir(model_dir) as tmp, warnings.catch_warnings():
         # llm-compressor's CPU dispatch makes transformers warn about "offloaded modules"; nothing is offloaded.
         warnings.filterwarnings("ignore", message="Attempting to save a model with offloaded modules")

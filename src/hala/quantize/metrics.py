@@ -42,11 +42,13 @@ def compare_logprobs(lp_ref: torch.Tensor, lp_cand: torch.Tensor, target: torch.
     """Both models' next-token log-probs at the same positions ((positions, vocab) each) against the tokens
     that follow (`target`: (positions, 1))."""
     kl = (lp_ref.exp() * (lp_ref - lp_cand)).sum(-1)
-    return Totals(tokens=int(target.numel()),
-                  nll_ref=summed_nll(lp_ref, target),
-                  nll_cand=summed_nll(lp_cand, target),
-                  kl=kl.sum().item(),
-                  agree=int((lp_ref.argmax(-1) == lp_cand.argmax(-1)).sum()))
+    return Totals(
+        tokens=int(target.numel()),
+        nll_ref=summed_nll(lp_ref, target),
+        nll_cand=summed_nll(lp_cand, target),
+        kl=kl.sum().item(),
+        agree=int((lp_ref.argmax(-1) == lp_cand.argmax(-1)).sum()),
+    )
 
 
 @torch.no_grad()
@@ -99,8 +101,9 @@ class LogprobStore:
 
 
 @torch.no_grad()
-def reference_pass(model, tokenizer, texts_by_lang: dict[str, list[str]], batch_size: int, store: LogprobStore,
-                   advance=lambda n: None) -> list[tuple[str, TextBatch]]:
+def reference_pass(
+    model, tokenizer, texts_by_lang: dict[str, list[str]], batch_size: int, store: LogprobStore, advance=lambda n: None
+) -> list[tuple[str, TextBatch]]:
     """Run the original model over every batch, keep its log-probs in `store`; returns the batches in order."""
     batches = []
     for lang, texts in texts_by_lang.items():
@@ -112,8 +115,9 @@ def reference_pass(model, tokenizer, texts_by_lang: dict[str, list[str]], batch_
 
 
 @torch.no_grad()
-def candidate_pass(model, tokenizer, batches: list[tuple[str, TextBatch]], store: LogprobStore,
-                   advance=lambda n: None) -> dict:
+def candidate_pass(
+    model, tokenizer, batches: list[tuple[str, TextBatch]], store: LogprobStore, advance=lambda n: None
+) -> dict:
     """Score the quantised model on the same batches against the stored reference: the report's fields.
     (`tokenizer` is unused: the batches hold their token ids; kept so both passes are called alike.)"""
     per_lang: dict[str, Totals] = {}
@@ -124,8 +128,9 @@ def candidate_pass(model, tokenizer, batches: list[tuple[str, TextBatch]], store
     return _report(per_lang)
 
 
-def compare_models(reference, candidate, tokenizer, texts_by_lang: dict[str, list[str]], batch_size: int,
-                   advance=lambda n: None) -> dict:
+def compare_models(
+    reference, candidate, tokenizer, texts_by_lang: dict[str, list[str]], batch_size: int, advance=lambda n: None
+) -> dict:
     """Per-language perplexity of both models plus pooled KL and top-1 agreement (JSON-able), both in memory."""
     per_lang: dict[str, Totals] = {}
     for lang, texts in texts_by_lang.items():
@@ -144,12 +149,21 @@ def _report(per_lang: dict[str, Totals]) -> dict:
         raise InputError("verification texts produced no next-token positions (each text needs 2+ tokens)")
     return {
         "perplexity": {lang: _perplexity(t) for lang, t in per_lang.items()},
-        "next_token": {"positions": pooled.tokens, "kl_mean": pooled.kl / pooled.tokens,
-                       "top1_agreement": pooled.agree / pooled.tokens},
+        "next_token": {
+            "positions": pooled.tokens,
+            "kl_mean": pooled.kl / pooled.tokens,
+            "top1_agreement": pooled.agree / pooled.tokens,
+        },
     }
 
 
 def _perplexity(t: Totals) -> dict:
     ref, cand = perplexity(t.nll_ref, max(t.tokens, 1)), perplexity(t.nll_cand, max(t.tokens, 1))
-    return {"original": ref, "quantized": cand, "ratio": cand / ref, "tokens": t.tokens,
-            "kl_mean": t.kl / max(t.tokens, 1), "top1_agreement": t.agree / max(t.tokens, 1)}
+    return {
+        "original": ref,
+        "quantized": cand,
+        "ratio": cand / ref,
+        "tokens": t.tokens,
+        "kl_mean": t.kl / max(t.tokens, 1),
+        "top1_agreement": t.agree / max(t.tokens, 1),
+    }

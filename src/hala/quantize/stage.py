@@ -51,9 +51,10 @@ def sample_generation(models: dict, tokenizer, prompt: str, max_new_tokens: int 
     out = {"prompt": prompt}
     with torch.no_grad():
         for name, model in models.items():
-            ids = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                                 pad_token_id=tokenizer.pad_token_id)
-            out[name] = tokenizer.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+            ids = model.generate(
+                **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id
+            )
+            out[name] = tokenizer.decode(ids[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     return out
 
 
@@ -110,15 +111,14 @@ def verify(config: QuantizeConfig, source: Path, model_dir: Path, work_dir: Path
     one model in memory at a time (hala/quantize/placement.py)."""
     import torch
 
-    from hala.models import load_tokenizer
+    from hala.models import count_parameters, load_tokenizer
     from hala.progress import progress_bar
     from hala.quantize.metrics import LogprobStore, candidate_pass, reference_pass
     from hala.quantize.placement import checkpoint_dtype, verify_placement
     from hala.quantize.texts import load_texts
-    from hala.models import count_parameters
 
     clock = Clock()
-    texts = {lang: t[:config.verify_texts_per_lang] for lang, t in load_texts(config.verify_texts).items()}
+    texts = {lang: t[: config.verify_texts_per_lang] for lang, t in load_texts(config.verify_texts).items()}
     tokenizer = load_tokenizer(source, trust_remote_code=config.trust_remote_code)
     placement = verify_placement(config, count_parameters(source), checkpoint_dtype(source))
     n_texts = sum(len(t) for t in texts.values())
@@ -136,8 +136,11 @@ def verify(config: QuantizeConfig, source: Path, model_dir: Path, work_dir: Path
             clock.lap("translation")
             first_text = next(iter(texts.values()))[0]
             sample_prompt = " ".join(first_text.split()[:4])
-            samples = {"original": sample_generation({"original": original}, tokenizer, sample_prompt)["original"]} \
-                if config.translation_check == "skip" else {}
+            samples = (
+                {"original": sample_generation({"original": original}, tokenizer, sample_prompt)["original"]}
+                if config.translation_check == "skip"
+                else {}
+            )
             del original
             release_memory()
 
@@ -150,8 +153,9 @@ def verify(config: QuantizeConfig, source: Path, model_dir: Path, work_dir: Path
             outputs["quantized"] = translate_one(config, quantized, tokenizer)
             clock.lap("translation")
             if config.translation_check == "skip":  # otherwise the translation examples show both generating
-                samples["quantized"] = sample_generation({"quantized": quantized}, tokenizer,
-                                                         sample_prompt)["quantized"]
+                samples["quantized"] = sample_generation({"quantized": quantized}, tokenizer, sample_prompt)[
+                    "quantized"
+                ]
                 report["sample"] = {"prompt": sample_prompt, **samples}
                 clock.lap("sample")
             del quantized
@@ -165,8 +169,9 @@ def verify(config: QuantizeConfig, source: Path, model_dir: Path, work_dir: Path
         "original_at_dtype_bytes": n_params * torch.finfo(getattr(torch, config.dtype)).bits // 8,
         "quantized_on_disk_bytes": weights_bytes(model_dir),
     }
-    report["sizes"]["ratio_vs_dtype"] = (report["sizes"]["quantized_on_disk_bytes"]
-                                         / report["sizes"]["original_at_dtype_bytes"])
+    report["sizes"]["ratio_vs_dtype"] = (
+        report["sizes"]["quantized_on_disk_bytes"] / report["sizes"]["original_at_dtype_bytes"]
+    )
     report.update(clock.report())
     return report
 
@@ -174,7 +179,7 @@ def verify(config: QuantizeConfig, source: Path, model_dir: Path, work_dir: Path
 def _pairs(config: QuantizeConfig):
     from hala.quantize.texts import load_pairs
 
-    return load_pairs(config.verify_pairs)[:config.translation_pairs]
+    return load_pairs(config.verify_pairs)[: config.translation_pairs]
 
 
 def translate_one(config: QuantizeConfig, model, tokenizer) -> list[str] | None:
@@ -182,8 +187,9 @@ def translate_one(config: QuantizeConfig, model, tokenizer) -> list[str] | None:
         return None
     from hala.quantize.translation import translate_with
 
-    return translate_with(model, tokenizer, _pairs(config), config.template, config.translation_max_new_tokens,
-                          config.batch_size)
+    return translate_with(
+        model, tokenizer, _pairs(config), config.template, config.translation_max_new_tokens, config.batch_size
+    )
 
 
 def score_translation(config: QuantizeConfig, outputs: dict, tokenizer) -> dict:
@@ -205,15 +211,25 @@ def run(config: QuantizeConfig, out_dir: Path) -> dict:
     model_dir = out_dir / MODEL_DIR
     settings = conversion_settings(config, source)
     resumed = is_converted(model_dir, settings)
-    conversion = read_json(model_dir / MARKER) if resumed else convert(
-        config, source, model_dir, out_dir / "calibration_rejects.jsonl")
+    conversion = (
+        read_json(model_dir / MARKER)
+        if resumed
+        else convert(config, source, model_dir, out_dir / "calibration_rejects.jsonl")
+    )
 
-    report = {"model": config.model, "source": str(source), "quantized_model": MODEL_DIR, "scheme": config.scheme,
-              "ignore": config.ignore, "dtype": config.dtype, "verify_dtype": config.verify_dtype,
-              "device_map": config.device_map,
-              "resumed_conversion": resumed,
-              "quantize_seconds": conversion["quantize_seconds"],
-              "calibration_texts": conversion["calibration_texts"]}
+    report = {
+        "model": config.model,
+        "source": str(source),
+        "quantized_model": MODEL_DIR,
+        "scheme": config.scheme,
+        "ignore": config.ignore,
+        "dtype": config.dtype,
+        "verify_dtype": config.verify_dtype,
+        "device_map": config.device_map,
+        "resumed_conversion": resumed,
+        "quantize_seconds": conversion["quantize_seconds"],
+        "calibration_texts": conversion["calibration_texts"],
+    }
     report.update(verify(config, source, model_dir, out_dir))
     report["thresholds"] = config.thresholds.model_dump()
     report["checks"] = drift_checks(report, config.thresholds, config.translation_check == "enforce")
@@ -229,16 +245,27 @@ def run(config: QuantizeConfig, out_dir: Path) -> dict:
 def summary(report: dict) -> dict:
     """The JSON-able result of `run`: output names and headline numbers (`metrics`/`outputs` go into the recipe
     run's manifest)."""
-    metrics = {"passed": report["passed"], "kl_mean": report["next_token"]["kl_mean"],
-               "top1_agreement": report["next_token"]["top1_agreement"],
-               **{f"ppl_ratio_{lang}": p["ratio"] for lang, p in report["perplexity"].items()},
-               "quantized_on_disk_bytes": report["sizes"]["quantized_on_disk_bytes"],
-               "verify_seconds": report["seconds"]["verify"], "verify_cpu_seconds": report["cpu_seconds"]["verify"]}
-    out = {"metrics": metrics, "outputs": {"model": MODEL_DIR, "verification": REPORT},
-           "model_dir": MODEL_DIR, "verification": REPORT, "passed": report["passed"],
-           "sizes": report["sizes"], "next_token": report["next_token"],
-           "perplexity": {lang: {k: p[k] for k in ("original", "quantized", "ratio")}
-                          for lang, p in report["perplexity"].items()}}
+    metrics = {
+        "passed": report["passed"],
+        "kl_mean": report["next_token"]["kl_mean"],
+        "top1_agreement": report["next_token"]["top1_agreement"],
+        **{f"ppl_ratio_{lang}": p["ratio"] for lang, p in report["perplexity"].items()},
+        "quantized_on_disk_bytes": report["sizes"]["quantized_on_disk_bytes"],
+        "verify_seconds": report["seconds"]["verify"],
+        "verify_cpu_seconds": report["cpu_seconds"]["verify"],
+    }
+    out = {
+        "metrics": metrics,
+        "outputs": {"model": MODEL_DIR, "verification": REPORT},
+        "model_dir": MODEL_DIR,
+        "verification": REPORT,
+        "passed": report["passed"],
+        "sizes": report["sizes"],
+        "next_token": report["next_token"],
+        "perplexity": {
+            lang: {k: p[k] for k in ("original", "quantized", "ratio")} for lang, p in report["perplexity"].items()
+        },
+    }
     if report["translation"]["status"] != "skipped":
         out["chrf"] = {k: report["translation"][k] for k in ("chrf_original", "chrf_quantized", "chrf_drop")}
         metrics["chrf_drop"] = report["translation"]["chrf_drop"]

@@ -29,40 +29,58 @@ def token_cap(tokenizer, references: list[str]) -> int:
     return max(16, math.ceil(1.5 * longest))
 
 
-def translate_with(model, tokenizer, pairs: list[Pair], template: str, max_new_tokens: int | None,
-                   batch_size: int) -> list[str]:
+def translate_with(
+    model, tokenizer, pairs: list[Pair], template: str, max_new_tokens: int | None, batch_size: int
+) -> list[str]:
     """One model's translations of the dev pairs (the models are translated one after the other, never both in
     memory)."""
     from hala.translate import translate_texts
 
     cap = max_new_tokens or token_cap(tokenizer, [p.tgt for p in pairs])
-    return translate_texts([p.src for p in pairs], "", src_lang=pairs[0].src_lang, tgt_lang=pairs[0].tgt_lang,
-                           template=template, engine=HFEngine.from_loaded(model, tokenizer, batch_size),
-                           max_new_tokens=cap)
+    return translate_texts(
+        [p.src for p in pairs],
+        "",
+        src_lang=pairs[0].src_lang,
+        tgt_lang=pairs[0].tgt_lang,
+        template=template,
+        engine=HFEngine.from_loaded(model, tokenizer, batch_size),
+        max_new_tokens=cap,
+    )
 
 
-def compare_outputs(outputs: dict[str, list[str]], tokenizer, pairs: list[Pair], template: str,
-                    max_new_tokens: int | None) -> dict:
+def compare_outputs(
+    outputs: dict[str, list[str]], tokenizer, pairs: list[Pair], template: str, max_new_tokens: int | None
+) -> dict:
     """chrF++ of the "original" and "quantized" translations of `pairs`, and a few examples."""
     sources = [p.src for p in pairs]
     references = [p.tgt for p in pairs]
     cap = max_new_tokens or token_cap(tokenizer, references)
     scores = {name: chrf_pp(hyps, references) for name, hyps in outputs.items()}
-    return {"pairs": len(pairs), "src_lang": pairs[0].src_lang, "tgt_lang": pairs[0].tgt_lang, "template": template,
-            "max_new_tokens": cap,
-            "chrf_original": scores["original"], "chrf_quantized": scores["quantized"],
-            "chrf_drop": scores["original"] - scores["quantized"],
-            # hala.translate returns "" for a translation its guards rejected (wrong script, loop, ...)
-            "rejected_original": outputs["original"].count(""),
-            "rejected_quantized": outputs["quantized"].count(""),
-            "examples": [{"src": s, "ref": r, "original": o, "quantized": q}
-                         for s, r, o, q in list(zip(sources, references, outputs["original"],
-                                                    outputs["quantized"]))[:3]]}
+    return {
+        "pairs": len(pairs),
+        "src_lang": pairs[0].src_lang,
+        "tgt_lang": pairs[0].tgt_lang,
+        "template": template,
+        "max_new_tokens": cap,
+        "chrf_original": scores["original"],
+        "chrf_quantized": scores["quantized"],
+        "chrf_drop": scores["original"] - scores["quantized"],
+        # hala.translate returns "" for a translation its guards rejected (wrong script, loop, ...)
+        "rejected_original": outputs["original"].count(""),
+        "rejected_quantized": outputs["quantized"].count(""),
+        "examples": [
+            {"src": s, "ref": r, "original": o, "quantized": q}
+            for s, r, o, q in list(zip(sources, references, outputs["original"], outputs["quantized"]))[:3]
+        ],
+    }
 
 
-def compare_translation(models: dict, tokenizer, pairs: list[Pair], template: str, max_new_tokens: int | None,
-                        batch_size: int) -> dict:
+def compare_translation(
+    models: dict, tokenizer, pairs: list[Pair], template: str, max_new_tokens: int | None, batch_size: int
+) -> dict:
     """`models` maps "original"/"quantized" to loaded models (both in memory: small models, benchmarks)."""
-    outputs = {name: translate_with(model, tokenizer, pairs, template, max_new_tokens, batch_size)
-               for name, model in models.items()}
+    outputs = {
+        name: translate_with(model, tokenizer, pairs, template, max_new_tokens, batch_size)
+        for name, model in models.items()
+    }
     return compare_outputs(outputs, tokenizer, pairs, template, max_new_tokens)

@@ -35,10 +35,40 @@ FULL_HASH_LIMIT = 64 * 2**20  # bytes; see docs/BENCHMARKS.md for the measuremen
 BLOCK = 2**20  # bytes read from each end of a larger file
 
 # Config fields whose text names a thing, never a file: a cwd entry that happens to share the name is not an input.
-NOT_PATHS = {"output", "name", "label", "template", "templates", "engine", "kind", "layout", "src_lang", "tgt_lang",
-             "dtype", "scheme", "directions", "fields", "skip_roles", "lr_scheduler", "attn_implementation", "prompt",
-             "output_format", "mode", "method", "distributed", "segment", "title", "description", "id_field",
-             "messages_field", "license", "tokenizer_source", "translation_check", "verify_dtype", "device"}
+NOT_PATHS = {
+    "output",
+    "name",
+    "label",
+    "template",
+    "templates",
+    "engine",
+    "kind",
+    "layout",
+    "src_lang",
+    "tgt_lang",
+    "dtype",
+    "scheme",
+    "directions",
+    "fields",
+    "skip_roles",
+    "lr_scheduler",
+    "attn_implementation",
+    "prompt",
+    "output_format",
+    "mode",
+    "method",
+    "distributed",
+    "segment",
+    "title",
+    "description",
+    "id_field",
+    "messages_field",
+    "license",
+    "tokenizer_source",
+    "translation_check",
+    "verify_dtype",
+    "device",
+}
 MODEL_FIELDS = {"model", "base", "tuned", "tokenizer", "teacher", "student", "comet_model", "reference_model"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _PREFIXED = re.compile(r"^([a-z_]+):(.+)$")  # mcq:PATH, chrf:PATH, package:FILE
@@ -91,7 +121,7 @@ class Inputs:
 def _embedded(ref: str) -> str:
     from hala.models import EMBEDDED, EMBEDDED_PREFIX
 
-    name = ref[len(EMBEDDED_PREFIX):]
+    name = ref[len(EMBEDDED_PREFIX) :]
     spec = EMBEDDED.get(name)
     if spec is None:
         return "unknown embedded model"
@@ -138,12 +168,14 @@ def not_inputs(config_class: type | None) -> set[str]:
     """Top-level fields a stage config marks `Field(..., json_schema_extra={"input": False})`: paths it writes
     or only tests for, never reads (a side-effect marker), so they are no part of the key."""
     fields = getattr(config_class, "model_fields", {}) if config_class else {}
-    return {name for name, f in fields.items()
-            if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("input") is False}
+    return {
+        name
+        for name, f in fields.items()
+        if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("input") is False
+    }
 
 
-def external_inputs(config: Any, run_dir: Path, resolve_models: bool = False,
-                    skip: set[str] = frozenset()) -> Inputs:
+def external_inputs(config: Any, run_dir: Path, resolve_models: bool = False, skip: set[str] = frozenset()) -> Inputs:
     """Fingerprints of every file, directory and model reference a stage config names (see module docstring);
     `skip`: top-level fields that are not inputs."""
     from hala.models import is_embedded

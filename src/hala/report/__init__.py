@@ -42,8 +42,10 @@ def run(config: ReportConfig, out_dir: Path) -> dict:
     write_text(out_dir / "report.md", to_markdown(title, intro, built, figures_dir))
     write_text(out_dir / "report.html", to_html(title, intro, built))
     skipped = [s.title for s in built if s.blocks and all(isinstance(b, Note) for b in s.blocks)]
-    summary = {"outputs": {"markdown": "report.md", "html": "report.html", "figures": "report_files"},
-               "metrics": {"sections": len(built) - len(skipped), "figures": len(figures)},
-               "skipped": skipped}
+    summary = {
+        "outputs": {"markdown": "report.md", "html": "report.html", "figures": "report_files"},
+        "metrics": {"sections": len(built) - len(skipped), "figures": len(figures)},
+        "skipped": skipped,
+    }
     write_json(out_dir / "report_summary.json", summary)
     return summary

@@ -24,9 +24,15 @@ def _label(stage: Stage, data: dict) -> str:
 def readers(run: Run, data: str, exclude: set[str]) -> list[str]:
     """Non-eval stages whose settings name the data file (by file name): then it is not held out."""
     name = str(data).rstrip("/").rsplit("/", 1)[-1]
-    return [s.name for s in run.stages
-            if s.name not in exclude and s.type != "report" and not s.type.startswith("eval.")
-            and name and name in json.dumps(s.config, default=str)]
+    return [
+        s.name
+        for s in run.stages
+        if s.name not in exclude
+        and s.type != "report"
+        and not s.type.startswith("eval.")
+        and name
+        and name in json.dumps(s.config, default=str)
+    ]
 
 
 def _speed(r: dict) -> tuple[float | None, str]:
@@ -53,22 +59,32 @@ def significance(teacher: list[dict], student: list[dict]) -> dict | None:
     """Paired bootstrap resampling (sacrebleu's, 1,000 samples) of chrF++ on the same sentences: the student's
     p-value against the teacher and each system's 95% confidence half-width — the noise a rerun on other
     sentences of the same kind would show. None when the two evals did not score the same sentences."""
-    if not teacher or len(teacher) != len(student) or any(a.get("ref") != b.get("ref")
-                                                          for a, b in zip(teacher, student)):
+    if (
+        not teacher
+        or len(teacher) != len(student)
+        or any(a.get("ref") != b.get("ref") for a, b in zip(teacher, student))
+    ):
         return None
     from sacrebleu.metrics import CHRF
     from sacrebleu.significance import PairedTest
 
     refs = [[r["ref"] for r in teacher]]
-    test = PairedTest([("teacher", [r.get("hyp", "") for r in teacher]),
-                       ("student", [r.get("hyp", "") for r in student])],
-                      {"chrf": CHRF(word_order=2)}, references=refs, test_type="bs", n_samples=1000)
+    test = PairedTest(
+        [("teacher", [r.get("hyp", "") for r in teacher]), ("student", [r.get("hyp", "") for r in student])],
+        {"chrf": CHRF(word_order=2)},
+        references=refs,
+        test_type="bs",
+        n_samples=1000,
+    )
     signatures, scores = test()
-    (name, results), = [(k, v) for k, v in scores.items() if k != "System"]
+    ((name, results),) = [(k, v) for k, v in scores.items() if k != "System"]
     t, s = results
-    return {"p_value": round(float(s.p_value), 4), "teacher_ci95": round(float(t.ci), 2),
-            "student_ci95": round(float(s.ci), 2),
-            "signature": str(signatures[name])}
+    return {
+        "p_value": round(float(s.p_value), 4),
+        "teacher_ci95": round(float(t.ci), 2),
+        "student_ci95": round(float(s.ci), 2),
+        "signature": str(signatures[name]),
+    }
 
 
 def compare(run: Run, teacher: tuple[Stage, dict], student: tuple[Stage, dict]) -> dict:
@@ -80,11 +96,20 @@ def compare(run: Run, teacher: tuple[Stage, dict], student: tuple[Stage, dict]) 
         kind = "held-out (no stage of this run reads it)"
     else:
         kind = "not declared held-out"
-    out = {"teacher": _label(t_stage, t), "student": _label(s_stage, s), "teacher_stage": t_stage.name,
-           "student_stage": s_stage.name, "teacher_model": t.get("model"), "student_model": s.get("model"),
-           "teacher_prompt": f"{t.get('template')} prompt, {t.get('engine')}",
-           "student_prompt": f"{s.get('template')} prompt, {s.get('engine')}", "data": s.get("data"),
-           "heldout": kind.startswith("held-out"), "data_kind": kind, "directions": []}
+    out = {
+        "teacher": _label(t_stage, t),
+        "student": _label(s_stage, s),
+        "teacher_stage": t_stage.name,
+        "student_stage": s_stage.name,
+        "teacher_model": t.get("model"),
+        "student_model": s.get("model"),
+        "teacher_prompt": f"{t.get('template')} prompt, {t.get('engine')}",
+        "student_prompt": f"{s.get('template')} prompt, {s.get('engine')}",
+        "data": s.get("data"),
+        "heldout": kind.startswith("held-out"),
+        "data_kind": kind,
+        "directions": [],
+    }
     units = set()
     for direction, sr in (s.get("directions") or {}).items():
         tr = (t.get("directions") or {}).get(direction)
@@ -100,12 +125,27 @@ def compare(run: Run, teacher: tuple[Stage, dict], student: tuple[Stage, dict]) 
         verdict = "student better" if delta > 0 else "teacher better" if delta < 0 else "equal"
         sig = significance(_sentences(t_stage, direction) or [], _sentences(s_stage, direction) or [])
         noise = f", p = {sig['p_value']:.3g}, 95% CI ±{sig['student_ci95']:.1f}" if sig else ""
-        line = (f"{direction}: teacher {tr['chrf']:.2f} → student {sr['chrf']:.2f} chrF++ ({delta:+.2f}, {verdict}"
-                f"{noise})" + (f", {ratio:.2f}× the teacher's {unit}" if ratio is not None else ""))
-        out["directions"].append({"direction": direction, "n": sr.get("n"), "teacher_chrf": tr["chrf"],
-                                  "student_chrf": sr["chrf"], "delta_chrf": delta, "teacher_bleu": tr.get("bleu"),
-                                  "student_bleu": sr.get("bleu"), "teacher_speed": ts, "student_speed": ss,
-                                  "speed_ratio": ratio, "verdict": verdict, "significance": sig, "line": line})
+        line = (
+            f"{direction}: teacher {tr['chrf']:.2f} → student {sr['chrf']:.2f} chrF++ ({delta:+.2f}, {verdict}"
+            f"{noise})" + (f", {ratio:.2f}× the teacher's {unit}" if ratio is not None else "")
+        )
+        out["directions"].append(
+            {
+                "direction": direction,
+                "n": sr.get("n"),
+                "teacher_chrf": tr["chrf"],
+                "student_chrf": sr["chrf"],
+                "delta_chrf": delta,
+                "teacher_bleu": tr.get("bleu"),
+                "student_bleu": sr.get("bleu"),
+                "teacher_speed": ts,
+                "student_speed": ss,
+                "speed_ratio": ratio,
+                "verdict": verdict,
+                "significance": sig,
+                "line": line,
+            }
+        )
     out["speed_unit"] = units.pop() if len(units) == 1 else "sentences/s"
     if not out["directions"]:
         out["problem"] = f"{s_stage.name} and {t_stage.name} share no scored direction."

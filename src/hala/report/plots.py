@@ -22,8 +22,13 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def grouped_bars(groups: list[str], series: dict[str, list[float | None]], ylabel: str, title: str,
-                 ylim: tuple[float, float | None] | None = None) -> bytes:
+def grouped_bars(
+    groups: list[str],
+    series: dict[str, list[float | None]],
+    ylabel: str,
+    title: str,
+    ylim: tuple[float, float | None] | None = None,
+) -> bytes:
     """One cluster of bars per group (x), one bar per series in each; values printed on the bars."""
     plt = _plt()
     n = max(1, len(series))
@@ -34,8 +39,15 @@ def grouped_bars(groups: list[str], series: dict[str, list[float | None]], ylabe
         bars = ax.bar(xs, [v if v is not None else 0 for v in values], width, label=name)
         for bar, v in zip(bars, values):
             if v is not None:
-                ax.annotate(f"{v:.3g}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-                            va="bottom", fontsize=7, xytext=(0, 1), textcoords="offset points")
+                ax.annotate(
+                    f"{v:.3g}",
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    xytext=(0, 1),
+                    textcoords="offset points",
+                )
     ax.set_xticks(range(len(groups)))
     ax.set_xticklabels(groups, rotation=20 if len(groups) > 4 else 0, ha="right" if len(groups) > 4 else "center")
     ax.set_ylabel(ylabel)
@@ -66,8 +78,9 @@ def horizontal_bars(labels: list[str], values: list[float], xlabel: str, title: 
     return _png(fig)
 
 
-def line(xs: list[float], ys: list[float], xlabel: str, ylabel: str, title: str,
-         best: tuple[float, float] | None = None) -> bytes:
+def line(
+    xs: list[float], ys: list[float], xlabel: str, ylabel: str, title: str, best: tuple[float, float] | None = None
+) -> bytes:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 3.4))
     ax.plot(xs, ys, "o-")
@@ -100,8 +113,9 @@ def bar_panels(panels: dict[str, tuple[list[str], list[float]]], title: str) -> 
     share an axis."""
     plt = _plt()
     heights = [0.3 * len(labels) + 0.8 for labels, _ in panels.values()]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7, sum(heights) + 0.6), squeeze=False,
-                             gridspec_kw={"height_ratios": heights})
+    fig, axes = plt.subplots(
+        len(panels), 1, figsize=(7, sum(heights) + 0.6), squeeze=False, gridspec_kw={"height_ratios": heights}
+    )
     for ax, (unit, (labels, values)) in zip(axes[:, 0], panels.items()):
         ax.barh(range(len(labels)), values, height=0.55, color="tab:green")
         ax.set_yticks(range(len(labels)))

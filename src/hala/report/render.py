@@ -98,9 +98,13 @@ def _html_cell(value, header: bool = False) -> str:
 
 
 def to_html(title: str, intro: str, sections: list[Section]) -> str:
-    parts = ['<!DOCTYPE html>', '<html lang="en"><head><meta charset="utf-8">',
-             f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-             f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(intro)}</p>"]
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p>{html.escape(intro)}</p>",
+    ]
     for s in sections:
         parts.append(f"<h2>{html.escape(s.title)}</h2>")
         for b in s.blocks:
@@ -114,7 +118,9 @@ def to_html(title: str, intro: str, sections: list[Section]) -> str:
                 parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             elif isinstance(b, Figure):
                 data = base64.b64encode(b.png).decode("ascii")
-                parts.append(f'<figure><img alt="{html.escape(b.caption)}" src="data:image/png;base64,{data}">'
-                             f"<figcaption>{html.escape(b.caption)}</figcaption></figure>")
+                parts.append(
+                    f'<figure><img alt="{html.escape(b.caption)}" src="data:image/png;base64,{data}">'
+                    f"<figcaption>{html.escape(b.caption)}</figcaption></figure>"
+                )
     parts.append("</body></html>")
     return "\n".join(parts)

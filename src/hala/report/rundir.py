@@ -21,8 +21,15 @@ from pathlib import Path
 
 from hala.errors import HalaError
 
-KNOWN_FILES = ("eval_translation.json", "eval_mcq.json", "eval_instruct.json", "sweep.json", "report.json",
-               "train_summary.json", "verification.json")
+KNOWN_FILES = (
+    "eval_translation.json",
+    "eval_mcq.json",
+    "eval_instruct.json",
+    "sweep.json",
+    "report.json",
+    "train_summary.json",
+    "verification.json",
+)
 
 
 @dataclass
@@ -91,16 +98,33 @@ def read_run(path: str | Path) -> Run:
         for name, entry in manifest["stages"].items():
             entry = entry if isinstance(entry, dict) else {}
             d = path / entry["dir"] if entry.get("dir") else None
-            stages.append(Stage(name, d, str(entry.get("type", "")), str(entry.get("status", "")),
-                                entry.get("seconds"), entry.get("metrics") or {}, _files(d, problems),
-                                _stage_config(d, problems)))
+            stages.append(
+                Stage(
+                    name,
+                    d,
+                    str(entry.get("type", "")),
+                    str(entry.get("status", "")),
+                    entry.get("seconds"),
+                    entry.get("metrics") or {},
+                    _files(d, problems),
+                    _stage_config(d, problems),
+                )
+            )
     else:
         for d in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
             stage_json = _load(d / "stage.json", problems) if (d / "stage.json").exists() else {}
             stage_json = stage_json or {}
-            stages.append(Stage(stage_json.get("name", d.name), d, stage_json.get("type", ""),
-                                stage_json.get("status", ""), stage_json.get("seconds"),
-                                stage_json.get("metrics") or {}, _files(d, problems),
-                                stage_json.get("config") or {}))
+            stages.append(
+                Stage(
+                    stage_json.get("name", d.name),
+                    d,
+                    stage_json.get("type", ""),
+                    stage_json.get("status", ""),
+                    stage_json.get("seconds"),
+                    stage_json.get("metrics") or {},
+                    _files(d, problems),
+                    stage_json.get("config") or {},
+                )
+            )
     recipe = str((manifest or {}).get("recipe") or path.name)
     return Run(path, recipe, manifest, stages, problems)

@@ -16,7 +16,7 @@ def _short(run: Run, value) -> str:
     """A path inside the run directory shown relative to it (stage dirs carry long keys already)."""
     text = str(value) if value is not None else "–"
     root = str(run.path.resolve()) + "/"
-    return text[len(root):] if text.startswith(root) else text
+    return text[len(root) :] if text.startswith(root) else text
 
 
 def _skipped(title: str, what: str) -> Section:
@@ -28,8 +28,11 @@ def overview(run: Run) -> Section:
         return _skipped("Stages", "no manifest.json and no stage directories in the run directory.")
     rows = []
     for s in run.stages:
-        shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
-                          for k, v in list(s.metrics.items())[:4] if isinstance(v, (int, float, str)))
+        shown = ", ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+            for k, v in list(s.metrics.items())[:4]
+            if isinstance(v, (int, float, str))
+        )
         rows.append([s.name, s.type, s.status or "–", s.seconds, shown or "–"])
     blocks = [Table(["stage", "type", "status", "seconds", "metrics (first 4)"], rows)]
     if run.manifest is None:
@@ -46,27 +49,48 @@ def translation(run: Run, worst: int = 5) -> Section:
     for stage, data in evals:
         for direction, r in (data.get("directions") or {}).items():
             comet = r.get("comet") or {}
-            rows.append([_label(stage, data), _short(run, data.get("model")), direction, r.get("n"),
-                         r.get("rejected"), r.get("bleu"), r.get("chrf"),
-                         comet.get("score", "skipped" if comet else None)])
+            rows.append(
+                [
+                    _label(stage, data),
+                    _short(run, data.get("model")),
+                    direction,
+                    r.get("n"),
+                    r.get("rejected"),
+                    r.get("bleu"),
+                    r.get("chrf"),
+                    comet.get("score", "skipped" if comet else None),
+                ]
+            )
             by_direction.setdefault(direction, {})[_label(stage, data)] = r.get("chrf")
             signatures.update(f"{k}: {v}" for k, v in (r.get("signature") or {}).items())
-    blocks = [Table(["translator", "model", "direction", "n", "rejected by guards", "BLEU", "chrF++", "COMET"],
-                    rows)]
+    blocks = [Table(["translator", "model", "direction", "n", "rejected by guards", "BLEU", "chrF++", "COMET"], rows)]
     labels = list(dict.fromkeys(_label(s, d) for s, d in evals))
     directions = list(by_direction)
-    blocks.append(Figure("translation_chrf", plots.grouped_bars(
-        directions, {lab: [by_direction[d].get(lab) for d in directions] for lab in labels}, "chrF++",
-        "chrF++ per direction (higher is better)", (0, None)),
-        "chrF++ by direction, one bar per evaluated translator"))
+    blocks.append(
+        Figure(
+            "translation_chrf",
+            plots.grouped_bars(
+                directions,
+                {lab: [by_direction[d].get(lab) for d in directions] for lab in labels},
+                "chrF++",
+                "chrF++ per direction (higher is better)",
+                (0, None),
+            ),
+            "chrF++ by direction, one bar per evaluated translator",
+        )
+    )
     blocks += [Text("sacrebleu signatures: " + "; ".join(sorted(signatures)))] if signatures else []
     stage, data = evals[-1]
     for direction, r in (data.get("directions") or {}).items():
         examples = (r.get("worst") or [])[:worst]
         if examples:
             blocks.append(Text(f"Lowest chrF++ sentences, {_label(stage, data)} {direction}:"))
-            blocks.append(Table(["chrF++", "source", "reference", "hypothesis"],
-                                [[e.get("chrf"), e.get("src", ""), e.get("ref", ""), _hyp(e)] for e in examples]))
+            blocks.append(
+                Table(
+                    ["chrF++", "source", "reference", "hypothesis"],
+                    [[e.get("chrf"), e.get("src", ""), e.get("ref", ""), _hyp(e)] for e in examples],
+                )
+            )
     return Section(title, blocks)
 
 
@@ -83,22 +107,53 @@ def headline(run: Run) -> Section:
 
     found = comparisons(run)
     if not found:
-        return _skipped(HEADLINE, "no pair of eval.translation stages with `role: teacher` and `role: student`; "
-                                  "no before/after comparison is claimed.")
+        return _skipped(
+            HEADLINE,
+            "no pair of eval.translation stages with `role: teacher` and `role: student`; "
+            "no before/after comparison is claimed.",
+        )
     blocks: list = []
     for c in found:
         if c.get("problem"):
             blocks.append(Note(c["problem"]))
             continue
-        blocks += [Text(f"{c['student']} ({_short(run, c['student_model'])}, {c['student_prompt']}) vs teacher "
-                        f"{c['teacher']} ({_short(run, c['teacher_model'])}, {c['teacher_prompt']}) on "
-                        f"{_short(run, c['data'])} — {c['data_kind']}."),
-                   Text("; ".join(d["line"] for d in c["directions"])),
-                   Table(["direction", "n", "teacher chrF++", "student chrF++", "Δ chrF++", "teacher BLEU",
-                          "student BLEU", f"teacher {c['speed_unit']}", f"student {c['speed_unit']}", "speed ratio"],
-                         [[d["direction"], d["n"], d["teacher_chrf"], d["student_chrf"], d["delta_chrf"],
-                           d["teacher_bleu"], d["student_bleu"], d["teacher_speed"], d["student_speed"],
-                           d["speed_ratio"]] for d in c["directions"]])]
+        blocks += [
+            Text(
+                f"{c['student']} ({_short(run, c['student_model'])}, {c['student_prompt']}) vs teacher "
+                f"{c['teacher']} ({_short(run, c['teacher_model'])}, {c['teacher_prompt']}) on "
+                f"{_short(run, c['data'])} — {c['data_kind']}."
+            ),
+            Text("; ".join(d["line"] for d in c["directions"])),
+            Table(
+                [
+                    "direction",
+                    "n",
+                    "teacher chrF++",
+                    "student chrF++",
+                    "Δ chrF++",
+                    "teacher BLEU",
+                    "student BLEU",
+                    f"teacher {c['speed_unit']}",
+                    f"student {c['speed_unit']}",
+                    "speed ratio",
+                ],
+                [
+                    [
+                        d["direction"],
+                        d["n"],
+                        d["teacher_chrf"],
+                        d["student_chrf"],
+                        d["delta_chrf"],
+                        d["teacher_bleu"],
+                        d["student_bleu"],
+                        d["teacher_speed"],
+                        d["student_speed"],
+                        d["speed_ratio"],
+                    ]
+                    for d in c["directions"]
+                ],
+            ),
+        ]
     return Section(HEADLINE, blocks)
 
 
@@ -117,19 +172,33 @@ def benchmarks(run: Run) -> Section:
     for t in tasks:
         n = next((value(d, t, "n") for _, d in evals if value(d, t, "n")), None)
         rows.append([t, n] + [value(d, t, "acc_norm") for _, d in evals] + [value(d, t, "acc") for _, d in evals])
-    rows.append(["average", None] + [(d.get("average") or {}).get("acc_norm") for _, d in evals]
-                + [(d.get("average") or {}).get("acc") for _, d in evals])
+    rows.append(
+        ["average", None]
+        + [(d.get("average") or {}).get("acc_norm") for _, d in evals]
+        + [(d.get("average") or {}).get("acc") for _, d in evals]
+    )
     headers = ["task", "n"] + [f"{lab} acc_norm" for lab in labels] + [f"{lab} acc" for lab in labels]
     shots = {d.get("few_shot") for _, d in evals}
-    blocks = [Text("Models: " + ", ".join(f"{lab} = {_short(run, d.get('model', '?'))}"
-                                         for lab, (_, d) in zip(labels, evals))
-                   + f". Few-shot: {', '.join(str(s) for s in shots)}."), Table(headers, rows)]
+    blocks = [
+        Text(
+            "Models: "
+            + ", ".join(f"{lab} = {_short(run, d.get('model', '?'))}" for lab, (_, d) in zip(labels, evals))
+            + f". Few-shot: {', '.join(str(s) for s in shots)}."
+        ),
+        Table(headers, rows),
+    ]
     groups = tasks + ["average"]
-    series = {lab: [value(d, t, "acc_norm") for t in tasks] + [(d.get("average") or {}).get("acc_norm")]
-              for lab, (_, d) in zip(labels, evals)}
-    blocks.append(Figure("benchmarks_acc_norm", plots.grouped_bars(groups, series, "acc_norm",
-                                                                   "acc_norm per task and model", (0, 1)),
-                         "acc_norm per task, one bar per model (e.g. base / tuned / merged)"))
+    series = {
+        lab: [value(d, t, "acc_norm") for t in tasks] + [(d.get("average") or {}).get("acc_norm")]
+        for lab, (_, d) in zip(labels, evals)
+    }
+    blocks.append(
+        Figure(
+            "benchmarks_acc_norm",
+            plots.grouped_bars(groups, series, "acc_norm", "acc_norm per task and model", (0, 1)),
+            "acc_norm per task, one bar per model (e.g. base / tuned / merged)",
+        )
+    )
     return Section(title, blocks)
 
 
@@ -140,20 +209,33 @@ def sweep(run: Run) -> Section:
         return _skipped(title, "no stage wrote sweep.json.")
     blocks = []
     for stage, data in found:
-        rows = sorted((r for r in data.get("rows") or [] if isinstance(r.get("t"), (int, float))),
-                      key=lambda r: r["t"])
+        rows = sorted((r for r in data.get("rows") or [] if isinstance(r.get("t"), (int, float))), key=lambda r: r["t"])
         if not rows:
             blocks.append(Note(f"{stage.name}: sweep.json has no rows."))
             continue
         metric = data.get("metric") or rows[0].get("metric") or "score"
         best = (data.get("best_t"), data.get("best_score"))
-        blocks.append(Text(f"{stage.name}: {data.get('method', 'merge')} scored on {data.get('select_on', '?')}; "
-                           f"best t = {fmt_num(best[0])} ({metric} {fmt_num(best[1])})."))
+        blocks.append(
+            Text(
+                f"{stage.name}: {data.get('method', 'merge')} scored on {data.get('select_on', '?')}; "
+                f"best t = {fmt_num(best[0])} ({metric} {fmt_num(best[1])})."
+            )
+        )
         blocks.append(Table(["t", metric], [[r["t"], r.get("score")] for r in rows]))
-        blocks.append(Figure(f"sweep_{stage.name}", plots.line(
-            [r["t"] for r in rows], [r.get("score") for r in rows], "t", metric,
-            f"{stage.name}: {metric} against t (0 = base, 1 = tuned)",
-            best if None not in best else None), f"{metric} of the merged model against t"))
+        blocks.append(
+            Figure(
+                f"sweep_{stage.name}",
+                plots.line(
+                    [r["t"] for r in rows],
+                    [r.get("score") for r in rows],
+                    "t",
+                    metric,
+                    f"{stage.name}: {metric} against t (0 = base, 1 = tuned)",
+                    best if None not in best else None,
+                ),
+                f"{metric} of the merged model against t",
+            )
+        )
     return Section(title, blocks)
 
 
@@ -168,27 +250,48 @@ def quantization(run: Run) -> Section:
         return _skipped(title, "no stage wrote verification.json.")
     blocks = []
     for stage, data in found:
-        blocks.append(Text(f"{stage.name}: {data.get('scheme', '?')} of {_short(run, data.get('model', '?'))} — "
-                           f"{'passed' if data.get('passed') else 'FAILED'} its drift checks."))
+        blocks.append(
+            Text(
+                f"{stage.name}: {data.get('scheme', '?')} of {_short(run, data.get('model', '?'))} — "
+                f"{'passed' if data.get('passed') else 'FAILED'} its drift checks."
+            )
+        )
         checks = data.get("checks") or []
         if checks:
-            blocks.append(Table(["check", "value", "limit", "passed"],
-                                [[c.get("metric"), c.get("value"), f"{c.get('op', '')} {c.get('threshold')}",
-                                  c.get("passed")] for c in checks]))
+            blocks.append(
+                Table(
+                    ["check", "value", "limit", "passed"],
+                    [
+                        [c.get("metric"), c.get("value"), f"{c.get('op', '')} {c.get('threshold')}", c.get("passed")]
+                        for c in checks
+                    ],
+                )
+            )
         tr, sizes = data.get("translation") or {}, data.get("sizes") or {}
         if tr.get("status") not in (None, "skipped"):
-            blocks.append(Text(f"Translation with both models ({tr.get('pairs', '?')} pairs, {tr.get('src_lang')}→"
-                               f"{tr.get('tgt_lang')}, {tr.get('template')} prompt, {tr['status']}): chrF++ "
-                               f"{fmt_num(tr.get('chrf_original'))} original, {fmt_num(tr.get('chrf_quantized'))} "
-                               f"quantized."))
+            blocks.append(
+                Text(
+                    f"Translation with both models ({tr.get('pairs', '?')} pairs, {tr.get('src_lang')}→"
+                    f"{tr.get('tgt_lang')}, {tr.get('template')} prompt, {tr['status']}): chrF++ "
+                    f"{fmt_num(tr.get('chrf_original'))} original, {fmt_num(tr.get('chrf_quantized'))} "
+                    f"quantized."
+                )
+            )
         if sizes.get("quantized_on_disk_bytes"):
-            blocks.append(Text(f"On disk: {fmt_num(sizes.get('original_on_disk_bytes', 0) / 1e6)} MB original, "
-                               f"{fmt_num(sizes['quantized_on_disk_bytes'] / 1e6)} MB quantized."))
+            blocks.append(
+                Text(
+                    f"On disk: {fmt_num(sizes.get('original_on_disk_bytes', 0) / 1e6)} MB original, "
+                    f"{fmt_num(sizes['quantized_on_disk_bytes'] / 1e6)} MB quantized."
+                )
+            )
         ppl = data.get("perplexity") or {}
         if ppl:
-            blocks.append(Table(["language", "ppl original", "ppl quantized", "ratio"],
-                                [[lang, p.get("original"), p.get("quantized"), p.get("ratio")]
-                                 for lang, p in ppl.items()]))
+            blocks.append(
+                Table(
+                    ["language", "ppl original", "ppl quantized", "ratio"],
+                    [[lang, p.get("original"), p.get("quantized"), p.get("ratio")] for lang, p in ppl.items()],
+                )
+            )
     return Section(title, blocks)
 
 
@@ -200,18 +303,42 @@ def filtering(run: Run) -> Section:
     blocks = []
     for stage, data in found:
         rules = [r for r in data["rules"] if isinstance(r, dict) and "name" in r]
-        blocks.append(Text(f"{stage.name}: {data.get('input_pairs', '?')} pairs in, {data.get('kept', '?')} kept, "
-                           f"{data.get('rejected', '?')} rejected, {data.get('read_errors', '?')} unreadable "
-                           f"(in the stage's rejects file too); {data.get('pairs_per_second', '?')} pairs/s."))
-        blocks.append(Table(["rule", "what it rejects", "checked", "rejected", "% of input"], [
-            [r["name"], r.get("summary", ""), r.get("checked"),
-             f"skipped: {r['skipped']}" if r.get("skipped") else r.get("rejected"),
-             None if r.get("skipped") else f"{100 * (r.get('share_of_input') or 0):.2f}%"] for r in rules]))
+        blocks.append(
+            Text(
+                f"{stage.name}: {data.get('input_pairs', '?')} pairs in, {data.get('kept', '?')} kept, "
+                f"{data.get('rejected', '?')} rejected, {data.get('read_errors', '?')} unreadable "
+                f"(in the stage's rejects file too); {data.get('pairs_per_second', '?')} pairs/s."
+            )
+        )
+        blocks.append(
+            Table(
+                ["rule", "what it rejects", "checked", "rejected", "% of input"],
+                [
+                    [
+                        r["name"],
+                        r.get("summary", ""),
+                        r.get("checked"),
+                        f"skipped: {r['skipped']}" if r.get("skipped") else r.get("rejected"),
+                        None if r.get("skipped") else f"{100 * (r.get('share_of_input') or 0):.2f}%",
+                    ]
+                    for r in rules
+                ],
+            )
+        )
         hits = [r for r in rules if not r.get("skipped") and (r.get("rejected") or 0) > 0]
         if hits:  # rules that rejected nothing stay in the table only: the plot shows where pairs went
-            blocks.append(Figure(f"filter_{stage.name}", plots.horizontal_bars(
-                [r["name"] for r in hits], [r["rejected"] for r in hits], "pairs rejected",
-                f"{stage.name}: rejections per rule"), "pairs rejected by each rule that rejected any"))
+            blocks.append(
+                Figure(
+                    f"filter_{stage.name}",
+                    plots.horizontal_bars(
+                        [r["name"] for r in hits],
+                        [r["rejected"] for r in hits],
+                        "pairs rejected",
+                        f"{stage.name}: rejections per rule",
+                    ),
+                    "pairs rejected by each rule that rejected any",
+                )
+            )
     return Section(title, blocks)
 
 
@@ -220,29 +347,78 @@ def translate_runs(run: Run) -> Section:
     found = [(s, d) for s, d in run.with_file("report.json") if isinstance(d.get("rejects_by_reason"), dict)]
     if not found:
         return _skipped(title, "no translate report.json (with rejects_by_reason) in any stage.")
+
     def kept(d: dict) -> str | None:
         n, ok = d.get("records"), d.get("translated")
         return f"{100 * ok / n:.1f}%" if isinstance(n, int) and isinstance(ok, int) and n else None
 
     def ladder(d: dict) -> str:  # the retry ladder (hala.translate.translator): how segments were rescued
-        parts = [f"{name} {d[key]}" for name, key in (("retried", "retried_segments"), ("fixed by retry",
-                 "fixed_by_retry"), ("fixed by split", "fixed_by_split"), ("fixed by fallback", "fixed_by_fallback"))
-                 if isinstance(d.get(key), int)]
+        parts = [
+            f"{name} {d[key]}"
+            for name, key in (
+                ("retried", "retried_segments"),
+                ("fixed by retry", "fixed_by_retry"),
+                ("fixed by split", "fixed_by_split"),
+                ("fixed by fallback", "fixed_by_fallback"),
+            )
+            if isinstance(d.get(key), int)
+        ]
         return ", ".join(parts) or "–"
 
-    rows = [[stage.name, d.get("records"), d.get("translated"), kept(d), d.get("rejected"), ladder(d),
-             d.get("tokens"), d.get("tokens_per_s"), d.get("records_per_s"),
-             ", ".join(f"{k} {v}" for k, v in d["rejects_by_reason"].items()) or "–"] for stage, d in found]
-    return Section(title, [
-        Table(["stage", "records", "translated", "kept", "rejected", "segments rescued", "tokens generated",
-               "tokens/s", "records/s", "rejects by reason"], rows),
-        Text("A record is kept only when every segment passed the guards and the reassembled text still holds every "
-             "protected span, calculator annotation, answer line and number of the source (the post-check): "
-             "kept records have no broken span.")])
+    rows = [
+        [
+            stage.name,
+            d.get("records"),
+            d.get("translated"),
+            kept(d),
+            d.get("rejected"),
+            ladder(d),
+            d.get("tokens"),
+            d.get("tokens_per_s"),
+            d.get("records_per_s"),
+            ", ".join(f"{k} {v}" for k, v in d["rejects_by_reason"].items()) or "–",
+        ]
+        for stage, d in found
+    ]
+    return Section(
+        title,
+        [
+            Table(
+                [
+                    "stage",
+                    "records",
+                    "translated",
+                    "kept",
+                    "rejected",
+                    "segments rescued",
+                    "tokens generated",
+                    "tokens/s",
+                    "records/s",
+                    "rejects by reason",
+                ],
+                rows,
+            ),
+            Text(
+                "A record is kept only when every segment passed the guards and the reassembled text still holds every "
+                "protected span, calculator annotation, answer line and number of the source (the post-check): "
+                "kept records have no broken span."
+            ),
+        ],
+    )
 
 
-TRAIN_FIELDS = ("mode", "steps", "epochs", "train_examples_used", "train_loss", "final_loss", "eval_loss",
-                "real_tokens_seen", "session.seconds", "session.real_tokens_per_second")
+TRAIN_FIELDS = (
+    "mode",
+    "steps",
+    "epochs",
+    "train_examples_used",
+    "train_loss",
+    "final_loss",
+    "eval_loss",
+    "real_tokens_seen",
+    "session.seconds",
+    "session.real_tokens_per_second",
+)
 
 
 def _field(data: dict, dotted: str):
@@ -266,8 +442,13 @@ def training(run: Run) -> Section:
             if points:
                 curves[name] = ([x for x, _ in points], [y for _, y in points])
     if any(len(xs) >= 2 for xs, _ in curves.values()):
-        blocks.append(Figure("training_loss", plots.curves(curves, "step", "loss", "training loss"),
-                             "training loss by step (dev loss as markers where a dev set was given)"))
+        blocks.append(
+            Figure(
+                "training_loss",
+                plots.curves(curves, "step", "loss", "training loss"),
+                "training loss by step (dev loss as markers where a dev set was given)",
+            )
+        )
     return Section(title, blocks)
 
 
@@ -301,13 +482,24 @@ def throughput(run: Run) -> Section:
             panels.setdefault(unit, ([], []))
             panels[unit][0].append(f"{s.name} {item}".strip())
             panels[unit][1].append(value)
-    blocks: list = [Table(["stage", "seconds", "throughput (from its outputs)"], rows),
-                    Figure("stage_seconds", plots.horizontal_bars([s.name for s in timed], [s.seconds for s in timed],
-                                                                  "seconds", "wall time per stage"),
-                           "wall time per stage (from the manifest)")]
+    blocks: list = [
+        Table(["stage", "seconds", "throughput (from its outputs)"], rows),
+        Figure(
+            "stage_seconds",
+            plots.horizontal_bars(
+                [s.name for s in timed], [s.seconds for s in timed], "seconds", "wall time per stage"
+            ),
+            "wall time per stage (from the manifest)",
+        ),
+    ]
     if panels:
-        blocks.append(Figure("throughput", plots.bar_panels(panels, "throughput"),
-                             "throughput per stage, one panel per unit (higher is faster)"))
+        blocks.append(
+            Figure(
+                "throughput",
+                plots.bar_panels(panels, "throughput"),
+                "throughput per stage, one panel per unit (higher is faster)",
+            )
+        )
     return Section(title, blocks)
 
 
@@ -335,30 +527,69 @@ def instruct_eval(run: Run) -> Section:
     found = _stage_files(run, "eval_instruct.json")
     if not found:
         return _skipped(title, "no stage wrote eval_instruct.json.")
-    rows = [[_label(s, d), _short(run, d.get("model")), d.get("n"), d.get("lang_share"), d.get("mean_script_share"),
-             d.get("empty_answers"), d.get("hit_max_tokens"), d.get("ref_ppl"), d.get("ref_tokens")]
-            for s, d in found]
-    sig = (found[0][1].get("signature") or {})
+    rows = [
+        [
+            _label(s, d),
+            _short(run, d.get("model")),
+            d.get("n"),
+            d.get("lang_share"),
+            d.get("mean_script_share"),
+            d.get("empty_answers"),
+            d.get("hit_max_tokens"),
+            d.get("ref_ppl"),
+            d.get("ref_tokens"),
+        ]
+        for s, d in found
+    ]
+    sig = found[0][1].get("signature") or {}
     blocks: list = [
-        Text(f"{sig.get('prompts', '?')} held-out prompts no stage trains on ({sig.get('data', '?')}). Answers: "
-             f"greedy, at most {sig.get('max_new_tokens', '?')} new tokens, each model's chat template; an answer "
-             f"is in Arabic when at least {sig.get('threshold', '?')} of its letters are {sig.get('script', '?')} "
-             f"script. Reference perplexity: the shipped answers teacher-forced, assistant tokens only (lower is "
-             f"better)."),
-        Table(["model", "path", "prompts", "answers in Arabic", "mean Arabic-letter share", "empty answers",
-               "hit token limit", "reference ppl", "reference tokens"], rows)]
+        Text(
+            f"{sig.get('prompts', '?')} held-out prompts no stage trains on ({sig.get('data', '?')}). Answers: "
+            f"greedy, at most {sig.get('max_new_tokens', '?')} new tokens, each model's chat template; an answer "
+            f"is in Arabic when at least {sig.get('threshold', '?')} of its letters are {sig.get('script', '?')} "
+            f"script. Reference perplexity: the shipped answers teacher-forced, assistant tokens only (lower is "
+            f"better)."
+        ),
+        Table(
+            [
+                "model",
+                "path",
+                "prompts",
+                "answers in Arabic",
+                "mean Arabic-letter share",
+                "empty answers",
+                "hit token limit",
+                "reference ppl",
+                "reference tokens",
+            ],
+            rows,
+        ),
+    ]
     texts = {d.get("signature_text") for _, d in found}
     if len(texts) > 1:
-        blocks.append(Note("The models were not all scored the same way (signatures differ): "
-                           + " ≠ ".join(sorted(str(t) for t in texts))))
+        blocks.append(
+            Note(
+                "The models were not all scored the same way (signatures differ): "
+                + " ≠ ".join(sorted(str(t) for t in texts))
+            )
+        )
     else:
         blocks.append(Text(f"signature: {texts.pop()}"))
     labels = [_label(s, d) for s, d in found]
     if any(isinstance(d.get("lang_share"), (int, float)) for _, d in found):
-        blocks.append(Figure("instruct_lang_share", plots.grouped_bars(
-            ["answers in Arabic", "mean Arabic-letter share"],
-            {lab: [d.get("lang_share"), d.get("mean_script_share")] for lab, (_, d) in zip(labels, found)},
-            "share", "held-out prompts: answers written in Arabic", (0, 1)), "one bar per model"))
+        blocks.append(
+            Figure(
+                "instruct_lang_share",
+                plots.grouped_bars(
+                    ["answers in Arabic", "mean Arabic-letter share"],
+                    {lab: [d.get("lang_share"), d.get("mean_script_share")] for lab, (_, d) in zip(labels, found)},
+                    "share",
+                    "held-out prompts: answers written in Arabic",
+                    (0, 1),
+                ),
+                "one bar per model",
+            )
+        )
     return Section(title, blocks)
 
 
@@ -379,39 +610,91 @@ def mcq_separability(run: Run) -> Section:
         for s, d in evals:
             r = (d.get("tasks") or {}).get(task) or {}
             if r:
-                rows.append([task, _label(s, d), r.get("acc_norm"), r.get("pred_positions"), r.get("gold_positions"),
-                             r.get("one_position")])
+                rows.append(
+                    [
+                        task,
+                        _label(s, d),
+                        r.get("acc_norm"),
+                        r.get("pred_positions"),
+                        r.get("gold_positions"),
+                        r.get("one_position"),
+                    ]
+                )
             path = s.dir / f"mcq_{task}.jsonl" if s.dir is not None else None
             if path is not None and path.is_file():
                 try:
-                    details[_label(s, d)] = [json.loads(line) for line in
-                                             path.read_text(encoding="utf-8").splitlines() if line.strip()]
+                    details[_label(s, d)] = [
+                        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+                    ]
                 except (OSError, ValueError) as e:
                     run.problems.append(f"{path}: unreadable ({type(e).__name__}: {e})")
         labels = list(details)
         for other in labels[1:]:
             t = paired_test(details[labels[0]], details[other])
-            pairs.append([task, f"{labels[0]} vs {other}", t["n"], t["same_predictions"], t["a_only"], t["b_only"],
-                          t["p_value"], t["separable"]])
-    blocks: list = [Table(["task", "model", "acc_norm", "predicted positions", "gold positions",
-                           "one position (≥ 90%)"], rows)]
+            pairs.append(
+                [
+                    task,
+                    f"{labels[0]} vs {other}",
+                    t["n"],
+                    t["same_predictions"],
+                    t["a_only"],
+                    t["b_only"],
+                    t["p_value"],
+                    t["separable"],
+                ]
+            )
+    blocks: list = [
+        Table(["task", "model", "acc_norm", "predicted positions", "gold positions", "one position (≥ 90%)"], rows)
+    ]
     if pairs:
-        blocks.append(Table(["task", "models", "questions", "same prediction", "only first right",
-                             "only second right", "McNemar p", "separable (p < 0.05)"], pairs))
+        blocks.append(
+            Table(
+                [
+                    "task",
+                    "models",
+                    "questions",
+                    "same prediction",
+                    "only first right",
+                    "only second right",
+                    "McNemar p",
+                    "separable (p < 0.05)",
+                ],
+                pairs,
+            )
+        )
         if not any(p[-1] for p in pairs):
-            blocks.append(Note("No pair of models is separable on these questions (McNemar's exact test, p ≥ 0.05): "
-                               "at this size the benchmark cannot tell them apart; see the instruction-model "
-                               "section for metrics that can."))
+            blocks.append(
+                Note(
+                    "No pair of models is separable on these questions (McNemar's exact test, p ≥ 0.05): "
+                    "at this size the benchmark cannot tell them apart; see the instruction-model "
+                    "section for metrics that can."
+                )
+            )
     if any(r[-1] for r in rows):
-        blocks.append(Note("A model that picks one answer position for ≥ 90% of questions scores that position's "
-                           "share of gold answers, whatever it knows."))
+        blocks.append(
+            Note(
+                "A model that picks one answer position for ≥ 90% of questions scores that position's "
+                "share of gold answers, whatever it knows."
+            )
+        )
     return Section(title, blocks)
 
 
 def build(run: Run, worst_examples: int = 5) -> list[Section]:
-    sections = [headline(run), overview(run), translation(run, worst_examples), benchmarks(run),
-                mcq_separability(run), instruct_eval(run), sweep(run), quantization(run),
-                filtering(run), translate_runs(run), training(run), throughput(run)]
+    sections = [
+        headline(run),
+        overview(run),
+        translation(run, worst_examples),
+        benchmarks(run),
+        mcq_separability(run),
+        instruct_eval(run),
+        sweep(run),
+        quantization(run),
+        filtering(run),
+        translate_runs(run),
+        training(run),
+        throughput(run),
+    ]
     if run.problems:
         sections.append(Section("Unreadable files", [Note(p) for p in run.problems]))
     return sections

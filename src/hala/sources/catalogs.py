@@ -24,8 +24,9 @@ def read_catalog(path: str | Path):
     raise ValueError(f"{path}: not a gettext catalog (expected .po or .mo)")
 
 
-def pairs_from_catalog(path: str | Path, src_lang: str = "en", tgt_lang: str = "ar",
-                       meta: dict | None = None) -> Iterator[Pair]:
+def pairs_from_catalog(
+    path: str | Path, src_lang: str = "en", tgt_lang: str = "ar", meta: dict | None = None
+) -> Iterator[Pair]:
     path = Path(path)
     for entry in read_catalog(path):
         if entry.obsolete or "fuzzy" in entry.flags or entry.msgid_plural or not entry.msgid:
@@ -36,5 +37,4 @@ def pairs_from_catalog(path: str | Path, src_lang: str = "en", tgt_lang: str = "
         m = {"catalog": path.name, **(meta or {})}
         if entry.msgctxt:
             m["msgctxt"] = entry.msgctxt
-        yield Pair(id=stable_id(src, tgt, prefix="po-"), src=src, tgt=tgt, src_lang=src_lang, tgt_lang=tgt_lang,
-                   meta=m)
+        yield Pair(id=stable_id(src, tgt, prefix="po-"), src=src, tgt=tgt, src_lang=src_lang, tgt_lang=tgt_lang, meta=m)

@@ -19,13 +19,29 @@ from typing import Iterator, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from hala.errors import HalaError
+from hala.records import (
+    ChatSample,
+    RecordWriter,
+    Reject,
+    RejectLog,
+    describe_validation_error,
+    iter_rows,
+    read_records,
+    stable_id,
+)
 
-from hala.records import (ChatSample, RecordWriter, Reject, RejectLog, describe_validation_error, iter_rows,
-                          read_records, stable_id)
-
-SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system",
-                  "chatgpt": "assistant", "bing": "assistant", "tool": "tool", "function_call": "assistant",
-                  "observation": "tool"}
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "chatgpt": "assistant",
+    "bing": "assistant",
+    "tool": "tool",
+    "function_call": "assistant",
+    "observation": "tool",
+}
 
 
 class ChatDataConfig(BaseModel):
@@ -33,10 +49,13 @@ class ChatDataConfig(BaseModel):
     input: str = Field(description="JSONL/Parquet file, saved dataset directory, or hf:NAME[:CONFIG][@SPLIT]")
     layout: Literal["messages", "sharegpt", "columns"] = "messages"
     messages_field: str = Field("messages", description="the list column for the messages/sharegpt layouts")
-    columns: dict[str, str] = Field(default_factory=dict, description="columns layout: role -> column, e.g. "
-                                    "{system: system_prompt, user: question, assistant: response}")
-    join_columns: dict[str, list[str]] = Field(default_factory=dict, description="columns joined (blank line) "
-                                               "into one turn, e.g. {user: [instruction, input]}")
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="columns layout: role -> column, e.g. {system: system_prompt, user: question, assistant: response}",
+    )
+    join_columns: dict[str, list[str]] = Field(
+        default_factory=dict, description="columns joined (blank line) into one turn, e.g. {user: [instruction, input]}"
+    )
     id_field: str | None = Field(None, description="column holding a record id (default: a content hash)")
     name: str = Field("dataset", description="recorded in meta.source")
     license: str | None = None
@@ -77,8 +96,11 @@ def to_sample(row: dict, config: ChatDataConfig) -> ChatSample:
     messages = _from_columns(row, config) if config.layout == "columns" else _from_messages(row, config)
     if not any(m["role"] == "assistant" for m in messages):
         raise ValueError("no assistant turn")
-    rid = str(row[config.id_field]) if config.id_field and row.get(config.id_field) is not None else \
-        stable_id(*(m["content"] or "" for m in messages), prefix=f"{config.name}-")
+    rid = (
+        str(row[config.id_field])
+        if config.id_field and row.get(config.id_field) is not None
+        else stable_id(*(m["content"] or "" for m in messages), prefix=f"{config.name}-")
+    )
     meta = {"source": config.name, **({"license": config.license} if config.license else {})}
     return ChatSample.model_validate({"id": rid, "messages": messages, "meta": meta})
 
@@ -113,9 +135,16 @@ def run(config: ChatDataConfig, out_dir: Path) -> dict:
             raise HalaError(f"{config.input}: {gated_message(repo, 'dataset')}") from None
         raise
     # records_in/records_out: the runner fails the stage when the mapping matched no row (or lost most of them)
-    return {"outputs": {"samples": "samples.jsonl", "rejects": "rejects.jsonl"},
-            "metrics": {"samples": n, "rejected": rejects.total, "rejected_by_reason": rejects.counts,
-                        "records_in": n + rejects.total, "records_out": n}}
+    return {
+        "outputs": {"samples": "samples.jsonl", "rejects": "rejects.jsonl"},
+        "metrics": {
+            "samples": n,
+            "rejected": rejects.total,
+            "rejected_by_reason": rejects.counts,
+            "records_in": n + rejects.total,
+            "records_out": n,
+        },
+    }
 
 
 class ChatMixConfig(BaseModel):
@@ -145,6 +174,13 @@ def run_mix(config: ChatMixConfig, out_dir: Path) -> dict:
                 n += 1
             per_input[ref] = n
     kept = sum(per_input.values())
-    return {"outputs": {"samples": "samples.jsonl", "rejects": "rejects.jsonl"},
-            "metrics": {"samples": kept, "per_input": per_input, "rejected": rejects.total,
-                        "records_in": kept + rejects.total, "records_out": kept}}
+    return {
+        "outputs": {"samples": "samples.jsonl", "rejects": "rejects.jsonl"},
+        "metrics": {
+            "samples": kept,
+            "per_input": per_input,
+            "rejected": rejects.total,
+            "records_in": kept + rejects.total,
+            "records_out": kept,
+        },
+    }

@@ -45,8 +45,14 @@ def _decode(raw: bytes, where: str, lineno: int, rejects: RejectLog) -> str | No
     try:
         return raw.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError as e:
-        rejects.add(Reject(where, lineno, f"not UTF-8: byte {raw[e.start]:#04x} at column {e.start + 1}",
-                           raw.decode("utf-8", errors="replace").rstrip("\r\n")))
+        rejects.add(
+            Reject(
+                where,
+                lineno,
+                f"not UTF-8: byte {raw[e.start]:#04x} at column {e.start + 1}",
+                raw.decode("utf-8", errors="replace").rstrip("\r\n"),
+            )
+        )
         return None
 
 
@@ -88,12 +94,23 @@ def tsv_pairs(path: Path, src_lang: str, tgt_lang: str, name: str, rejects: Reje
                 swap = header
                 continue
             if len(cols) != 2:
-                rejects.add(Reject(where, lineno, f"invalid TSV line: expected 2 tab-separated columns, got "
-                                                  f"{len(cols)}", line))
+                rejects.add(
+                    Reject(where, lineno, f"invalid TSV line: expected 2 tab-separated columns, got {len(cols)}", line)
+                )
                 continue
             src, tgt = (cols[1], cols[0]) if swap else (cols[0], cols[1])
-            yield make_pair(f"{name}:{lineno}", src, tgt, src_lang, tgt_lang,
-                            {"source": name, "file": path.name, "line": lineno}), where, lineno
+            yield (
+                make_pair(
+                    f"{name}:{lineno}",
+                    src,
+                    tgt,
+                    src_lang,
+                    tgt_lang,
+                    {"source": name, "file": path.name, "line": lineno},
+                ),
+                where,
+                lineno,
+            )
 
 
 # ------------------------------------------------------------------------------------------- aligned text
@@ -127,8 +144,9 @@ def _labels(path: Path) -> Iterator[str | None]:
     return (line.strip() for line in labels.open(encoding="utf-8", errors="replace"))
 
 
-def aligned_pairs(src_path: Path, tgt_path: Path, src_lang: str, tgt_lang: str, name: str,
-                  rejects: RejectLog) -> Iterator[PairRow]:
+def aligned_pairs(
+    src_path: Path, tgt_path: Path, src_lang: str, tgt_lang: str, name: str, rejects: RejectLog
+) -> Iterator[PairRow]:
     """Line i of `src_path` translates line i of `tgt_path`; only the newline is stripped."""
     where = str(src_path)
     with _open_binary(src_path) as fs, _open_binary(tgt_path) as ft:
@@ -136,8 +154,10 @@ def aligned_pairs(src_path: Path, tgt_path: Path, src_lang: str, tgt_lang: str, 
         for lineno, (a, b) in enumerate(itertools.zip_longest(fs, ft), start=1):
             if a is None or b is None:
                 short, long_ = (src_path, tgt_path) if a is None else (tgt_path, src_path)
-                raise InputError(f"{short} has {lineno - 1} lines but {long_} has more: line-aligned files must "
-                                 f"have the same number of lines")
+                raise InputError(
+                    f"{short} has {lineno - 1} lines but {long_} has more: line-aligned files must "
+                    f"have the same number of lines"
+                )
             src, tgt = _decode(a, where, lineno, rejects), _decode(b, str(tgt_path), lineno, rejects)
             la, lb = next(src_labels, None), next(tgt_labels, None)
             if src is None or tgt is None:
@@ -152,16 +172,26 @@ def aligned_pairs(src_path: Path, tgt_path: Path, src_lang: str, tgt_lang: str, 
 def fast_pair(obj: dict) -> dict | None:
     """`obj` if it is a valid pair record (checked by hand: pydantic per row costs more than the filters)."""
     src_lang, tgt_lang, meta = obj.get("src_lang"), obj.get("tgt_lang"), obj.get("meta", {})
-    if (obj.keys() <= PAIR_KEYS and type(obj.get("id")) is str and obj["id"] and type(obj.get("src")) is str
-            and type(obj.get("tgt")) is str and type(src_lang) is str and len(src_lang) >= 2
-            and type(tgt_lang) is str and len(tgt_lang) >= 2 and type(meta) is dict):
+    if (
+        obj.keys() <= PAIR_KEYS
+        and type(obj.get("id")) is str
+        and obj["id"]
+        and type(obj.get("src")) is str
+        and type(obj.get("tgt")) is str
+        and type(src_lang) is str
+        and len(src_lang) >= 2
+        and type(tgt_lang) is str
+        and len(tgt_lang) >= 2
+        and type(meta) is dict
+    ):
         obj["src_lang"], obj["tgt_lang"], obj["meta"] = src_lang.lower(), tgt_lang.lower(), meta
         return obj
     return None
 
 
-def row_to_pair(row: dict, src_lang: str, tgt_lang: str, pid: str, meta: dict,
-                record_meta: dict | None = None) -> tuple[dict | None, str]:
+def row_to_pair(
+    row: dict, src_lang: str, tgt_lang: str, pid: str, meta: dict, record_meta: dict | None = None
+) -> tuple[dict | None, str]:
     """(pair, "") or (None, why): one row of a record file or dataset, in any of the three layouts
     (docs/RECORDS.md): the `Pair` schema; `{"translation": {lang: text}}` (OPUS-100, WMT); one column per language.
 
@@ -183,8 +213,10 @@ def row_to_pair(row: dict, src_lang: str, tgt_lang: str, pid: str, meta: dict,
         src, tgt = lower.get(src_lang, src), lower.get(tgt_lang, tgt)
     if isinstance(src, str) and isinstance(tgt, str):
         return make_pair(pid, src, tgt, src_lang, tgt_lang, meta), ""
-    return None, (f"invalid row: no '{src_lang}'/'{tgt_lang}' text (expected a Pair record, a 'translation' "
-                  f"mapping or one column per language; columns: {', '.join(sorted(map(str, row)))})")
+    return None, (
+        f"invalid row: no '{src_lang}'/'{tgt_lang}' text (expected a Pair record, a 'translation' "
+        f"mapping or one column per language; columns: {', '.join(sorted(map(str, row)))})"
+    )
 
 
 def record_pairs(ref: str, src_lang: str, tgt_lang: str, name: str, rejects: RejectLog) -> Iterator[PairRow]:
@@ -196,8 +228,14 @@ def record_pairs(ref: str, src_lang: str, tgt_lang: str, name: str, rejects: Rej
     for lineno, obj in iter_rows(ref, rejects):
         pair = fast_pair(obj)  # the common case first: a valid Pair record costs no pydantic call
         if pair is None:
-            pair, why = row_to_pair(obj, src_lang, tgt_lang, f"{name}:{lineno}",
-                                    {"source": name, "file": file, "line": lineno}, record_meta={})
+            pair, why = row_to_pair(
+                obj,
+                src_lang,
+                tgt_lang,
+                f"{name}:{lineno}",
+                {"source": name, "file": file, "line": lineno},
+                record_meta={},
+            )
             if pair is None:
                 rejects.add(Reject(ref, lineno, why, obj))
                 continue

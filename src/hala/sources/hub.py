@@ -35,11 +35,16 @@ def gated_message(repo: str, kind: str = "model") -> str:
     import os
 
     page = f"https://huggingface.co/{'datasets/' if kind == 'dataset' else ''}{repo}"
-    token = ("HF_TOKEN is set, but its account has not been granted access yet"
-             if os.environ.get("HF_TOKEN") else "HF_TOKEN is not set")
-    return (f"{kind} '{repo}' is gated on the Hugging Face Hub: log in at {page}, accept its terms of use (access "
-            f"is granted to your account), then set HF_TOKEN to a read token of that account "
-            f"(https://huggingface.co/settings/tokens); {token}")
+    token = (
+        "HF_TOKEN is set, but its account has not been granted access yet"
+        if os.environ.get("HF_TOKEN")
+        else "HF_TOKEN is not set"
+    )
+    return (
+        f"{kind} '{repo}' is gated on the Hugging Face Hub: log in at {page}, accept its terms of use (access "
+        f"is granted to your account), then set HF_TOKEN to a read token of that account "
+        f"(https://huggingface.co/settings/tokens); {token}"
+    )
 
 
 def _opened(ref: str) -> Iterator[tuple[int, dict]]:
@@ -50,8 +55,11 @@ def _opened(ref: str) -> Iterator[tuple[int, dict]]:
     except Exception as e:  # noqa: BLE001 - datasets raises many types (ConnectionError, FileNotFoundError, ...)
         if ref.startswith("hf:") and is_gated_error(e):
             raise HalaError(f"{ref}: {gated_message(ref[3:].split('@')[0].split(':')[0], 'dataset')}") from None
-        where = "the Hugging Face Hub (this needs network; offline, use a local file or a save_to_disk " \
-                "directory)" if ref.startswith("hf:") else "disk"
+        where = (
+            "the Hugging Face Hub (this needs network; offline, use a local file or a save_to_disk directory)"
+            if ref.startswith("hf:")
+            else "disk"
+        )
         raise HalaError(f"{ref}: cannot load the dataset from {where}: {type(e).__name__}: {e}") from None
     return itertools.chain([first] if first is not None else [], rows)
 

@@ -29,15 +29,13 @@ def django_pairs(tgt_lang: str = "ar") -> Iterator[Pair]:
     root = _package_dir("django")
     for path in sorted(glob.glob(f"{root}/**/locale/{tgt_lang}/LC_MESSAGES/*.po", recursive=True)):
         app = os.path.relpath(path, root).split("/locale/")[0]
-        yield from pairs_from_catalog(path, "en", tgt_lang,
-                                      {"source": "django", "license": "BSD-3-Clause", "app": app})
+        yield from pairs_from_catalog(path, "en", tgt_lang, {"source": "django", "license": "BSD-3-Clause", "app": app})
 
 
 def pycountry_pairs(tgt_lang: str = "ar") -> Iterator[Pair]:
     root = _package_dir("pycountry")
     for path in sorted(glob.glob(f"{root}/locales/{tgt_lang}/LC_MESSAGES/*.mo")):
-        yield from pairs_from_catalog(path, "en", tgt_lang,
-                                      {"source": "pycountry", "license": "LGPL-2.1-or-later"})
+        yield from pairs_from_catalog(path, "en", tgt_lang, {"source": "pycountry", "license": "LGPL-2.1-or-later"})
 
 
 def babel_pairs(tgt_lang: str = "ar") -> Iterator[Pair]:
@@ -49,9 +47,14 @@ def babel_pairs(tgt_lang: str = "ar") -> Iterator[Pair]:
         for code, name in sorted(en_names.items()):
             other = tgt_names.get(code)
             if other and other != name:
-                yield Pair(id=stable_id(name, other, prefix="cldr-"), src=name, tgt=other, src_lang="en",
-                           tgt_lang=tgt_lang,
-                           meta={"source": "babel", "license": "Unicode-3.0", "table": table, "code": code})
+                yield Pair(
+                    id=stable_id(name, other, prefix="cldr-"),
+                    src=name,
+                    tgt=other,
+                    src_lang="en",
+                    tgt_lang=tgt_lang,
+                    meta={"source": "babel", "license": "Unicode-3.0", "table": table, "code": code},
+                )
 
 
 PACKAGE_SOURCES: dict[str, Callable[[str], Iterator[Pair]]] = {
@@ -61,8 +64,9 @@ PACKAGE_SOURCES: dict[str, Callable[[str], Iterator[Pair]]] = {
 }
 
 
-def package_pairs(tgt_lang: str = "ar", sources: list[str] | None = None,
-                  counts: dict[str, int] | None = None) -> Iterator[Pair]:
+def package_pairs(
+    tgt_lang: str = "ar", sources: list[str] | None = None, counts: dict[str, int] | None = None
+) -> Iterator[Pair]:
     """All unique (src, tgt) pairs from the selected package sources, in a deterministic order.
 
     `counts` (if given) is filled with the number of unique pairs each source contributed.

@@ -64,20 +64,25 @@ def default_name(ref: str) -> str:
 
 
 def _is_saved_dataset(path: Path) -> bool:
-    return (path / "dataset_info.json").is_file() or (path / "dataset_dict.json").is_file() \
+    return (
+        (path / "dataset_info.json").is_file()
+        or (path / "dataset_dict.json").is_file()
         or (path / "state.json").is_file()
+    )
 
 
-def _file_pairs(path: Path, src_lang: str, tgt_lang: str, name: str, rejects: RejectLog,
-                seen_aligned: set[Path]) -> Iterator[PairRow] | None:
+def _file_pairs(
+    path: Path, src_lang: str, tgt_lang: str, name: str, rejects: RejectLog, seen_aligned: set[Path]
+) -> Iterator[PairRow] | None:
     """Pairs from one file, or None when the file is not a parallel-data file (licence, labels, ...)."""
     suffixes = path.suffixes
     if path.suffix in CATALOG_SUFFIXES:
         return catalog_pairs(path, src_lang, tgt_lang, name, rejects)
     if path.suffix == ".tsv" or suffixes[-2:] == [".tsv", ".gz"]:
         return tsv_pairs(path, src_lang, tgt_lang, name, rejects)
-    if path.suffix in RECORD_SUFFIXES or (path.suffix == ".gz" and len(suffixes) > 1
-                                          and suffixes[-2] in RECORD_SUFFIXES):
+    if path.suffix in RECORD_SUFFIXES or (
+        path.suffix == ".gz" and len(suffixes) > 1 and suffixes[-2] in RECORD_SUFFIXES
+    ):
         return record_pairs(str(path), src_lang, tgt_lang, name, rejects)
     if path.suffix in language_suffixes(src_lang) + language_suffixes(tgt_lang):
         found = aligned_files(path, src_lang, tgt_lang)
@@ -87,8 +92,9 @@ def _file_pairs(path: Path, src_lang: str, tgt_lang: str, name: str, rejects: Re
     return None
 
 
-def iter_pairs(ref: str, src_lang: str = "en", tgt_lang: str = "ar", rejects: RejectLog | None = None,
-               files: Counter | None = None) -> Iterator[PairRow]:
+def iter_pairs(
+    ref: str, src_lang: str = "en", tgt_lang: str = "ar", rejects: RejectLog | None = None, files: Counter | None = None
+) -> Iterator[PairRow]:
     """Stream `(pair, where, line)` from any input reference (see the module docstring).
 
     `files`, if given, counts the pairs read from each file (for reports).
@@ -115,27 +121,39 @@ def iter_pairs(ref: str, src_lang: str = "en", tgt_lang: str = "ar", rejects: Re
                 found = True
                 yield from _counted(stream, files)
         if not found:
-            raise InputError(f"{path}: no parallel-data files found (.po/.mo, .tsv, .jsonl/.parquet, or line-aligned "
-                             f"STEM{language_suffixes(src_lang)[0]} + STEM{language_suffixes(tgt_lang)[0]})")
+            raise InputError(
+                f"{path}: no parallel-data files found (.po/.mo, .tsv, .jsonl/.parquet, or line-aligned "
+                f"STEM{language_suffixes(src_lang)[0]} + STEM{language_suffixes(tgt_lang)[0]})"
+            )
         return
     if not path.exists():
         aligned = aligned_files(path, src_lang, tgt_lang)
         if aligned is None:
             # errno and file name: the CLI prints an OSError naming a file as one line (hala.errors)
-            raise FileNotFoundError(errno.ENOENT, f"no such file or directory (nor line-aligned "
-                                    f"{path}{language_suffixes(src_lang)[0]} + {path}{language_suffixes(tgt_lang)[0]})",
-                                    str(path))
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"no such file or directory (nor line-aligned "
+                f"{path}{language_suffixes(src_lang)[0]} + {path}{language_suffixes(tgt_lang)[0]})",
+                str(path),
+            )
         yield from _counted(aligned_pairs(*aligned, src_lang, tgt_lang, name, rejects), files)
         return
     stream = _file_pairs(path, src_lang, tgt_lang, name, rejects, set())
     if stream is None:
-        raise InputError(f"{path}: unsupported input (expected .jsonl/.jsonl.gz/.parquet records, .tsv, .po/.mo, "
-                         f"line-aligned text files, a directory of those, hf:NAME[:CONFIG][@SPLIT] or packages:)")
+        raise InputError(
+            f"{path}: unsupported input (expected .jsonl/.jsonl.gz/.parquet records, .tsv, .po/.mo, "
+            f"line-aligned text files, a directory of those, hf:NAME[:CONFIG][@SPLIT] or packages:)"
+        )
     yield from _counted(stream, files)
 
 
-def object_pairs(items: Iterable[Any], src_lang: str = "en", tgt_lang: str = "ar", rejects: RejectLog | None = None,
-                 name: str = "pairs") -> Iterator[PairRow]:
+def object_pairs(
+    items: Iterable[Any],
+    src_lang: str = "en",
+    tgt_lang: str = "ar",
+    rejects: RejectLog | None = None,
+    name: str = "pairs",
+) -> Iterator[PairRow]:
     """`iter_pairs` for pairs given in Python: `Pair`s, dicts in any row layout, or `(src, tgt)` tuples (taken as
     `src_lang` -> `tgt_lang`); an item that is none of these is a reject `pairs:N: reason` (N counts from 1)."""
     rejects = rejects if rejects is not None else RejectLog()
@@ -150,8 +168,10 @@ def object_pairs(items: Iterable[Any], src_lang: str = "en", tgt_lang: str = "ar
         if isinstance(item, dict):
             pair, why = row_to_pair(item, src_lang, tgt_lang, pid, {"source": name, "row": n})
         else:
-            pair, why = None, (f"not a pair: {type(item).__name__} (expected a Pair, a dict in a pair layout or "
-                               f"a (src, tgt) tuple)")
+            pair, why = (
+                None,
+                (f"not a pair: {type(item).__name__} (expected a Pair, a dict in a pair layout or a (src, tgt) tuple)"),
+            )
         if pair is None:
             rejects.add(Reject(name, n, why, item if isinstance(item, dict) else repr(item)[:200]))
             continue
@@ -172,8 +192,7 @@ def orient(pair: dict, src_lang: str, tgt_lang: str) -> tuple[str, str] | None:
 
 def wrong_languages(pair: dict, src_lang: str, tgt_lang: str) -> str:
     """The reject reason for a pair `orient` cannot turn into `src_lang` -> `tgt_lang`."""
-    return (f"language pair: {pair['src_lang']}-{pair['tgt_lang']} is not {src_lang}-{tgt_lang} in either "
-            f"direction")
+    return f"language pair: {pair['src_lang']}-{pair['tgt_lang']} is not {src_lang}-{tgt_lang} in either direction"
 
 
 def _package_pairs(ref: str, tgt_lang: str) -> Iterator[PairRow]:

@@ -20,8 +20,10 @@ class TrainConfig(BaseModel):
     train: str = Field(description="chat-sample records (JSONL/.gz/Parquet); loss on assistant turns only")
     dev: str | None = Field(None, description="chat-sample records for the eval loss (optional)")
     chat_template: str | None = Field(
-        None, description="chat template override: a path to a .jinja file or the template text itself; "
-                          "saved with the output model")
+        None,
+        description="chat template override: a path to a .jinja file or the template text itself; "
+        "saved with the output model",
+    )
     trust_remote_code: bool = False
 
     # ---- full fine-tuning or LoRA
@@ -30,7 +32,8 @@ class TrainConfig(BaseModel):
     lora_alpha: int = Field(32, ge=1)
     lora_dropout: float = Field(0.05, ge=0, lt=1)
     lora_target_modules: str | list[str] = Field(
-        "all-linear", description="'all-linear' (every linear layer except the LM head) or module names")
+        "all-linear", description="'all-linear' (every linear layer except the LM head) or module names"
+    )
 
     # ---- optimisation
     learning_rate: float | None = Field(None, gt=0, description="default: 2e-4 for LoRA, 2e-5 for full")
@@ -48,26 +51,35 @@ class TrainConfig(BaseModel):
     # ---- speed (None = decided from the hardware, see hala.train.hardware)
     bf16: bool | None = Field(None, description="bf16 autocast; default: on where the device has native bf16")
     gradient_checkpointing: bool | None = Field(
-        None, description="default: only on a GPU for models of 1B parameters or more")
+        None, description="default: only on a GPU for models of 1B parameters or more"
+    )
     group_by_length: bool = Field(True, description="batch examples of similar length (less padding)")
     label_only_head: bool | None = Field(
-        None, description="compute LM-head logits only at label positions; default: on where TRL's fused head "
-                          "would score every position (devices without Triton, e.g. CPU)")
+        None,
+        description="compute LM-head logits only at label positions; default: on where TRL's fused head "
+        "would score every position (devices without Triton, e.g. CPU)",
+    )
     # "auto": transformers picks per architecture (sdpa where the class supports it, else eager). Naming sdpa
     # explicitly raises for classes that lack it, e.g. Gemma2ForCausalLM (Fanar-1-9B), whose softcapping sdpa
     # cannot express (transformers 5.24: `_supports_sdpa = False`).
-    attn_implementation: str = Field("auto", description="auto (transformers chooses per architecture), sdpa, "
-                                                         "eager, flash_attention_2, ...")
+    attn_implementation: str = Field(
+        "auto", description="auto (transformers chooses per architecture), sdpa, eager, flash_attention_2, ..."
+    )
 
     # ---- data preparation (hala.train.data): tokenised once into an on-disk cache every rank and rerun reuses
-    data_cache: str | None = Field(None, description="cache directory for tokenised training data "
-                                                     "(default: $HALA_HOME/train-data)")
+    data_cache: str | None = Field(
+        None, description="cache directory for tokenised training data (default: $HALA_HOME/train-data)"
+    )
     data_num_proc: int | None = Field(None, ge=1, description="worker processes that tokenise (default: all cores)")
-    packing: bool = Field(False, description="pack examples into max_length rows (TRL's BFD packing, whole "
-                                             "examples only) and train padding-free; needs an attention that "
-                                             "honours position_ids (flash_attention_2 on GPUs)")
-    padding_free: bool = Field(False, description="concatenate each batch into one row without padding (TRL "
-                                                  "padding_free); implied by packing")
+    packing: bool = Field(
+        False,
+        description="pack examples into max_length rows (TRL's BFD packing, whole "
+        "examples only) and train padding-free; needs an attention that "
+        "honours position_ids (flash_attention_2 on GPUs)",
+    )
+    padding_free: bool = Field(
+        False, description="concatenate each batch into one row without padding (TRL padding_free); implied by packing"
+    )
 
     # ---- checkpoints, eval, logging
     save_steps: int = Field(200, ge=1, description="checkpoint every N optimizer steps (for resuming)")

@@ -74,8 +74,12 @@ def tokenizer_digest(tokenizer) -> str:
 
 
 def cache_key(path: str, tokenizer, settings: dict) -> str:
-    payload = {"version": DATA_VERSION, "data": file_digest(path), "tokenizer": tokenizer_digest(tokenizer),
-               "settings": settings}
+    payload = {
+        "version": DATA_VERSION,
+        "data": file_digest(path),
+        "tokenizer": tokenizer_digest(tokenizer),
+        "settings": settings,
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
@@ -106,8 +110,9 @@ def parse_record(raw: str) -> tuple[list[dict] | None, str | None, object]:
     return messages, None, obj
 
 
-def render_with_spans(tokenizer, conversations: list[list[dict]], strategy: Strategy,
-                      template: str | None) -> list[tuple[str | None, list, str | None]]:
+def render_with_spans(
+    tokenizer, conversations: list[list[dict]], strategy: Strategy, template: str | None
+) -> list[tuple[str | None, list, str | None]]:
     """(text, assistant char spans, error) per conversation."""
     out = []
     for messages in conversations:
@@ -138,8 +143,9 @@ def encode_batch(batch: dict, tokenizer, strategy: Strategy, template: str | Non
     order = list(texts)
     # The rendered text already holds the template's special tokens (BOS included): add none. The Rust
     # tokenizer's own batch call: transformers' wrapper would convert every encoding to Python lists first.
-    encodings = tokenizer.backend_tokenizer.encode_batch([texts[i] for i in order], add_special_tokens=False) \
-        if order else []
+    encodings = (
+        tokenizer.backend_tokenizer.encode_batch([texts[i] for i in order], add_special_tokens=False) if order else []
+    )
     empty = np.zeros(0, dtype=np.int32)
     ids_out: list = [empty for _ in parsed]
     labels_out: list = [empty for _ in parsed]
@@ -150,15 +156,21 @@ def encode_batch(batch: dict, tokenizer, strategy: Strategy, template: str | Non
             mask = token_mask(np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2), spans_of[i])
         ids, mask = ids[:max_length], mask[:max_length]  # TRL's truncation_mode keep_start
         if not mask.any():
-            reasons[i] = ("no assistant token within max_length" if spans_of[i]
-                          else "no assistant token: the template marks none")
+            reasons[i] = (
+                "no assistant token within max_length" if spans_of[i] else "no assistant token: the template marks none"
+            )
             continue
         ids_out[i] = ids
         labels_out[i] = np.where(mask == 1, ids, np.int32(-100))
-    return {"input_ids": ids_out, "labels": labels_out, "length": [len(x) for x in ids_out],
-            "reject": [r or "" for r in reasons],
-            "raw_reject": [json.dumps(parsed[i][2], ensure_ascii=False, default=str) if reasons[i] else ""
-                           for i in range(len(parsed))]}
+    return {
+        "input_ids": ids_out,
+        "labels": labels_out,
+        "length": [len(x) for x in ids_out],
+        "reject": [r or "" for r in reasons],
+        "raw_reject": [
+            json.dumps(parsed[i][2], ensure_ascii=False, default=str) if reasons[i] else "" for i in range(len(parsed))
+        ],
+    }
 
 
 # ---------------------------------------------------------------- reading records into Arrow
@@ -179,13 +191,21 @@ def _raw_lines(path: str):
 def _features():
     from datasets import Features, Sequence, Value
 
-    return Features({"input_ids": Sequence(Value("int32")), "labels": Sequence(Value("int32")),
-                     "length": Value("int32"), "reject": Value("string"), "raw_reject": Value("string"),
-                     "line": Value("int64")})
+    return Features(
+        {
+            "input_ids": Sequence(Value("int32")),
+            "labels": Sequence(Value("int32")),
+            "length": Value("int32"),
+            "reject": Value("string"),
+            "raw_reject": Value("string"),
+            "line": Value("int64"),
+        }
+    )
 
 
-def build(path: str, tokenizer, strategy: Strategy, max_length: int, packing: bool, num_proc: int,
-          target: Path) -> dict:
+def build(
+    path: str, tokenizer, strategy: Strategy, max_length: int, packing: bool, num_proc: int, target: Path
+) -> dict:
     """Build the cache directory `target` (atomically: a temporary sibling renamed into place)."""
     from datasets import Dataset, disable_progress_bars
 
@@ -199,20 +219,35 @@ def build(path: str, tokenizer, strategy: Strategy, max_length: int, packing: bo
         raw = Dataset.from_generator(_raw_lines, gen_kwargs={"path": path}, cache_dir=str(tmp / "work"))
         n_raw = len(raw)
         template = training_template(tokenizer, strategy)
-        encoded = raw.map(encode_batch, batched=True, batch_size=500, writer_batch_size=500,
-                          num_proc=min(num_proc, max(1, n_raw // 500)) if n_raw else None,
-                          remove_columns=["raw"], features=_features(),
-                          fn_kwargs={"tokenizer": tokenizer, "strategy": strategy, "template": template,
-                                     "max_length": max_length})
-        rejected = encoded.filter(lambda r: [bool(x) for x in r], input_columns=["reject"], batched=True,
-                                  batch_size=10_000)
+        encoded = raw.map(
+            encode_batch,
+            batched=True,
+            batch_size=500,
+            writer_batch_size=500,
+            num_proc=min(num_proc, max(1, n_raw // 500)) if n_raw else None,
+            remove_columns=["raw"],
+            features=_features(),
+            fn_kwargs={"tokenizer": tokenizer, "strategy": strategy, "template": template, "max_length": max_length},
+        )
+        rejected = encoded.filter(
+            lambda r: [bool(x) for x in r], input_columns=["reject"], batched=True, batch_size=10_000
+        )
         with RejectLog(tmp / REJECTS) as log:
             for row in rejected.select_columns(["line", "reject", "raw_reject"]):
-                log.add(Reject(str(path), row["line"], row["reject"], json.loads(row["raw_reject"])
-                               if row["raw_reject"].startswith(("{", "[", '"')) else row["raw_reject"]))
+                log.add(
+                    Reject(
+                        str(path),
+                        row["line"],
+                        row["reject"],
+                        json.loads(row["raw_reject"])
+                        if row["raw_reject"].startswith(("{", "[", '"'))
+                        else row["raw_reject"],
+                    )
+                )
             counts = dict(log.counts)
-        kept = encoded.filter(lambda r: [not x for x in r], input_columns=["reject"], batched=True,
-                              batch_size=10_000).select_columns(["input_ids", "labels", "length"])
+        kept = encoded.filter(
+            lambda r: [not x for x in r], input_columns=["reject"], batched=True, batch_size=10_000
+        ).select_columns(["input_ids", "labels", "length"])
         used = len(kept)
         if packing and used:
             from trl.data_utils import pack_dataset
@@ -222,10 +257,19 @@ def build(path: str, tokenizer, strategy: Strategy, max_length: int, packing: bo
             kept = pack_dataset(kept.select_columns(["input_ids", "labels"]), max_length, "bfd")
             kept = kept.map(lambda b: {"length": [len(x) for x in b]}, input_columns=["input_ids"], batched=True)
         kept.save_to_disk(str(tmp / DATASET_DIR))
-        meta = {"source": str(path), "records": n_raw, "examples": used, "rows": len(kept),
-                "rejected": sum(counts.values()), "reject_counts": counts, "strategy": strategy,
-                "max_length": max_length, "packing": packing, "num_proc": num_proc,
-                "build_seconds": round(time.time() - t0, 2)}
+        meta = {
+            "source": str(path),
+            "records": n_raw,
+            "examples": used,
+            "rows": len(kept),
+            "rejected": sum(counts.values()),
+            "reject_counts": counts,
+            "strategy": strategy,
+            "max_length": max_length,
+            "packing": packing,
+            "num_proc": num_proc,
+            "build_seconds": round(time.time() - t0, 2),
+        }
         shutil.rmtree(tmp / "work", ignore_errors=True)
         write_json(tmp / META, meta)
         if target.exists():
@@ -236,8 +280,16 @@ def build(path: str, tokenizer, strategy: Strategy, max_length: int, packing: bo
     return meta
 
 
-def prepare_dataset(path: str, tokenizer, strategy: Strategy, max_length: int, rejects: RejectLog,
-                    cache_root: Path | None = None, packing: bool = False, num_proc: int | None = None):
+def prepare_dataset(
+    path: str,
+    tokenizer,
+    strategy: Strategy,
+    max_length: int,
+    rejects: RejectLog,
+    cache_root: Path | None = None,
+    packing: bool = False,
+    num_proc: int | None = None,
+):
     """The cached dataset for `path` (built here when absent), its rejects replayed into `rejects`.
 
     Returns (dataset, meta). Several processes (ranks, or two runs) may call this at once: the first to take the
@@ -262,6 +314,8 @@ def prepare_dataset(path: str, tokenizer, strategy: Strategy, max_length: int, r
                 r = json.loads(line)
                 rejects.add(Reject(r.get("source", str(path)), r.get("line"), r["reason"], r.get("raw")))
     if meta["examples"] == 0:
-        raise InputError(f"{path}: no usable chat samples ({meta['rejected']} rejected: "
-                         f"{', '.join(f'{k} x{v}' for k, v in meta['reject_counts'].items()) or 'file is empty'})")
+        raise InputError(
+            f"{path}: no usable chat samples ({meta['rejected']} rejected: "
+            f"{', '.join(f'{k} x{v}' for k, v in meta['reject_counts'].items()) or 'file is empty'})"
+        )
     return load_from_disk(str(target / DATASET_DIR)), meta

@@ -24,8 +24,9 @@ def end_of_turn_token(tokenizer) -> str | None:
     the last trained token of a rendered assistant turn, when it is a special (added) token."""
     from hala.train.masks import tokenize_with_prefix_mask
 
-    enc = tokenize_with_prefix_mask(tokenizer, [{"role": "user", "content": "Hi"},
-                                                {"role": "assistant", "content": "Hello"}])
+    enc = tokenize_with_prefix_mask(
+        tokenizer, [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    )
     trained = [t for t, m in zip(enc["input_ids"], enc["assistant_masks"]) if m]
     token = tokenizer.convert_ids_to_tokens(trained[-1]) if trained else None
     return token if token in tokenizer.get_added_vocab() else None
@@ -44,8 +45,9 @@ def stop_at_end_of_turn(generation_config, tokenizer) -> None:
         generation_config.eos_token_id = eos + [token_id]
 
 
-def finalize(staging: Path, out_dir: Path, base_dir: Path, lora: bool, tokenizer,
-             trust_remote_code: bool = False) -> None:
+def finalize(
+    staging: Path, out_dir: Path, base_dir: Path, lora: bool, tokenizer, trust_remote_code: bool = False
+) -> None:
     """Main process only: `staging` holds what `trainer.save_model` wrote (adapter or full weights)."""
     from transformers import AutoModelForCausalLM, GenerationConfig
 
@@ -61,8 +63,9 @@ def finalize(staging: Path, out_dir: Path, base_dir: Path, lora: bool, tokenizer
 
     adapter = out_dir / ADAPTER_DIR
     replace_dir(staging, adapter)
-    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype="auto", use_safetensors=True,
-                                                trust_remote_code=trust_remote_code)
+    base = AutoModelForCausalLM.from_pretrained(
+        base_dir, dtype="auto", use_safetensors=True, trust_remote_code=trust_remote_code
+    )
     merged = PeftModel.from_pretrained(base, adapter).merge_and_unload()
     stop_at_end_of_turn(merged.generation_config, tokenizer)
     with atomic_dir(out_dir / MODEL_DIR) as tmp:

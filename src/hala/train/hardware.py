@@ -38,7 +38,10 @@ def under_fsdp() -> bool:
 
 def plan(config, n_params: int) -> Plan:
     device = accelerator_device()
-    pick = lambda value, default: default if value is None else value
+
+    def pick(value, default):
+        return default if value is None else value
+
     return Plan(
         device=device,
         bf16=pick(config.bf16, native_bf16(device)),
@@ -80,8 +83,9 @@ def launch_command(n_gpus: int, argv: list[str] | None = None, only: str | None 
             cleaned.append(a)
         args = cleaned + ["--only", only]
     config = "configs/accelerate/ddp-8gpu.yaml"
-    return (f"accelerate launch --config_file {config} --num_processes {n_gpus} -m hala.cli "
-            + " ".join(shlex.quote(a) for a in args))
+    return f"accelerate launch --config_file {config} --num_processes {n_gpus} -m hala.cli " + " ".join(
+        shlex.quote(a) for a in args
+    )
 
 
 def refuse_data_parallel(only: str | None = None, n_gpus: int | None = None, argv: list[str] | None = None) -> None:
@@ -94,4 +98,5 @@ def refuse_data_parallel(only: str | None = None, n_gpus: int | None = None, arg
     raise HalaError(
         f"training in one process on {n_gpus} GPUs would fall back to nn.DataParallel; launch one process per GPU: "
         f"`{launch_command(n_gpus, argv, only)}` (models too big for one GPU with full fine-tuning, e.g. 9B: "
-        f"configs/accelerate/fsdp-8gpu.yaml), or expose one GPU with CUDA_VISIBLE_DEVICES=0")
+        f"configs/accelerate/fsdp-8gpu.yaml), or expose one GPU with CUDA_VISIBLE_DEVICES=0"
+    )

@@ -33,8 +33,10 @@ def mask_strategy(tokenizer) -> Strategy:
 
     template = tokenizer.chat_template
     if template is None:
-        raise ConfigError("the tokenizer has no chat template: set `chat_template` (a .jinja path or the template "
-                          "text) in the train config, or --chat-template on the command line")
+        raise ConfigError(
+            "the tokenizer has no chat template: set `chat_template` (a .jinja path or the template "
+            "text) in the train config, or --chat-template on the command line"
+        )
     if has_generation_markers(template):
         return "markers"
     try:
@@ -61,7 +63,8 @@ def assistant_char_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tup
             raise ConfigError(
                 f"the chat template does not render earlier turns the same way whatever follows, so the assistant "
                 f"tokens cannot be located (turn {i}); use a template with {{% generation %}} markers "
-                f"(`chat_template` in the train config)")
+                f"(`chat_template` in the train config)"
+            )
         spans.append((len(before), len(through)))
     return text, spans
 
@@ -84,8 +87,12 @@ def generation_spans(tokenizer, messages: list[dict], template: str) -> tuple[st
     `char_to_token` loop)."""
     from transformers.utils.chat_template_utils import render_jinja_template
 
-    rendered, indices = render_jinja_template(conversations=[messages], chat_template=template,
-                                              return_assistant_tokens_mask=True, **tokenizer.special_tokens_map)
+    rendered, indices = render_jinja_template(
+        conversations=[messages],
+        chat_template=template,
+        return_assistant_tokens_mask=True,
+        **tokenizer.special_tokens_map,
+    )
     return rendered[0], [tuple(span) for span in indices[0]]
 
 
@@ -110,7 +117,7 @@ def span_mask(encoding, n_tokens: int, spans: list[tuple[int, int]]) -> np.ndarr
         first, last = encoding.char_to_token(start), encoding.char_to_token(end - 1)
         if first is None or last is None:
             return None
-        mask[first:last + 1] = 1
+        mask[first : last + 1] = 1
     return mask
 
 

@@ -38,8 +38,10 @@ def _check_same_run(config: TrainConfig, out_dir: Path, is_main: bool) -> None:
         saved = read_json(saved_path)
         changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
         if changed:
-            raise HalaError(f"{out_dir} holds a training run with a different config ({', '.join(changed)} "
-                            f"differ); use another output directory or delete this one")
+            raise HalaError(
+                f"{out_dir} holds a training run with a different config ({', '.join(changed)} "
+                f"differ); use another output directory or delete this one"
+            )
     elif is_main:
         write_json(saved_path, current)
 
@@ -70,15 +72,21 @@ def load_base_model(config: TrainConfig, model_dir: Path, dtype):
     from transformers import AutoModelForCausalLM
 
     attn = {} if config.attn_implementation == "auto" else {"attn_implementation": config.attn_implementation}
-    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, use_safetensors=True,
-                                                trust_remote_code=config.trust_remote_code, **attn)
+    return AutoModelForCausalLM.from_pretrained(
+        model_dir, dtype=dtype, use_safetensors=True, trust_remote_code=config.trust_remote_code, **attn
+    )
 
 
 def lora_config(config: TrainConfig):
     from peft import LoraConfig
 
-    return LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-                      target_modules=config.lora_target_modules, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=config.lora_target_modules,
+        task_type="CAUSAL_LM",
+    )
 
 
 def sft_args(config: TrainConfig, out_dir: Path, plan, has_dev: bool):
@@ -179,20 +187,43 @@ def prepare(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -
     _check_same_run(config, out_dir, is_main)
 
     rejects = RejectLog(out_dir / REJECTS if is_main else None)
-    data = dict(tokenizer=tokenizer, strategy=strategy, max_length=config.max_length, rejects=rejects,
-                cache_root=Path(config.data_cache) if config.data_cache else None, num_proc=config.data_num_proc)
+    data = dict(
+        tokenizer=tokenizer,
+        strategy=strategy,
+        max_length=config.max_length,
+        rejects=rejects,
+        cache_root=Path(config.data_cache) if config.data_cache else None,
+        num_proc=config.data_num_proc,
+    )
     with rejects:
         train_set, train_meta = prepare_dataset(config.train, packing=config.packing, **data)
         dev_set, dev_meta = prepare_dataset(config.dev, **data) if config.dev else (None, {"examples": 0})
     progress = ProgressCallback()
     trainer = HalaSFTTrainer(
-        model=model, args=args, processing_class=tokenizer,
-        train_dataset=train_set, eval_dataset=dev_set,
+        model=model,
+        args=args,
+        processing_class=tokenizer,
+        train_dataset=train_set,
+        eval_dataset=dev_set,
         peft_config=lora_config(config) if lora else None,
-        callbacks=[progress, *(callbacks or [])], label_only_head=plan.label_only_head)
+        callbacks=[progress, *(callbacks or [])],
+        label_only_head=plan.label_only_head,
+    )
     trainer.remove_callback(PrinterCallback)  # the progress bar shows the logs
-    return Session(config, out_dir, model_dir, tokenizer, trainer, progress, plan, strategy, rejects,
-                   train_meta["examples"], dev_meta["examples"], train_meta)
+    return Session(
+        config,
+        out_dir,
+        model_dir,
+        tokenizer,
+        trainer,
+        progress,
+        plan,
+        strategy,
+        rejects,
+        train_meta["examples"],
+        dev_meta["examples"],
+        train_meta,
+    )
 
 
 def run(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -> dict:
@@ -227,8 +258,9 @@ def run(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -> di
     trainer.save_model(str(staging))
     summary = _summary(session, result, resume, eval_loss)
     if session.is_main:
-        finalize(staging, out_dir, session.model_dir, config.mode == "lora", session.tokenizer,
-                 config.trust_remote_code)
+        finalize(
+            staging, out_dir, session.model_dir, config.mode == "lora", session.tokenizer, config.trust_remote_code
+        )
         write_json(out_dir / SUMMARY, summary)
     trainer.accelerator.wait_for_everyone()
     return summary
@@ -253,8 +285,9 @@ def _summary(session: Session, result, resume: str | None, eval_loss: float | No
         "train_examples": session.n_train,
         # rows trained on: usable examples with a trained token inside max_length (packed: rows of packed examples)
         "train_examples_used": len(trainer.train_dataset),
-        "data": {k: session.data.get(k) for k in ("cache_dir", "records", "examples", "rows", "packing",
-                                                   "build_seconds")},
+        "data": {
+            k: session.data.get(k) for k in ("cache_dir", "records", "examples", "rows", "packing", "build_seconds")
+        },
         "dev_examples": session.n_dev,
         "rejected": session.rejects.total,
         "rejects_file": REJECTS if session.rejects.total else None,

@@ -45,8 +45,10 @@ class HalaSFTTrainer(SFTTrainer):
         model_inputs = {k: v for k, v in inputs.items() if k != "labels"}
         logits = model(**model_inputs, use_cache=False, logits_to_keep=keep).logits
         if logits.dim() != 2:
-            raise ConfigError(f"{type(self.accelerator.unwrap_model(model)).__name__} ignores a boolean "
-                              f"`logits_to_keep`; set label_only_head: false for this model")
+            raise ConfigError(
+                f"{type(self.accelerator.unwrap_model(model)).__name__} ignores a boolean "
+                f"`logits_to_keep`; set label_only_head: false for this model"
+            )
         target_ids = targets[trained]
         loss = F.cross_entropy(logits.float(), target_ids, reduction="sum")
         # Same normalisation as SFTTrainer: by the trained tokens of the whole accumulated (and, with

@@ -1,7 +1,7 @@
 """The translate stage: structure-safe, resumable, batched translation of datasets (see docs/TRANSLATE.md).
 
-    translate_texts(texts, model, ...) -> list[str]   in memory, for other stages
-    run(TranslateConfig(...), out_dir) -> dict        files in, sharded + resumable files out
+translate_texts(texts, model, ...) -> list[str]   in memory, for other stages
+run(TranslateConfig(...), out_dir) -> dict        files in, sharded + resumable files out
 """
 
 from hala.translate.api import load_engine, translate_texts, translate_with_reasons

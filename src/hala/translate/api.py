@@ -23,12 +23,22 @@ def load_engine(engine: str, model: str, batch_size: int = 8, **engine_options) 
     return make_engine(engine, str(model), batch_size=batch_size, **engine_options)
 
 
-def translate_with_reasons(texts: list[str], model: str, *, src_lang: str = "en", tgt_lang: str = "ar",
-                           engine: str | Engine = "hf", template: str = "hala", max_new_tokens: int = 256,
-                           batch_size: int = 8, segment: str = "sentence", max_segment_chars: int = 400,
-                           guards: GuardConfig | dict | None = None,
-                           length_cap: tuple[float, int] | list | None = None,
-                           **engine_options) -> list[tuple[str, str | None]]:
+def translate_with_reasons(
+    texts: list[str],
+    model: str,
+    *,
+    src_lang: str = "en",
+    tgt_lang: str = "ar",
+    engine: str | Engine = "hf",
+    template: str = "hala",
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    segment: str = "sentence",
+    max_segment_chars: int = 400,
+    guards: GuardConfig | dict | None = None,
+    length_cap: tuple[float, int] | list | None = None,
+    **engine_options,
+) -> list[tuple[str, str | None]]:
     """One `(translation, reject_reason)` per text; the translation is "" when the reason is not None.
     `guards`: a GuardConfig or its fields as a dict (a recipe's `engine_options.guards`), validated the same way.
     `length_cap=(ratio, extra)`: a segment of n source tokens generates at most min(max_new_tokens,
@@ -36,11 +46,15 @@ def translate_with_reasons(texts: list[str], model: str, *, src_lang: str = "en"
     guards = GuardConfig.model_validate(guards) if isinstance(guards, dict) else (guards or GuardConfig())
     tpl = get_template(template)
     eng = engine if not isinstance(engine, str) else load_engine(engine, model, batch_size, **engine_options)
-    settings = GenSettings(max_new_tokens=max_new_tokens, stop=tpl.stop,
-                           length_ratio=length_cap[0] if length_cap else None,
-                           length_extra=length_cap[1] if length_cap else 0)
-    translator = SourcedTranslator(eng, template, src_lang, tgt_lang, settings,
-                                   Guards(tgt_lang, guards), Cache(fingerprint=fingerprint()))
+    settings = GenSettings(
+        max_new_tokens=max_new_tokens,
+        stop=tpl.stop,
+        length_ratio=length_cap[0] if length_cap else None,
+        length_extra=length_cap[1] if length_cap else 0,
+    )
+    translator = SourcedTranslator(
+        eng, template, src_lang, tgt_lang, settings, Guards(tgt_lang, guards), Cache(fingerprint=fingerprint())
+    )
     docs = [split(t, segment, max_segment_chars) for t in texts]
     entries = translator.translate([s.text for d in docs for s in d.segments], chunk=max(batch_size * 8, 64))
     out = []
@@ -50,12 +64,32 @@ def translate_with_reasons(texts: list[str], model: str, *, src_lang: str = "en"
     return out
 
 
-def translate_texts(texts: list[str], model: str, *, src_lang: str = "en", tgt_lang: str = "ar",
-                    engine: str | Engine = "hf", template: str = "hala", max_new_tokens: int = 256,
-                    batch_size: int = 8, **engine_options) -> list[str]:
+def translate_texts(
+    texts: list[str],
+    model: str,
+    *,
+    src_lang: str = "en",
+    tgt_lang: str = "ar",
+    engine: str | Engine = "hf",
+    template: str = "hala",
+    max_new_tokens: int = 256,
+    batch_size: int = 8,
+    **engine_options,
+) -> list[str]:
     """Translate each text (greedy); "" for a text whose translation was rejected. `engine` is an engine name
     (hf, ct2, vllm, openai) or an engine from `load_engine`; `engine_options` go to that engine, except
     `segment`, `max_segment_chars`, `guards` and `length_cap` (see `translate_with_reasons`)."""
-    return [t for t, _ in translate_with_reasons(texts, model, src_lang=src_lang, tgt_lang=tgt_lang, engine=engine,
-                                                 template=template, max_new_tokens=max_new_tokens,
-                                                 batch_size=batch_size, **engine_options)]
+    return [
+        t
+        for t, _ in translate_with_reasons(
+            texts,
+            model,
+            src_lang=src_lang,
+            tgt_lang=tgt_lang,
+            engine=engine,
+            template=template,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            **engine_options,
+        )
+    ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Entry:
-    output: str        # model output with placeholders (the rejected output when `reason` is set)
+    output: str  # model output with placeholders (the rejected output when `reason` is set)
     reason: str | None  # None when accepted
     tokens: int
     shard: int
@@ -36,8 +36,10 @@ class Cache:
             # WAL survives a killed process (not a power cut) without an fsync per commit.
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS segments (key TEXT PRIMARY KEY, source TEXT, output TEXT, "
-                        "reason TEXT, tokens INTEGER, shard INTEGER)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS segments (key TEXT PRIMARY KEY, source TEXT, output TEXT, "
+            "reason TEXT, tokens INTEGER, shard INTEGER)"
+        )
 
     def key(self, source: str) -> str:
         return hashlib.sha256(f"{self.fingerprint}\x1f{source}".encode()).hexdigest()
@@ -47,17 +49,21 @@ class Cache:
         keys = {self.key(s): s for s in sources}
         items = list(keys)
         for i in range(0, len(items), 500):  # SQLite limits the number of bound parameters
-            chunk = items[i:i + 500]
-            rows = self.db.execute(f"SELECT key, output, reason, tokens, shard FROM segments WHERE key IN "
-                                   f"({','.join('?' * len(chunk))})", chunk)
+            chunk = items[i : i + 500]
+            rows = self.db.execute(
+                f"SELECT key, output, reason, tokens, shard FROM segments WHERE key IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
             for key, output, reason, tokens, shard in rows:
                 found[keys[key]] = Entry(output, reason, tokens, shard)
         return found
 
     def put_many(self, entries: dict[str, Entry]) -> None:
         with self.db:  # one transaction
-            self.db.executemany("INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?)",
-                                [(self.key(s), s, e.output, e.reason, e.tokens, e.shard) for s, e in entries.items()])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?, ?, ?)",
+                [(self.key(s), s, e.output, e.reason, e.tokens, e.shard) for s, e in entries.items()],
+            )
 
     def count(self) -> int:
         return self.db.execute("SELECT COUNT(*) FROM segments").fetchone()[0]

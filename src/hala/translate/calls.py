@@ -27,6 +27,7 @@ from hala.translate.translator import Translator
 class Call:
     """One planned engine call: `sources` (distinct model-facing segments) of shard `shard`; `index` numbers the
     calls of a run in plan order."""
+
     index: int
     shard: int
     sources: list[str]
@@ -82,15 +83,20 @@ class Serialized:
 
 def gen_settings(config: TranslateConfig) -> GenSettings:
     cap = config.length_cap
-    return GenSettings(max_new_tokens=config.max_new_tokens, stop=get_template(config.template).stop,
-                       length_ratio=cap.ratio if cap else None, length_extra=cap.extra if cap else 0)
+    return GenSettings(
+        max_new_tokens=config.max_new_tokens,
+        stop=get_template(config.template).stop,
+        length_ratio=cap.ratio if cap else None,
+        length_extra=cap.extra if cap else 0,
+    )
 
 
 def build_engine(config: TranslateConfig, **overrides) -> Engine:
     """The configured engine (`overrides` on top of engine_options: an actor's thread count); engines that take
     concurrent calls expose `prompts_in_flight`, the others are wrapped in `Serialized`."""
-    engine = make_engine(config.engine, config.model, batch_size=config.batch_size,
-                         **{**config.engine_options, **overrides})
+    engine = make_engine(
+        config.engine, config.model, batch_size=config.batch_size, **{**config.engine_options, **overrides}
+    )
     return engine if getattr(engine, "prompts_in_flight", None) else Serialized(engine)
 
 
@@ -116,15 +122,18 @@ def build_fallback(config: TranslateConfig, **overrides) -> Engine | None:
 def make_translator(config: TranslateConfig, engine: Engine, fallback: Engine | None = None) -> Translator:
     """A translator for one call (its counters are that call's); the engines are shared between calls."""
     guards = Guards(config.tgt_lang, config.guards)
-    tr = SourcedTranslator(engine, config.template, config.src_lang, config.tgt_lang, gen_settings(config), guards,
-                           NullCache())
+    tr = SourcedTranslator(
+        engine, config.template, config.src_lang, config.tgt_lang, gen_settings(config), guards, NullCache()
+    )
     if fallback is not None:
         fb = config.fallback
         settings = gen_settings(config)
-        settings = replace(settings, max_new_tokens=fb.max_new_tokens or settings.max_new_tokens,
-                           stop=get_template(fb.template).stop)
-        tr.fallback = SourcedTranslator(fallback, fb.template, config.src_lang, config.tgt_lang, settings, guards,
-                                        NullCache())
+        settings = replace(
+            settings, max_new_tokens=fb.max_new_tokens or settings.max_new_tokens, stop=get_template(fb.template).stop
+        )
+        tr.fallback = SourcedTranslator(
+            fallback, fb.template, config.src_lang, config.tgt_lang, settings, guards, NullCache()
+        )
     return tr
 
 
@@ -134,5 +143,12 @@ def run_call(config: TranslateConfig, engine: Engine, call: Call, fallback: Engi
     tr = make_translator(config, engine, fallback)
     entries = tr.run(call.sources, shard=call.shard)
     ladder = tr.ladder_stats() if hasattr(tr, "ladder_stats") else {}
-    return CallResult(call.index, [(entries[s].output, entries[s].reason, entries[s].tokens) for s in call.sources],
-                      tr.tokens, tr.retried, tr.fixed, time.perf_counter() - t0, ladder)
+    return CallResult(
+        call.index,
+        [(entries[s].output, entries[s].reason, entries[s].tokens) for s in call.sources],
+        tr.tokens,
+        tr.retried,
+        tr.fixed,
+        time.perf_counter() - t0,
+        ladder,
+    )

@@ -12,15 +12,21 @@ from hala.translate.guards import GuardConfig
 
 class LengthCap(BaseModel):
     """A segment of n source tokens generates at most min(max_new_tokens, ceil(ratio * n) + extra) tokens."""
+
     model_config = ConfigDict(extra="forbid")
-    ratio: float = Field(4.0, gt=0, description="output tokens per source token (the length_ratio guard rejects "
-                                                "outputs over 3x the source's characters anyway)")
+    ratio: float = Field(
+        4.0,
+        gt=0,
+        description="output tokens per source token (the length_ratio guard rejects "
+        "outputs over 3x the source's characters anyway)",
+    )
     extra: int = Field(32, ge=0, description="tokens added to every segment's limit (short segments, names)")
 
 
 class FallbackConfig(BaseModel):
     """The second model of the retry ladder (e.g. the teacher): it translates a segment that the main model failed
     on even after a retry and a split, before the record is rejected."""
+
     model_config = ConfigDict(extra="forbid")
     model: str = Field(description="model reference (as `model`)")
     engine: Literal["ct2", "hf", "vllm", "openai", "echo"] = "ct2"
@@ -46,16 +52,27 @@ class FallbackConfig(BaseModel):
 
 class RayOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    address: str | None = Field(None, description="cluster to join ('auto', 'ray://head:10001'); None: the "
-                                                  "running ray.init, else a local cluster")
-    workers: int | None = Field(None, ge=1, description="engine actors (replicas), each with its own copy of the "
-                                "model; None: as many as the cluster's GPUs allow for a GPU engine, else 2")
+    address: str | None = Field(
+        None,
+        description="cluster to join ('auto', 'ray://head:10001'); None: the running ray.init, else a local cluster",
+    )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="engine actors (replicas), each with its own copy of the "
+        "model; None: as many as the cluster's GPUs allow for a GPU engine, else 2",
+    )
     cpus_per_worker: float = Field(1.0, gt=0, description="CPUs per actor (also its ct2/torch thread count)")
-    gpus_per_worker: float | None = Field(None, ge=0, description="GPUs per actor; None: the vllm engine's "
-                                          "tensor_parallel_size, else 0")
-    calls_per_worker: int | None = Field(None, ge=1, description="engine calls in flight per actor; None: 2 for "
-                                         "vllm/openai (fed to one continuous batch), 1 for ct2/hf (run on the "
-                                         "actor's main thread, one at a time)")
+    gpus_per_worker: float | None = Field(
+        None, ge=0, description="GPUs per actor; None: the vllm engine's tensor_parallel_size, else 0"
+    )
+    calls_per_worker: int | None = Field(
+        None,
+        ge=1,
+        description="engine calls in flight per actor; None: 2 for "
+        "vllm/openai (fed to one continuous batch), 1 for ct2/hf (run on the "
+        "actor's main thread, one at a time)",
+    )
 
 
 class TranslateConfig(BaseModel):
@@ -66,35 +83,54 @@ class TranslateConfig(BaseModel):
     kind: Literal["auto", "chat", "pair", "table"] = "auto"
     fields: list[str] = Field(default_factory=list, description="columns to translate in a generic table")
     skip_roles: list[str] = Field(default_factory=lambda: ["tool"], description="chat roles left untranslated")
-    engine: Literal["ct2", "hf", "vllm", "openai", "echo"] = Field("ct2", description="echo: an instant "
-                                                                   "stand-in translator for tests and benchmarks")
-    engine_options: dict[str, Any] = Field(default_factory=dict, description="the engine's own options, checked "
-                                           "against its option model (hala.translate.engines.options)")
+    engine: Literal["ct2", "hf", "vllm", "openai", "echo"] = Field(
+        "ct2", description="echo: an instant stand-in translator for tests and benchmarks"
+    )
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the engine's own options, checked against its option model (hala.translate.engines.options)",
+    )
     template: str = "hala"
     src_lang: str = "en"
     tgt_lang: str = "ar"
     max_new_tokens: int = Field(256, ge=1, description="token limit per segment (the cap of length_cap)")
-    length_cap: LengthCap | None = Field(default_factory=LengthCap, description="length-aware token limit per "
-                                         "segment; null: every segment may use max_new_tokens")
-    segments_per_call: int | None = Field(None, ge=1, description="segments per engine call and cache commit "
-                                          "(the resume unit inside a shard); None: 4 x batch_size")
-    calls_in_flight: int | None = Field(None, ge=1, description="engine calls kept in flight, across shards; "
-                                        "None: as the engine asks (vllm, openai: enough to keep it busy; ct2, "
-                                        "hf: 1)")
+    length_cap: LengthCap | None = Field(
+        default_factory=LengthCap,
+        description="length-aware token limit per segment; null: every segment may use max_new_tokens",
+    )
+    segments_per_call: int | None = Field(
+        None,
+        ge=1,
+        description="segments per engine call and cache commit (the resume unit inside a shard); None: 4 x batch_size",
+    )
+    calls_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="engine calls kept in flight, across shards; "
+        "None: as the engine asks (vllm, openai: enough to keep it busy; ct2, "
+        "hf: 1)",
+    )
     batch_size: int = Field(16, ge=1)
     segment: Literal["sentence", "line"] = "sentence"
     max_segment_chars: int = Field(400, ge=20)
     guards: GuardConfig = Field(default_factory=GuardConfig)
-    fallback: FallbackConfig | None = Field(None, description="second model for segments the main one fails on "
-                                            "after a retry and a split (the retry ladder: docs/TRANSLATE.md)")
+    fallback: FallbackConfig | None = Field(
+        None,
+        description="second model for segments the main one fails on "
+        "after a retry and a split (the retry ladder: docs/TRANSLATE.md)",
+    )
     shard_size: int = Field(256, ge=1, description="records per output shard (the resume unit)")
     limit: int | None = Field(None, ge=1, description="translate only the first N records")
     output: str = Field("translated.jsonl", description="final output file name inside out_dir")
     dry_run: bool = False
-    distributed: Literal["none", "ray"] = Field("none", description="ray: spread the engine over the workers "
-                                                "of a Ray cluster (same output; see docs/SCALING.md)")
-    ray: RayOptions = Field(default_factory=RayOptions, description="Ray options: address, workers, "
-                            "cpus_per_worker, gpus_per_worker, calls_per_worker")
+    distributed: Literal["none", "ray"] = Field(
+        "none",
+        description="ray: spread the engine over the workers of a Ray cluster (same output; see docs/SCALING.md)",
+    )
+    ray: RayOptions = Field(
+        default_factory=RayOptions,
+        description="Ray options: address, workers, cpus_per_worker, gpus_per_worker, calls_per_worker",
+    )
 
     @field_validator("src_lang", "tgt_lang")
     @classmethod

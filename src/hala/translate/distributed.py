@@ -76,7 +76,7 @@ class RayExecutor:
     def __init__(self, config: TranslateConfig):
         self.config = config
         self.actors: list = []
-        self.inflight: dict = {}                 # object ref -> actor number
+        self.inflight: dict = {}  # object ref -> actor number
         self.load: list[int] = []
         self.info: dict = {"workers": 0}
 
@@ -102,10 +102,13 @@ class RayExecutor:
             ray.init(address=opts.address)
         workers, gpus = plan_resources(self.config, opts, ray.cluster_resources().get("GPU", 0))
         actor = ray.remote(EngineWorker).options(
-            num_cpus=opts.cpus_per_worker, num_gpus=gpus, max_concurrency=self.per_actor,
-            max_restarts=-1, max_task_retries=-1)
-        self.actors = [actor.remote(self.config.model_dump(mode="json"), opts.cpus_per_worker)
-                       for _ in range(workers)]
+            num_cpus=opts.cpus_per_worker,
+            num_gpus=gpus,
+            max_concurrency=self.per_actor,
+            max_restarts=-1,
+            max_task_retries=-1,
+        )
+        self.actors = [actor.remote(self.config.model_dump(mode="json"), opts.cpus_per_worker) for _ in range(workers)]
         self.load = [0] * workers
         self.info = {"workers": workers, "gpus_per_worker": gpus, "calls_per_worker": self.per_actor}
 

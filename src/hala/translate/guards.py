@@ -22,14 +22,62 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Unicode script (first word of a letter's character name) expected for each target language.
 _SCRIPTS = {
-    "ar": {"ARABIC"}, "fa": {"ARABIC"}, "ur": {"ARABIC"}, "ps": {"ARABIC"}, "ug": {"ARABIC"},
-    "he": {"HEBREW"}, "yi": {"HEBREW"}, "ru": {"CYRILLIC"}, "uk": {"CYRILLIC"}, "bg": {"CYRILLIC"},
-    "sr": {"CYRILLIC", "LATIN"}, "el": {"GREEK"}, "hi": {"DEVANAGARI"}, "mr": {"DEVANAGARI"}, "ne": {"DEVANAGARI"},
-    "bn": {"BENGALI"}, "ta": {"TAMIL"}, "te": {"TELUGU"}, "th": {"THAI"}, "ka": {"GEORGIAN"}, "hy": {"ARMENIAN"},
-    "am": {"ETHIOPIC"}, "zh": {"CJK"}, "ja": {"CJK", "HIRAGANA", "KATAKANA"}, "ko": {"HANGUL", "CJK"},
+    "ar": {"ARABIC"},
+    "fa": {"ARABIC"},
+    "ur": {"ARABIC"},
+    "ps": {"ARABIC"},
+    "ug": {"ARABIC"},
+    "he": {"HEBREW"},
+    "yi": {"HEBREW"},
+    "ru": {"CYRILLIC"},
+    "uk": {"CYRILLIC"},
+    "bg": {"CYRILLIC"},
+    "sr": {"CYRILLIC", "LATIN"},
+    "el": {"GREEK"},
+    "hi": {"DEVANAGARI"},
+    "mr": {"DEVANAGARI"},
+    "ne": {"DEVANAGARI"},
+    "bn": {"BENGALI"},
+    "ta": {"TAMIL"},
+    "te": {"TELUGU"},
+    "th": {"THAI"},
+    "ka": {"GEORGIAN"},
+    "hy": {"ARMENIAN"},
+    "am": {"ETHIOPIC"},
+    "zh": {"CJK"},
+    "ja": {"CJK", "HIRAGANA", "KATAKANA"},
+    "ko": {"HANGUL", "CJK"},
 }
-_LATIN_LANGS = {"en", "fr", "de", "es", "it", "pt", "nl", "pl", "tr", "id", "ms", "sw", "vi", "cs", "sv", "da",
-                "no", "fi", "ro", "hu", "ca", "hr", "sk", "sl", "et", "lv", "lt", "tl"}
+_LATIN_LANGS = {
+    "en",
+    "fr",
+    "de",
+    "es",
+    "it",
+    "pt",
+    "nl",
+    "pl",
+    "tr",
+    "id",
+    "ms",
+    "sw",
+    "vi",
+    "cs",
+    "sv",
+    "da",
+    "no",
+    "fi",
+    "ro",
+    "hu",
+    "ca",
+    "hr",
+    "sk",
+    "sl",
+    "et",
+    "lv",
+    "lt",
+    "tl",
+}
 _PLACEHOLDER = re.compile(r"\[\s*\d+\s*\]")
 _WORD = re.compile(r"\w+")
 # A unit of 1-40 characters repeated 4+ more times in a row, or a word 3-gram seen 4+ times.
@@ -38,13 +86,13 @@ _LOOP = re.compile(r"(.{1,40}?)\1{4,}", re.S)
 
 class GuardConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    min_script_share: float = 0.5     # share of target-script letters among the output's letters
+    min_script_share: float = 0.5  # share of target-script letters among the output's letters
     # Names copied from the source (Python, JavaScript, HTTP, utf8: a word with a capital or a digit) are left
     # out of that share, since translations keep them in their own script; an output with no target-script
     # letter at all still fails.
     exempt_copied_names: bool = True
-    min_letters: int = 6              # script check only when the output has at least this many letters
-    min_length_ratio: float = 0.3     # output/source characters, checked when the source is long enough
+    min_letters: int = 6  # script check only when the output has at least this many letters
+    min_length_ratio: float = 0.3  # output/source characters, checked when the source is long enough
     max_length_ratio: float = 3.0
     min_ratio_chars: int = 20
     retry_repetition_penalty: float = 1.2
@@ -53,7 +101,8 @@ class GuardConfig(BaseModel):
     # Guards to switch off, e.g. ["length_ratio"] for texts whose translations are legitimately much longer.
     # Protected spans are always verified, and so is the post-check of the reassembled text.
     skip: list[Literal["empty", "max_tokens", "repetition", "length_ratio", "wrong_script", "numbers"]] = Field(
-        default_factory=list)
+        default_factory=list
+    )
 
 
 def target_scripts(lang: str) -> set[str] | None:
@@ -88,10 +137,25 @@ _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 
 # A translation may write a small number as a word, and Arabic often should ("Day 3" -> "اليوم الثالث", "1 clove"
 # -> "فص واحد"): cardinal and ordinal words for 1-10, with the article or a one-letter conjunction/preposition.
-_AR_NUMBER_WORDS = {w: str(n) for n, ws in enumerate([
-    "واحد واحدة أول أولى", "اثنان اثنين اثنتان اثنتين ثاني ثانية", "ثلاثة ثلاث ثالث ثالثة", "أربعة أربع رابع رابعة",
-    "خمسة خمس خامس خامسة", "ستة ست سادس سادسة", "سبعة سبع سابع سابعة", "ثمانية ثماني ثمان ثامن ثامنة",
-    "تسعة تسع تاسع تاسعة", "عشرة عشر عاشر عاشرة"], start=1) for w in ws.split()}
+_AR_NUMBER_WORDS = {
+    w: str(n)
+    for n, ws in enumerate(
+        [
+            "واحد واحدة أول أولى",
+            "اثنان اثنين اثنتان اثنتين ثاني ثانية",
+            "ثلاثة ثلاث ثالث ثالثة",
+            "أربعة أربع رابع رابعة",
+            "خمسة خمس خامس خامسة",
+            "ستة ست سادس سادسة",
+            "سبعة سبع سابع سابعة",
+            "ثمانية ثماني ثمان ثامن ثامنة",
+            "تسعة تسع تاسع تاسعة",
+            "عشرة عشر عاشر عاشرة",
+        ],
+        start=1,
+    )
+    for w in ws.split()
+}
 _AR_WORD = re.compile(r"[\u0621-\u064A]+")
 
 
@@ -107,8 +171,8 @@ def numbers(text: str, glued: bool = False) -> Counter:
 
 def _number_words(text: str) -> Counter:
     out: Counter = Counter()
-    for w in _AR_WORD.findall(re.sub("[\u064B-\u0652\u0670]", "", text)):  # without the vowel marks
-        bare = w[1:] if w[:1] in "وفبل" else w   # "وخمسة": and five; the whole word is tried first ("واحد")
+    for w in _AR_WORD.findall(re.sub("[\u064b-\u0652\u0670]", "", text)):  # without the vowel marks
+        bare = w[1:] if w[:1] in "وفبل" else w  # "وخمسة": and five; the whole word is tried first ("واحد")
         forms = [w, w[2:] if w.startswith("ال") else w, bare, bare[2:] if bare.startswith("ال") else bare]
         for word in forms + [f[:-1] for f in forms if f.endswith("ا")]:  # accusative "واحدًا"
             if word in _AR_NUMBER_WORDS:
@@ -157,7 +221,7 @@ def is_loop(text: str) -> bool:
     if _LOOP.search(text):
         return True
     words = text.split()
-    grams = [" ".join(words[i:i + 3]) for i in range(len(words) - 2)]
+    grams = [" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
     return any(grams.count(g) >= 4 for g in set(grams))
 
 
@@ -186,10 +250,12 @@ class Guards:
         scripts = target_scripts(self.tgt_lang)
         if scripts:
             any_share, all_letters = script_share(bare_out, scripts)
-            share, n = (script_share(without_copied_names(bare_src, bare_out), scripts) if c.exempt_copied_names
-                        else (any_share, all_letters))
-            if (n >= c.min_letters and share < c.min_script_share) or (all_letters >= c.min_letters and
-                                                                         any_share == 0):
+            share, n = (
+                script_share(without_copied_names(bare_src, bare_out), scripts)
+                if c.exempt_copied_names
+                else (any_share, all_letters)
+            )
+            if (n >= c.min_letters and share < c.min_script_share) or (all_letters >= c.min_letters and any_share == 0):
                 yield "wrong_script"
         if missing_numbers(bare_src, bare_out):
             yield "numbers"

@@ -48,11 +48,9 @@ from pydantic import ValidationError
 from hala.atomic import atomic_path, read_json, write_json
 from hala.errors import HalaError
 from hala.models import resolve_model
-from hala.records import (Reject, RejectLog, RecordWriter, describe_validation_error, detect_kind, iter_rows,
-                          validate)
+from hala.records import RecordWriter, Reject, RejectLog, describe_validation_error, detect_kind, iter_rows, validate
 from hala.translate.cache import Cache, Entry, fingerprint
-from hala.translate.calls import Call, CallResult, build_engine, build_fallback, calls_in_flight, gen_settings, \
-    run_call
+from hala.translate.calls import Call, CallResult, build_engine, build_fallback, calls_in_flight, gen_settings, run_call
 from hala.translate.config import TranslateConfig
 from hala.translate.engines.base import model_stamp
 from hala.translate.segment import Document, split
@@ -65,24 +63,25 @@ SUMMED = ("segments", "unique_segments", "generated_segments", "retried_segments
 @dataclass
 class Item:
     line: int
-    kind: str   # chat, pair or table
+    kind: str  # chat, pair or table
     row: dict
 
 
 @dataclass
 class ShardPlan:
     """A shard being translated: its records, their segmented texts, and its calls still to run."""
+
     k: int
     items: list[Item]
     docs: list[list[Document]]
-    sources: list[str]          # distinct model-facing segments of the shard
-    owned: list[str]            # ... that this shard's calls generate (not an earlier shard's)
+    sources: list[str]  # distinct model-facing segments of the shard
+    owned: list[str]  # ... that this shard's calls generate (not an earlier shard's)
     calls: list[Call]
     outstanding: int = 0
     started: float = field(default_factory=time.perf_counter)
     stats: Counter = field(default_factory=Counter)
     ladder: dict = field(default_factory=dict)
-    shown: float = 0.0          # records of progress already reported
+    shown: float = 0.0  # records of progress already reported
 
 
 # ------------------------------------------------------------------------------------------ record fields
@@ -130,13 +129,14 @@ def read_items(config: TranslateConfig, rejects: RejectLog) -> Iterator[Item]:
             if kind in ("chat", "pair"):
                 obj = validate(obj, kind).model_dump(mode="json")
                 if kind == "pair" and obj["src_lang"] != config.src_lang:
-                    raise ValueError(f"pair src_lang '{obj['src_lang']}' is not the configured "
-                                     f"'{config.src_lang}'")
+                    raise ValueError(f"pair src_lang '{obj['src_lang']}' is not the configured '{config.src_lang}'")
             elif kind == "table":
                 _check_fields(obj, config.fields)
             else:
-                raise ValueError("missing field: expected 'messages' (chat sample) or 'src'/'tgt' (pair); "
-                                 "for other tables name the columns with --fields")
+                raise ValueError(
+                    "missing field: expected 'messages' (chat sample) or 'src'/'tgt' (pair); "
+                    "for other tables name the columns with --fields"
+                )
         except ValidationError as e:
             rejects.add(Reject(source, line, f"invalid record: {describe_validation_error(e)}", obj))
             continue
@@ -240,16 +240,22 @@ class Run:
         self.config, self.out_dir = config, Path(out_dir)
         self.shard_dir = self.out_dir / "shards"
         self.settings = gen_settings(config)
-        self.provenance = {"engine": config.engine, "model": config.model, "template": config.template,
-                           "src_lang": config.src_lang, "tgt_lang": config.tgt_lang,
-                           "settings": self.settings.to_json(), "engine_options": config.engine_options,
-                           "segment": config.segment}
+        self.provenance = {
+            "engine": config.engine,
+            "model": config.model,
+            "template": config.template,
+            "src_lang": config.src_lang,
+            "tgt_lang": config.tgt_lang,
+            "settings": self.settings.to_json(),
+            "engine_options": config.engine_options,
+            "segment": config.segment,
+        }
         if config.fallback is not None:
             self.provenance["fallback"] = config.fallback.model_dump(mode="json")
         self._cache: Cache | None = None
-        self.owner: dict[str, int] = {}       # segment -> the pending shard whose call generates it
-        self.calls = 0                        # calls planned so far (their index)
-        self.by_worker: Counter = Counter()   # calls run per worker (host:pid)
+        self.owner: dict[str, int] = {}  # segment -> the pending shard whose call generates it
+        self.calls = 0  # calls planned so far (their index)
+        self.by_worker: Counter = Counter()  # calls run per worker (host:pid)
 
     # ------------------------------------------------------------------ identity and files
     @cached_property
@@ -259,11 +265,20 @@ class Run:
         Computed on first need: it resolves the model reference, which a dry run must not do."""
         c = self.config
         fb = c.fallback
-        return fingerprint(**self.provenance, guards=c.guards.model_dump(),
-                           prompt=prompt_identity(c.template, c.src_lang, c.tgt_lang),
-                           model_files=model_identity(c.engine, c.model),
-                           **({"fallback_files": model_identity(fb.engine, fb.model),
-                               "fallback_prompt": prompt_identity(fb.template, c.src_lang, c.tgt_lang)} if fb else {}))
+        return fingerprint(
+            **self.provenance,
+            guards=c.guards.model_dump(),
+            prompt=prompt_identity(c.template, c.src_lang, c.tgt_lang),
+            model_files=model_identity(c.engine, c.model),
+            **(
+                {
+                    "fallback_files": model_identity(fb.engine, fb.model),
+                    "fallback_prompt": prompt_identity(fb.template, c.src_lang, c.tgt_lang),
+                }
+                if fb
+                else {}
+            ),
+        )
 
     @property
     def cache(self) -> Cache:
@@ -287,8 +302,10 @@ class Run:
             old = read_json(path)
             if old != key:
                 changed = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
-                raise HalaError(f"{self.out_dir} holds a translate run with a different configuration "
-                                f"(changed: {', '.join(changed)}); use a new output directory or the same settings")
+                raise HalaError(
+                    f"{self.out_dir} holds a translate run with a different configuration "
+                    f"(changed: {', '.join(changed)}); use a new output directory or the same settings"
+                )
         else:
             write_json(path, key)
 
@@ -320,7 +337,7 @@ class Run:
         n = self.config.call_size
         calls = []
         for i in range(0, len(owned), n):
-            batch = owned[i:i + n]
+            batch = owned[i : i + n]
             if not all(s in found for s in batch):
                 calls.append(Call(self.calls, k, batch))
                 self.calls += 1
@@ -331,8 +348,9 @@ class Run:
     def record(self, plan: ShardPlan, call: Call, result: CallResult) -> float:
         """Commit one call's results to the cache (one transaction) and count them; returns the share of the
         shard's records the call stands for (for the progress bar)."""
-        self.cache.put_many({s: Entry(o, reason, int(t), call.shard)
-                             for s, (o, reason, t) in zip(call.sources, result.entries)})
+        self.cache.put_many(
+            {s: Entry(o, reason, int(t), call.shard) for s, (o, reason, t) in zip(call.sources, result.entries)}
+        )
         plan.outstanding -= 1
         st = plan.stats
         st["generated_segments"] += len(call.sources)
@@ -366,24 +384,36 @@ class Run:
             if self.owner.get(s) == k:
                 del self.owner[s]
         st = plan.stats
-        stats = {"shard": k, "records": len(items), "written": out.count, "rejected": dict(rejects.counts),
-                 "fingerprint": self.fingerprint,
-                 "segments": sum(len(d.segments) for ds in plan.docs for d in ds),
-                 "unique_segments": len(plan.sources), "generated_segments": st["generated_segments"],
-                 "retried_segments": st["retried_segments"], "fixed_by_retry": st["fixed_by_retry"],
-                 "tokens": st["tokens"], **plan.ladder,
-                 "seconds": round(st["seconds"] + time.perf_counter() - t0, 3)}
+        stats = {
+            "shard": k,
+            "records": len(items),
+            "written": out.count,
+            "rejected": dict(rejects.counts),
+            "fingerprint": self.fingerprint,
+            "segments": sum(len(d.segments) for ds in plan.docs for d in ds),
+            "unique_segments": len(plan.sources),
+            "generated_segments": st["generated_segments"],
+            "retried_segments": st["retried_segments"],
+            "fixed_by_retry": st["fixed_by_retry"],
+            "tokens": st["tokens"],
+            **plan.ladder,
+            "seconds": round(st["seconds"] + time.perf_counter() - t0, 3),
+        }
         write_json(self.shard_path(k, ".json"), stats)
         return stats
 
-    def execute(self, executor: Executor, shards: Iterator[tuple[int, list[Item]]],
-                on_progress: Callable[[int, float], None] = lambda tokens, records: None) -> list[dict]:
+    def execute(
+        self,
+        executor: Executor,
+        shards: Iterator[tuple[int, list[Item]]],
+        on_progress: Callable[[int, float], None] = lambda tokens, records: None,
+    ) -> list[dict]:
         """Plan, run and write every shard with `executor`, keeping up to `executor.capacity` calls in flight
         across shards; returns the shard stats in order. `on_progress(tokens, records)` is called after each
         call (records: the share of its shard it stands for) and after each shard."""
         from hala.progress import console
 
-        pending: deque[ShardPlan | dict] = deque()   # in shard order; a dict is a shard done before this run
+        pending: deque[ShardPlan | dict] = deque()  # in shard order; a dict is a shard done before this run
         by_index: dict[int, tuple[ShardPlan, Call]] = {}
         stats: list[dict] = []
 
@@ -446,20 +476,32 @@ class Run:
             reasons = dict(log.counts)
         totals: dict = {}
         for s in stats:  # `.get`-style summing: shards written by older versions lack newer counters
-            add_counts(totals, {k: v for k, v in s.items() if k not in ("shard", "records", "written", "rejected",
-                                                                          "seconds", "fingerprint")})
+            add_counts(
+                totals,
+                {
+                    k: v
+                    for k, v in s.items()
+                    if k not in ("shard", "records", "written", "rejected", "seconds", "fingerprint")
+                },
+            )
         tokens = totals.get("tokens", 0)
         work = sum(s["seconds"] for s in stats)
         records = sum(s["records"] for s in stats)
         report = {
-            "records": records, "translated": translated, "rejected": sum(reasons.values()) - input_rejects.total,
-            "input_rejects": input_rejects.total, "rejects_by_reason": reasons,
+            "records": records,
+            "translated": translated,
+            "rejected": sum(reasons.values()) - input_rejects.total,
+            "input_rejects": input_rejects.total,
+            "rejects_by_reason": reasons,
             **{k: totals.get(k, 0) for k in SUMMED},
             **{k: v for k, v in totals.items() if k not in SUMMED},
-            "seconds": round(work, 2), "wall_seconds_this_run": round(seconds, 2),
+            "seconds": round(work, 2),
+            "wall_seconds_this_run": round(seconds, 2),
             "tokens_per_s": round(tokens / work, 2) if work else None,
             "records_per_s": round(records / work, 3) if work else None,
-            "shards": len(stats), "output": str(out_dir / c.output), "rejects": str(rejects_path),
+            "shards": len(stats),
+            "output": str(out_dir / c.output),
+            "rejects": str(rejects_path),
             "provenance": self.provenance,
         }
         write_json(out_dir / "report.json", report)
@@ -497,12 +539,21 @@ class Run:
             segs += sum(len(d.segments) for d in docs)
             unique.update(s.text for d in docs for s in d.segments)
             if len(shown) < examples:
-                shown.append({"line": item.line, "segments": [
-                    {"text": s.text, "protected": s.spans,
-                     "prompt": _prompt_json(build_prompt(c.template, s.text, c.src_lang, c.tgt_lang))}
-                    for d in docs for s in d.segments]})
-        return {"dry_run": True, "records": n, "segments": segs, "unique_segments": len(unique),
-                "examples": shown}
+                shown.append(
+                    {
+                        "line": item.line,
+                        "segments": [
+                            {
+                                "text": s.text,
+                                "protected": s.spans,
+                                "prompt": _prompt_json(build_prompt(c.template, s.text, c.src_lang, c.tgt_lang)),
+                            }
+                            for d in docs
+                            for s in d.segments
+                        ],
+                    }
+                )
+        return {"dry_run": True, "records": n, "segments": segs, "unique_segments": len(unique), "examples": shown}
 
 
 def model_identity(engine: str, model: str) -> str | None:
@@ -554,11 +605,14 @@ def run(config: TranslateConfig, out_dir: Path | str) -> dict:
         stats = r.execute(executor, r.shards(input_rejects), on_progress)
     wall = time.time() - t0
     report = r.finish(stats, input_rejects, wall)
-    report["executor"] = {"kind": config.distributed if config.distributed == "ray" else "local",
-                          "calls": r.calls, "calls_by_worker": dict(r.by_worker),
-                          "tokens_this_run": tokens_now,
-                          "tokens_per_s_wall": round(tokens_now / wall, 2) if wall else None,
-                          **getattr(executor, "info", {})}
+    report["executor"] = {
+        "kind": config.distributed if config.distributed == "ray" else "local",
+        "calls": r.calls,
+        "calls_by_worker": dict(r.by_worker),
+        "tokens_this_run": tokens_now,
+        "tokens_per_s_wall": round(tokens_now / wall, 2) if wall else None,
+        **getattr(executor, "info", {}),
+    }
     if config.distributed == "ray":
         report["ray"] = report["executor"]  # the name earlier reports used
     write_json(out_dir / "report.json", report)

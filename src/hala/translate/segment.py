@@ -33,8 +33,10 @@ from hala.errors import ConfigError
 # Plain-text arithmetic (no library finds it in prose). A term is a number (`12`, `3.5`, `1,000`, `$20`, `30%`,
 # `2x`) or a lone letter (`x`, not part of a word), with an optional power and parentheses around it.
 _NUM = r"\$?(?:\d+(?:[.,]\d+)*|\.\d+)%?"
-_TERM = (r"\(*-?(?:" + _NUM + r"(?:[A-Za-z](?![A-Za-z\d]))?|(?<![A-Za-z\d'’])[A-Za-z](?![A-Za-z\d'’]))"
-         r"(?:\^\(?-?\w+(?:\.\d+)?\)?|[²³])?\)*")
+_TERM = (
+    r"\(*-?(?:" + _NUM + r"(?:[A-Za-z](?![A-Za-z\d]))?|(?<![A-Za-z\d'’])[A-Za-z](?![A-Za-z\d'’]))"
+    r"(?:\^\(?-?\w+(?:\.\d+)?\)?|[²³])?\)*"
+)
 # An operator, `x` between numbers (`3 x 4`), or nothing before a parenthesis (`2(x + 1)`, `(a)(b)`).
 _OP = r"(?:[ \t]*(?:==|!=|<=|>=|[-+*/×÷^=<>≤≥≠])[ \t]*|[ \t]+x[ \t]+(?=\$?\d)|(?=\())"
 _EXPR = _TERM + "(?:" + _OP + _TERM + ")+"
@@ -60,15 +62,22 @@ _SPAN_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("math", re.compile(r"(?<![\\$])\$(?=[^\s$])(?:\\.|[^$\\\n])+?(?<=[^\s\\])\$(?!\d)|\\\(.+?\\\)", re.S)),
     # A GSM8K-style calculator annotation with the expression before it and the result after it, as one span:
     # `48/2 = <<48/2=24>>24`. Translators rewrite these (`<<125+$50=175`), and the answer checker reads them.
-    ("calc", re.compile(r"(?:" + _TERM + "(?:" + _OP + _TERM + r")*[ \t]*=[ \t]*)?<<[^<>\n]{1,300}?>>(?:" + _NUM
-                        + ")?")),
+    (
+        "calc",
+        re.compile(r"(?:" + _TERM + "(?:" + _OP + _TERM + r")*[ \t]*=[ \t]*)?<<[^<>\n]{1,300}?>>(?:" + _NUM + ")?"),
+    ),
     # A final-answer line (`#### 72`), the grader's anchor: the whole line, when what follows is a number.
     ("answer", re.compile(r"^[ \t]*####[ \t]*[-+]?" + _NUM + r"(?:[ \t]*/[ \t]*\d+)?[ \t]*$", re.M)),
     ("url", re.compile(r"\b(?:[a-zA-Z][a-zA-Z0-9+.-]*://|www\.)[^\s<>\"'`]+")),
     ("email", re.compile(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.[A-Za-z]{2,}\b")),
     ("html", re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9:-]*(?:\s+[^<>]*?)?/?>", re.S)),
-    ("placeholder", re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{[A-Za-z0-9_.\[\]:!-]*\}"
-                               r"|%(?:\([A-Za-z0-9_]+\))?[-#0+]*\d*(?:\.\d+)?[sdifeEgGxXocr%]")),
+    (
+        "placeholder",
+        re.compile(
+            r"\{\{.*?\}\}|\{%.*?%\}|\{[A-Za-z0-9_.\[\]:!-]*\}"
+            r"|%(?:\([A-Za-z0-9_]+\))?[-#0+]*\d*(?:\.\d+)?[sdifeEgGxXocr%]"
+        ),
+    ),
     ("equation", re.compile(_EXPR)),
     ("marker", re.compile(r"\[\s*\d+\s*\]")),
 ]
@@ -141,7 +150,7 @@ class SpanMismatch(ValueError):
 
 @dataclass
 class Segment:
-    text: str                 # what the model sees, placeholders numbered from 1
+    text: str  # what the model sees, placeholders numbered from 1
     spans: list[str] = field(default_factory=list)  # original text of placeholder i+1
 
     def restore(self, translation: str) -> str:
@@ -166,10 +175,10 @@ def check_placeholders(translation: str, n: int) -> None:
 
 @dataclass
 class Document:
-    pieces: list[str | int]   # verbatim text, or the index of a segment
+    pieces: list[str | int]  # verbatim text, or the index of a segment
     segments: list[Segment]
     spans: list[Span]
-    source: str = ""          # the text this document was made from (for the post-check after reassembly)
+    source: str = ""  # the text this document was made from (for the post-check after reassembly)
 
     def assemble(self, restored: list[str]) -> str:
         """Join verbatim pieces and the restored segment translations (same order as `segments`)."""
@@ -181,8 +190,27 @@ _STRUCTURE_PREFIX = re.compile(r"^(?:[ \t]*(?:#{1,6}[ \t]+|>[ \t]?|[-*+][ \t]+|\
 _TABLE_SEPARATOR = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|)+[ \t]*(?::?-{3,}:?[ \t]*)?\|?[ \t]*$")
 _RULE = re.compile(r"^[ \t]*([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"')\]]*\s+(?=[^\sa-z])")
-_ABBREVIATIONS = {"e.g.", "i.e.", "etc.", "vs.", "mr.", "mrs.", "ms.", "dr.", "prof.", "st.", "no.", "fig.",
-                  "approx.", "cf.", "al.", "inc.", "ltd.", "jr.", "sr."}
+_ABBREVIATIONS = {
+    "e.g.",
+    "i.e.",
+    "etc.",
+    "vs.",
+    "mr.",
+    "mrs.",
+    "ms.",
+    "dr.",
+    "prof.",
+    "st.",
+    "no.",
+    "fig.",
+    "approx.",
+    "cf.",
+    "al.",
+    "inc.",
+    "ltd.",
+    "jr.",
+    "sr.",
+}
 _CLAUSE_BREAK = re.compile(r"(?<=[;,:])\s+|\s+")
 
 
@@ -207,10 +235,10 @@ def _sentences(text: str) -> list[str]:
     """Split at sentence ends, not after common abbreviations; pieces keep their trailing whitespace."""
     parts, start = [], 0
     for m in _SENTENCE_END.finditer(text):
-        last_word = text[start:m.start()].rsplit(None, 1)[-1].lower() if text[start:m.start()].split() else ""
+        last_word = text[start : m.start()].rsplit(None, 1)[-1].lower() if text[start : m.start()].split() else ""
         if last_word in _ABBREVIATIONS or re.fullmatch(r"(?:[a-z]\.)+", last_word):
             continue
-        parts.append(text[start:m.end()])
+        parts.append(text[start : m.end()])
         start = m.end()
     parts.append(text[start:])
     return [p for p in parts if p]
@@ -254,7 +282,7 @@ class _Builder:
             self.keep(s)
             return
         lead = s[: len(s) - len(s.lstrip())]
-        trail = s[len(s.rstrip()):]
+        trail = s[len(s.rstrip()) :]
         self.keep(lead)
         originals: list[str] = []
         text = []
@@ -280,14 +308,14 @@ def split(text: str, mode: str = "sentence", max_chars: int = 400) -> Document:
     by_char = dict(zip(sentinels, spans))
     masked, pos = [], 0
     for ch, sp in by_char.items():
-        masked.append(text[pos:sp.start] + ch)
+        masked.append(text[pos : sp.start] + ch)
         pos = sp.end
     masked.append(text[pos:])
     b = _Builder(by_char, set(sentinels))
     for line in "".join(masked).splitlines(keepends=True):
         body = line.rstrip("\r\n")
         _split_line(b, body, mode, max_chars)
-        b.keep(line[len(body):])
+        b.keep(line[len(body) :])
     return Document(b.pieces, b.segments, spans, text)
 
 
@@ -305,7 +333,7 @@ def _split_line(b: _Builder, line: str, mode: str, max_chars: int) -> None:
         return
     prefix = _STRUCTURE_PREFIX.match(line).group(0)
     b.keep(prefix)
-    _split_text(b, line[len(prefix):], mode, max_chars)
+    _split_text(b, line[len(prefix) :], mode, max_chars)
 
 
 def _split_text(b: _Builder, text: str, mode: str, max_chars: int) -> None:
@@ -323,14 +351,17 @@ class SubSplit:
     `pieces` are verbatim glue (whitespace, punctuation, placeholders in the segment's own numbering) or the index
     of a part; each part is a segment of its own, with placeholders renumbered from 1 (`numbers[i]` maps part i's
     placeholder j+1 back to the segment's number)."""
+
     pieces: list[str | int]
     parts: list[str]
     numbers: list[list[int]]
 
     def join(self, outputs: list[str]) -> str:
         """The segment's translation from its parts' translations (placeholders back in the segment's numbering)."""
+
         def back(i: int, text: str) -> str:
             return _PLACEHOLDER_BACK.sub(lambda m: _renumber(self.numbers[i], m), text)
+
         return "".join(p if isinstance(p, str) else back(p, outputs[p]) for p in self.pieces)
 
 
@@ -358,7 +389,7 @@ def _cut_clauses(text: str) -> list[tuple[str, bool]]:
     """(piece, translatable) pairs: the text between clause breaks, the breaks themselves verbatim."""
     out, pos = [], 0
     for m in _CLAUSE_END.finditer(text):
-        out += [(text[pos:m.start()], True), (m.group(0), False)]
+        out += [(text[pos : m.start()], True), (m.group(0), False)]
         pos = m.end()
     return out + [(text[pos:], True)]
 
@@ -366,7 +397,7 @@ def _cut_clauses(text: str) -> list[tuple[str, bool]]:
 def _cut_placeholders(text: str) -> list[tuple[str, bool]]:
     out, pos = [], 0
     for m in _PLACEHOLDER_BACK.finditer(text):
-        out += [(text[pos:m.start()], True), (m.group(0), False)]
+        out += [(text[pos : m.start()], True), (m.group(0), False)]
         pos = m.end()
     return out + [(text[pos:], True)]
 
@@ -391,7 +422,7 @@ def _sub_split(pieces: list[tuple[str, bool]]) -> SubSplit:
         numbers = [int(m.group(1)) for m in _PLACEHOLDER_BACK.finditer(core)]
         local = iter(range(1, len(numbers) + 1))
         sub.pieces.append(len(sub.parts))
-        sub.parts.append(_PLACEHOLDER_BACK.sub(lambda m: PLACEHOLDER.format(next(local)), core))
+        sub.parts.append(_PLACEHOLDER_BACK.sub(lambda m: PLACEHOLDER.format(next(local)), core))  # noqa: B023 - used now
         sub.numbers.append(numbers)
-        glue(piece[len(piece.rstrip()):])
+        glue(piece[len(piece.rstrip()) :])
     return sub

@@ -27,10 +27,16 @@ from typing import Collection
 
 from hala.prompts import few_shot_examples, get_template, placeholder_examples
 from hala.translate.cache import Cache, Entry
-from hala.translate.engines.base import Engine, GenSettings, Generation, Prompt
+from hala.translate.engines.base import Engine, Generation, GenSettings, Prompt
 from hala.translate.guards import Guards, verify_text
-from hala.translate.segment import Document, SpanMismatch, SubSplit, check_placeholders, count_placeholders, \
-    split_segment
+from hala.translate.segment import (
+    Document,
+    SpanMismatch,
+    SubSplit,
+    check_placeholders,
+    count_placeholders,
+    split_segment,
+)
 
 # Reasons that mean the model ran on past the translation: the retry also stops at the end of the line.
 _RUNAWAY = {"max_tokens", "repetition", "length_ratio"}
@@ -54,14 +60,18 @@ def build_prompt(template_id: str, text: str, src_lang: str, tgt_lang: str) -> P
     t = get_template(template_id)
     if t.kind == "chat":
         return Prompt(messages=tuple(t.chat_messages(text, src_lang, tgt_lang)), source=text)
-    return Prompt(text=t.completion(text, src_lang, tgt_lang, shots_for(template_id, text, src_lang, tgt_lang)),
-                  source=text)
+    return Prompt(
+        text=t.completion(text, src_lang, tgt_lang, shots_for(template_id, text, src_lang, tgt_lang)), source=text
+    )
 
 
 def prompt_identity(template_id: str, src_lang: str, tgt_lang: str) -> dict:
     """Everything that shapes a prompt, for the cache fingerprint: editing a template invalidates the cache."""
-    return {"template": repr(get_template(template_id)), "examples": few_shot_examples(src_lang, tgt_lang),
-            "placeholder_examples": placeholder_examples(src_lang, tgt_lang)}
+    return {
+        "template": repr(get_template(template_id)),
+        "examples": few_shot_examples(src_lang, tgt_lang),
+        "placeholder_examples": placeholder_examples(src_lang, tgt_lang),
+    }
 
 
 def reason_code(reason: str) -> str:
@@ -74,7 +84,7 @@ class _Outcome:
     reason: str | None
     tokens: int
     tried: tuple[str, ...] = ()  # rungs tried after the first attempt
-    first: str | None = None     # the first attempt's reject reason code (what the counters are keyed by)
+    first: str | None = None  # the first attempt's reject reason code (what the counters are keyed by)
 
 
 LADDER_KEYS = ("retries_by_reason", "splits_by_reason", "fallbacks_by_reason")
@@ -90,10 +100,10 @@ class Translator:
     settings: GenSettings
     guards: Guards
     cache: Cache
-    tokens: int = 0     # generated tokens, every rung included
-    retried: int = 0    # segments generated a second time (whole segments, not split parts)
-    fixed: int = 0      # ... whose second output was accepted
-    fallback: "Translator | None" = None   # second model, tried after retry and split
+    tokens: int = 0  # generated tokens, every rung included
+    retried: int = 0  # segments generated a second time (whole segments, not split parts)
+    fixed: int = 0  # ... whose second output was accepted
+    fallback: "Translator | None" = None  # second model, tried after retry and split
     ladder: Counter = field(default_factory=Counter)  # (counter name, reason code) -> n; see ladder_stats
 
     def prompt(self, text: str) -> Prompt:
@@ -123,8 +133,10 @@ class Translator:
         code = reason_code(reason)
         stop = self.settings.stop if code not in _RUNAWAY else tuple(dict.fromkeys(self.settings.stop + ("\n",)))
         return self.settings.adjusted(
-            repetition_penalty=self.guards.config.retry_repetition_penalty, stop=stop,
-            max_new_tokens=self.settings.max_new_tokens * (2 if code == "max_tokens" else 1))
+            repetition_penalty=self.guards.config.retry_repetition_penalty,
+            stop=stop,
+            max_new_tokens=self.settings.max_new_tokens * (2 if code == "max_tokens" else 1),
+        )
 
     def solve(self, sources: list[str], depth: int = 0, top: bool = True) -> dict[str, _Outcome]:
         """First try, retry and split for distinct `sources` (batched per rung). `top`: these are whole segments
@@ -165,8 +177,9 @@ class Translator:
                     # The joined text is checked as a whole too (placeholders, numbers, script, length).
                     reason = self.review(s, Generation(joined, 0, False))
                     if reason is None:
-                        results[s] = _Outcome(joined, None, o.tokens + sum(solved[p].tokens for p in sub.parts),
-                                              o.tried, o.first)
+                        results[s] = _Outcome(
+                            joined, None, o.tokens + sum(solved[p].tokens for p in sub.parts), o.tried, o.first
+                        )
                         if top:
                             self.ladder["fixed_by_split", ""] += 1
                         continue
@@ -186,8 +199,9 @@ class Translator:
                 self.ladder["fallbacks_by_reason", results[s].first] += 1
                 results[s].tried += ("fallback" if o.reason is None else f"fallback: {reason_code(o.reason)}",)
                 if o.reason is None:
-                    results[s] = _Outcome(o.output, None, results[s].tokens + o.tokens, results[s].tried,
-                                          results[s].first)
+                    results[s] = _Outcome(
+                        o.output, None, results[s].tokens + o.tokens, results[s].tried, results[s].first
+                    )
                     self.ladder["fixed_by_fallback", ""] += 1
             self.tokens += fb.tokens - before
         entries = {s: Entry(o.output, _with_tried(o), o.tokens, shard) for s, o in results.items()}
@@ -200,7 +214,7 @@ class Translator:
         found = self.cache.get_many(unique)
         todo = [s for s in unique if s not in found]
         for i in range(0, len(todo), chunk):
-            found.update(self.run(todo[i:i + chunk]))
+            found.update(self.run(todo[i : i + chunk]))
         return found
 
     def ladder_stats(self) -> dict:

@@ -24,12 +24,16 @@ from hala.errors import HalaError
 class TrimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field(description="model reference to trim (embedded:NAME, directory, hub id)")
-    texts: list[str] = Field(description="record files (pairs or chat samples) whose tokens are kept: the "
-                                         "training data and what the model will translate")
+    texts: list[str] = Field(
+        description="record files (pairs or chat samples) whose tokens are kept: the "
+        "training data and what the model will translate"
+    )
     min_count: int = Field(1, ge=1, description="keep a token seen at least this many times in `texts`")
-    scripts: list[str] = Field(default_factory=lambda: ["latin", "arabic", "digits", "punctuation"],
-                               description="scripts whose single characters are always kept (any word of them "
-                                           "still encodes, as shorter pieces)")
+    scripts: list[str] = Field(
+        default_factory=lambda: ["latin", "arabic", "digits", "punctuation"],
+        description="scripts whose single characters are always kept (any word of them "
+        "still encodes, as shorter pieces)",
+    )
     trust_remote_code: bool = False
 
 
@@ -45,8 +49,10 @@ def record_texts(paths: list[str]) -> Iterator[str]:
             else:
                 yield from (record.src, record.tgt)
         if log.total:
-            raise HalaError(f"{path}: {log.total} unreadable records (first: {log.examples[0]}); "
-                            f"check it with `hala data check {path}`")
+            raise HalaError(
+                f"{path}: {log.total} unreadable records (first: {log.examples[0]}); "
+                f"check it with `hala data check {path}`"
+            )
 
 
 def run(config: TrimConfig, out_dir: Path) -> dict:
@@ -67,14 +73,15 @@ def run(config: TrimConfig, out_dir: Path) -> dict:
         raise HalaError(f"vocab.trim: no text in {', '.join(config.texts)}")
     counts: Counter = Counter()
     for start in range(0, len(texts), 1024):
-        for ids in old_tok(texts[start:start + 1024], add_special_tokens=False)["input_ids"]:
+        for ids in old_tok(texts[start : start + 1024], add_special_tokens=False)["input_ids"]:
             counts.update(ids)
     tokenizer_json = json.loads(tokenizer_file.read_text(encoding="utf-8"))
     kept = kept_token_ids(tokenizer_json, counts, config.min_count, config.scripts)
     new_json, old_to_new = trimmed_tokenizer_json(tokenizer_json, kept)
 
-    model = AutoModelForCausalLM.from_pretrained(source, dtype="auto", use_safetensors=True,
-                                                 trust_remote_code=config.trust_remote_code)
+    model = AutoModelForCausalLM.from_pretrained(
+        source, dtype="auto", use_safetensors=True, trust_remote_code=config.trust_remote_code
+    )
     params_before = sum(p.numel() for p in model.parameters())
     with torch.no_grad():
         trim_model(model, kept, old_to_new)
@@ -87,15 +94,27 @@ def run(config: TrimConfig, out_dir: Path) -> dict:
                 shutil.copy2(source / name, tmp / name)
         write_text(tmp / "tokenizer.json", json.dumps(new_json, ensure_ascii=False))
         new_tok = AutoTokenizer.from_pretrained(tmp)
-        check = verify(old_tok, new_tok, old_to_new, texts if len(texts) <= 20000 else texts[::len(texts) // 20000])
+        check = verify(old_tok, new_tok, old_to_new, texts if len(texts) <= 20000 else texts[:: len(texts) // 20000])
         if check["identical"] != check["texts"]:
-            raise HalaError(f"vocab.trim: the trimmed tokenizer encodes {check['texts'] - check['identical']} of "
-                            f"{check['texts']} texts differently (e.g. {check['examples_different'][:2]}); "
-                            f"this is a bug in hala's trimming, please report it")
-    report = {"model": config.model, "vocab_before": len(tokenizer_json["model"]["vocab"]),
-              "vocab_after": len(kept), "params_before": params_before, "params_after": params_after,
-              "texts": len(texts), "distinct_tokens_seen": len(counts), "min_count": config.min_count,
-              "scripts": config.scripts, "tokenization_check": check}
+            raise HalaError(
+                f"vocab.trim: the trimmed tokenizer encodes {check['texts'] - check['identical']} of "
+                f"{check['texts']} texts differently (e.g. {check['examples_different'][:2]}); "
+                f"this is a bug in hala's trimming, please report it"
+            )
+    report = {
+        "model": config.model,
+        "vocab_before": len(tokenizer_json["model"]["vocab"]),
+        "vocab_after": len(kept),
+        "params_before": params_before,
+        "params_after": params_after,
+        "texts": len(texts),
+        "distinct_tokens_seen": len(counts),
+        "min_count": config.min_count,
+        "scripts": config.scripts,
+        "tokenization_check": check,
+    }
     write_json(out_dir / "trim_report.json", report)
-    return {"outputs": {"model": "model", "report": "trim_report.json"},
-            "metrics": {k: report[k] for k in ("vocab_before", "vocab_after", "params_before", "params_after")}}
+    return {
+        "outputs": {"model": "model", "report": "trim_report.json"},
+        "metrics": {k: report[k] for k in ("vocab_before", "vocab_after", "params_before", "params_after")},
+    }

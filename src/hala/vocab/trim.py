@@ -48,20 +48,26 @@ def bpe_path(token: str, ranks: dict[tuple[str, str], int]) -> list[str]:
     symbols = list(token)
     made = []
     while len(symbols) > 1:
-        best = min(((ranks.get((a, b), None), i) for i, (a, b) in enumerate(zip(symbols, symbols[1:]))
-                    if (a, b) in ranks), default=None)
+        best = min(
+            ((ranks.get((a, b), None), i) for i, (a, b) in enumerate(zip(symbols, symbols[1:])) if (a, b) in ranks),
+            default=None,
+        )
         if best is None:
             break
         _, i = best
-        symbols[i:i + 2] = [symbols[i] + symbols[i + 1]]
+        symbols[i : i + 2] = [symbols[i] + symbols[i + 1]]
         made.append(symbols[i])
     return made
 
 
 def script_characters(scripts: Iterable[str]) -> set[str]:
     """Characters of named scripts whose single-character tokens are always kept."""
-    ranges = {"latin": [(0x20, 0x7E), (0xA0, 0x24F)], "arabic": [(0x600, 0x6FF), (0x750, 0x77F), (0x8A0, 0x8FF)],
-              "digits": [(0x30, 0x39), (0x660, 0x669), (0x6F0, 0x6F9)], "punctuation": [(0x2000, 0x206F)]}
+    ranges = {
+        "latin": [(0x20, 0x7E), (0xA0, 0x24F)],
+        "arabic": [(0x600, 0x6FF), (0x750, 0x77F), (0x8A0, 0x8FF)],
+        "digits": [(0x30, 0x39), (0x660, 0x669), (0x6F0, 0x6F9)],
+        "punctuation": [(0x2000, 0x206F)],
+    }
     out: set[str] = set()
     for name in scripts:
         if name not in ranges:
@@ -71,8 +77,12 @@ def script_characters(scripts: Iterable[str]) -> set[str]:
     return out
 
 
-def kept_token_ids(tokenizer_json: dict, token_counts: Counter, min_count: int = 1,
-                   scripts: Iterable[str] = ("latin", "arabic", "digits", "punctuation")) -> list[int]:
+def kept_token_ids(
+    tokenizer_json: dict,
+    token_counts: Counter,
+    min_count: int = 1,
+    scripts: Iterable[str] = ("latin", "arabic", "digits", "punctuation"),
+) -> list[int]:
     """Sorted ids of the tokens to keep (see module docstring, step 1). `token_counts`: id -> occurrences."""
     model = tokenizer_json["model"]
     if model.get("type") != "BPE":
@@ -86,6 +96,9 @@ def kept_token_ids(tokenizer_json: dict, token_counts: Counter, min_count: int =
         if count >= min_count and tid in by_id:
             keep.add(tid)
             keep.update(vocab[t] for t in bpe_path(by_id[tid], ranks) if t in vocab)
+            # ... and its characters, where BPE starts: without them a character outside `scripts` (Θ in
+            # "Θ(n log n)") falls back to bytes and every merge built on it is lost
+            keep.update(vocab[c] for c in by_id[tid] if c in vocab)
     for token, tid in vocab.items():
         # bytes: any character still encodes; single characters of the scripts asked for: any word of them does
         if _BYTE.match(token) or (len(token) == 1 and (token in chars or token.replace("▁", " ") in chars)):
@@ -107,8 +120,9 @@ def trimmed_tokenizer_json(tokenizer_json: dict, kept: list[int]) -> tuple[dict,
     pairs = _merge_pairs(model)
     model["vocab"] = vocab
     model["merges"] = [[a, b] for a, b in pairs if a in vocab and b in vocab and a + b in vocab]
-    out["added_tokens"] = [{**a, "id": old_to_new[a["id"]]} for a in out.get("added_tokens", [])
-                           if a["id"] in old_to_new]
+    out["added_tokens"] = [
+        {**a, "id": old_to_new[a["id"]]} for a in out.get("added_tokens", []) if a["id"] in old_to_new
+    ]
     _remap_post_processor(out.get("post_processor"), old_to_new)
     return out, old_to_new
 
@@ -147,8 +161,7 @@ def trim_model(model, kept: list[int], old_to_new: dict[int, int]) -> None:
     index = torch.tensor(kept, dtype=torch.long)
     tied = bool(getattr(model.config, "tie_word_embeddings", False))
     old_in = model.get_input_embeddings()
-    new_in = torch.nn.Embedding(len(kept), old_in.weight.shape[1], padding_idx=None,
-                                dtype=old_in.weight.dtype)
+    new_in = torch.nn.Embedding(len(kept), old_in.weight.shape[1], padding_idx=None, dtype=old_in.weight.dtype)
     new_in.weight.data = old_in.weight.data[index].clone()
     if hasattr(old_in, "embed_scale"):  # Gemma's scaled embedding module: keep its class and scale
         old_in.weight = torch.nn.Parameter(new_in.weight.data)
@@ -158,8 +171,9 @@ def trim_model(model, kept: list[int], old_to_new: dict[int, int]) -> None:
         model.set_input_embeddings(new_in)
     if not tied:
         old_out = model.get_output_embeddings()
-        new_out = torch.nn.Linear(old_out.in_features, len(kept), bias=old_out.bias is not None,
-                                  dtype=old_out.weight.dtype)
+        new_out = torch.nn.Linear(
+            old_out.in_features, len(kept), bias=old_out.bias is not None, dtype=old_out.weight.dtype
+        )
         new_out.weight.data = old_out.weight.data[index].clone()
         if old_out.bias is not None:
             new_out.bias.data = old_out.bias.data[index].clone()

@@ -6,10 +6,15 @@ from __future__ import annotations
 import importlib
 
 from hala.errors import ConfigError
-from hala.translate.engines.base import Engine, GenSettings, Generation, Prompt
+from hala.translate.engines.base import Engine, Generation, GenSettings, Prompt
 
-ENGINES = {"hf": "hf:HFEngine", "ct2": "ct2:CT2Engine", "vllm": "vllm:VLLMEngine", "openai": "openai:OpenAIEngine",
-           "echo": "echo:EchoEngine"}
+ENGINES = {
+    "hf": "hf:HFEngine",
+    "ct2": "ct2:CT2Engine",
+    "vllm": "vllm:VLLMEngine",
+    "openai": "openai:OpenAIEngine",
+    "echo": "echo:EchoEngine",
+}
 
 
 def make_engine(name: str, model: str, batch_size: int = 8, **options) -> Engine:

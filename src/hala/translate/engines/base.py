@@ -28,8 +28,8 @@ from typing import Protocol
 @dataclass(frozen=True)
 class Prompt:
     messages: tuple[dict, ...] | None = None  # chat prompt
-    text: str | None = None                   # completion prompt
-    source: str | None = None                 # the segment being translated (for length-aware caps)
+    text: str | None = None  # completion prompt
+    source: str | None = None  # the segment being translated (for length-aware caps)
 
     @property
     def is_chat(self) -> bool:
@@ -50,8 +50,9 @@ class GenSettings:
         new = replace(self, **changes)
         if self.length_ratio is not None and "max_new_tokens" in changes and "length_ratio" not in changes:
             factor = new.max_new_tokens / self.max_new_tokens
-            new = replace(new, length_ratio=self.length_ratio * factor,
-                          length_extra=int(math.ceil(self.length_extra * factor)))
+            new = replace(
+                new, length_ratio=self.length_ratio * factor, length_extra=int(math.ceil(self.length_extra * factor))
+            )
         return new
 
     def limit(self, source_tokens: int | None) -> int:
@@ -61,8 +62,12 @@ class GenSettings:
         return max(1, min(self.max_new_tokens, int(math.ceil(self.length_ratio * source_tokens)) + self.length_extra))
 
     def to_json(self) -> dict:
-        out = {"greedy": True, "max_new_tokens": self.max_new_tokens,
-               "repetition_penalty": self.repetition_penalty, "stop": list(self.stop)}
+        out = {
+            "greedy": True,
+            "max_new_tokens": self.max_new_tokens,
+            "repetition_penalty": self.repetition_penalty,
+            "stop": list(self.stop),
+        }
         if self.length_ratio is not None:
             out["length_cap"] = {"ratio": self.length_ratio, "extra": self.length_extra}
         return out
@@ -71,7 +76,7 @@ class GenSettings:
 @dataclass(frozen=True)
 class Generation:
     text: str
-    tokens: int          # generated tokens (for throughput)
+    tokens: int  # generated tokens (for throughput)
     hit_max_tokens: bool  # stopped by the token limit, not by EOS or a stop string
 
 
@@ -89,8 +94,10 @@ def prompt_limits(tokenizer, prompts: list[Prompt], settings: GenSettings) -> li
     """Each prompt's token limit (`GenSettings.limit`), counting its source with `tokenizer`."""
     if settings.length_ratio is None:
         return [settings.max_new_tokens] * len(prompts)
-    return [settings.limit(None if p.source is None else len(tokenizer(p.source, add_special_tokens=False)
-                                                               ["input_ids"])) for p in prompts]
+    return [
+        settings.limit(None if p.source is None else len(tokenizer(p.source, add_special_tokens=False)["input_ids"]))
+        for p in prompts
+    ]
 
 
 def model_stamp(model_dir: Path) -> str:
@@ -142,8 +149,9 @@ def eos_ids(tokenizer, generation_config=None) -> set[int]:
     return ids
 
 
-def finish(tokenizer, ids: list[int], ends: set[int] | frozenset[int], max_new_tokens: int,
-           stop: tuple[str, ...]) -> Generation:
+def finish(
+    tokenizer, ids: list[int], ends: set[int] | frozenset[int], max_new_tokens: int, stop: tuple[str, ...]
+) -> Generation:
     """Turn generated ids into a Generation: cut at the first end token, decode, trim at stop strings."""
     n = next((i + 1 for i, t in enumerate(ids) if t in ends), None)
     ended = n is not None

@@ -15,8 +15,17 @@ from filelock import FileLock
 from hala.atomic import atomic_dir
 from hala.errors import require
 from hala.models import hala_home, load_tokenizer, resolve_model
-from hala.translate.engines.base import (GenSettings, Generation, Prompt, eos_ids, finish, model_stamp, prompt_ids,
-                                         prompt_limits, stop_token_ids)
+from hala.translate.engines.base import (
+    Generation,
+    GenSettings,
+    Prompt,
+    eos_ids,
+    finish,
+    model_stamp,
+    prompt_ids,
+    prompt_limits,
+    stop_token_ids,
+)
 from hala.translate.engines.options import CT2Options
 
 __all__ = ["CT2Engine", "CT2Options", "converted"]
@@ -34,8 +43,9 @@ def converted(model: str, quantization: str, trust_remote_code: bool = False) ->
     with FileLock(str(target) + ".lock"):
         if not (target / "model.bin").exists():
             with atomic_dir(target) as tmp:
-                conv = ctranslate2.converters.TransformersConverter(str(src), load_as_float16=False,
-                                                                   trust_remote_code=trust_remote_code)
+                conv = ctranslate2.converters.TransformersConverter(
+                    str(src), load_as_float16=False, trust_remote_code=trust_remote_code
+                )
                 conv.convert(str(tmp), quantization=quantization, force=True)
     return target
 
@@ -57,8 +67,9 @@ class CT2Engine:
             gen_config = None
         self.eos = eos_ids(self.tokenizer, gen_config)
         path = converted(model, self.options.compute_type, self.options.trust_remote_code)
-        self.generator = ctranslate2.Generator(str(path), device="cpu", compute_type=self.options.compute_type,
-                                               intra_threads=self.options.threads)
+        self.generator = ctranslate2.Generator(
+            str(path), device="cpu", compute_type=self.options.compute_type, intra_threads=self.options.threads
+        )
 
     def generate(self, prompts: list[Prompt], settings: GenSettings) -> list[Generation]:
         tok = self.tokenizer
@@ -68,11 +79,17 @@ class CT2Engine:
         order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
         out: list[Generation | None] = [None] * len(tokens)
         for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+            batch = order[start : start + self.batch_size]
             results = self.generator.generate_batch(
-                [tokens[i] for i in batch], max_batch_size=self.batch_size, max_length=max(limits[i] for i in batch),
-                sampling_topk=1, repetition_penalty=settings.repetition_penalty, include_prompt_in_result=False,
-                end_token=sorted(ends), return_end_token=True)
+                [tokens[i] for i in batch],
+                max_batch_size=self.batch_size,
+                max_length=max(limits[i] for i in batch),
+                sampling_topk=1,
+                repetition_penalty=settings.repetition_penalty,
+                include_prompt_in_result=False,
+                end_token=sorted(ends),
+                return_end_token=True,
+            )
             for i, r in zip(batch, results):
-                out[i] = finish(tok, r.sequences_ids[0][:limits[i]], ends, limits[i], settings.stop)
+                out[i] = finish(tok, r.sequences_ids[0][: limits[i]], ends, limits[i], settings.stop)
         return out  # type: ignore[return-value]

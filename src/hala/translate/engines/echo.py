@@ -10,7 +10,7 @@ the length-aware limit applies to them, so caps and truncation behave as with a 
 from __future__ import annotations
 
 from hala.errors import HalaError
-from hala.translate.engines.base import GenSettings, Generation, Prompt
+from hala.translate.engines.base import Generation, GenSettings, Prompt
 from hala.translate.engines.options import EchoOptions
 
 _LATIN = "abcdefghijklmnopqrstuvwxyz"

@@ -8,8 +8,16 @@ elsewhere: on a CPU without native bf16 it is emulated, ~4.6× slower than fp32 
 
 from __future__ import annotations
 
-from hala.translate.engines.base import (GenSettings, Generation, Prompt, eos_ids, finish, prompt_ids, prompt_limits,
-                                         stop_token_ids)
+from hala.translate.engines.base import (
+    Generation,
+    GenSettings,
+    Prompt,
+    eos_ids,
+    finish,
+    prompt_ids,
+    prompt_limits,
+    stop_token_ids,
+)
 from hala.translate.engines.options import HFOptions
 
 __all__ = ["HFEngine", "HFOptions"]
@@ -23,8 +31,9 @@ class HFEngine:
 
         o = HFOptions(**options)
         tokenizer = load_tokenizer(model, trust_remote_code=o.trust_remote_code)
-        loaded = load_model(model, dtype=o.dtype or _fast_dtype(o.device), trust_remote_code=o.trust_remote_code,
-                            device=o.device)
+        loaded = load_model(
+            model, dtype=o.dtype or _fast_dtype(o.device), trust_remote_code=o.trust_remote_code, device=o.device
+        )
         self._attach(loaded, tokenizer, batch_size, o)
 
     @classmethod
@@ -46,7 +55,7 @@ class HFEngine:
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out: list[Generation | None] = [None] * len(ids)
         for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+            batch = order[start : start + self.batch_size]
             for i, gen in zip(batch, self._batch([ids[i] for i in batch], [limits[i] for i in batch], settings)):
                 out[i] = gen
         return out  # type: ignore[return-value]
@@ -58,11 +67,18 @@ class HFEngine:
         enc = tok.pad({"input_ids": batch}, padding=True, return_tensors="pt").to(self.model.device)
         ends = eos_ids(tok, self.model.generation_config) | stop_token_ids(tok, settings.stop)
         with torch.no_grad():  # the batch runs to its longest row's limit; each row is cut at its own
-            seqs = self.model.generate(**enc, do_sample=False, max_new_tokens=max(limits),
-                                       repetition_penalty=settings.repetition_penalty,
-                                       eos_token_id=sorted(ends), pad_token_id=tok.pad_token_id,
-                                       top_p=None, top_k=None, temperature=None)
-        new = seqs[:, enc["input_ids"].shape[1]:].tolist()
+            seqs = self.model.generate(
+                **enc,
+                do_sample=False,
+                max_new_tokens=max(limits),
+                repetition_penalty=settings.repetition_penalty,
+                eos_token_id=sorted(ends),
+                pad_token_id=tok.pad_token_id,
+                top_p=None,
+                top_k=None,
+                temperature=None,
+            )
+        new = seqs[:, enc["input_ids"].shape[1] :].tolist()
         return [finish(tok, row[:n], ends, n, settings.stop) for row, n in zip(new, limits)]
 
 

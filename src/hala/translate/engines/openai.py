@@ -31,7 +31,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from hala.errors import HalaError
-from hala.translate.engines.base import GenSettings, Generation, Prompt, trim_at_stop
+from hala.translate.engines.base import Generation, GenSettings, Prompt, trim_at_stop
 from hala.translate.engines.options import OpenAIOptions
 
 __all__ = ["OpenAIEngine", "OpenAIOptions", "Servers"]
@@ -176,11 +176,11 @@ class OpenAIEngine:
                 status, headers, raw = self._request(url, path, payload)
             except ReadTimeout as e:
                 if last:
-                    raise HalaError(f"{url}{path}: no answer after {attempt + 1} attempt(s) ({e})")
+                    raise HalaError(f"{url}{path}: no answer after {attempt + 1} attempt(s) ({e})") from e
                 server_down, wait = False, delay  # busy, not dead: keep it in rotation and back off
             except (ConnectionError, TimeoutError, OSError, http.client.HTTPException) as e:
                 if last:
-                    raise HalaError(f"{url}{path}: no answer after {attempt + 1} attempt(s) ({e})")
+                    raise HalaError(f"{url}{path}: no answer after {attempt + 1} attempt(s) ({e})") from e
                 server_down, wait = True, delay
             else:
                 if status < 400:

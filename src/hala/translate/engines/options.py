@@ -30,27 +30,40 @@ class VLLMOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dtype: str = "auto"
     trust_remote_code: bool = False
-    tensor_parallel_size: int = Field(1, ge=1, description="GPUs one vLLM instance spans (a Ray actor gets as "
-                                                           "many GPUs)")
+    tensor_parallel_size: int = Field(
+        1, ge=1, description="GPUs one vLLM instance spans (a Ray actor gets as many GPUs)"
+    )
     gpu_memory_utilization: float = Field(0.9, gt=0, le=1)
     max_model_len: int | None = None
-    max_num_seqs: int | None = Field(None, ge=1, description="sequences vLLM schedules at once (its default "
-                                                             "if unset); hala keeps about twice this in flight")
+    max_num_seqs: int | None = Field(
+        None,
+        ge=1,
+        description="sequences vLLM schedules at once (its default if unset); hala keeps about twice this in flight",
+    )
     llm_kwargs: dict[str, Any] = Field(default_factory=dict, description="anything else for vllm.LLM(...)")
 
 
 class OpenAIOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    base_url: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8000/v1"],
-                                description="one or more servers (a list, or URLs separated by commas)")
-    api_key_env: str | None = Field("OPENAI_API_KEY", description="name of the variable holding the key "
-                                                                  "(unset: no key sent)")
-    concurrency: int = Field(8, ge=1, description="requests in flight over all servers together, whatever the "
-                                                  "size of an engine call")
-    connect_timeout: float = Field(10.0, gt=0, description="seconds to open a connection (no connection: the "
-                                                           "server is down)")
-    read_timeout: float = Field(600.0, gt=0, description="seconds to wait for an answer (a slow answer is a busy "
-                                                         "server, not a dead one: retried on it with backoff)")
+    base_url: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8000/v1"],
+        description="one or more servers (a list, or URLs separated by commas)",
+    )
+    api_key_env: str | None = Field(
+        "OPENAI_API_KEY", description="name of the variable holding the key (unset: no key sent)"
+    )
+    concurrency: int = Field(
+        8, ge=1, description="requests in flight over all servers together, whatever the size of an engine call"
+    )
+    connect_timeout: float = Field(
+        10.0, gt=0, description="seconds to open a connection (no connection: the server is down)"
+    )
+    read_timeout: float = Field(
+        600.0,
+        gt=0,
+        description="seconds to wait for an answer (a slow answer is a busy "
+        "server, not a dead one: retried on it with backoff)",
+    )
     timeout: float | None = Field(None, gt=0, description="both timeouts at once (older setting)")
     max_retries: int = Field(5, ge=0)
     backoff: float = Field(1.0, ge=0, description="first retry delay in seconds, doubled each time (plus jitter)")
@@ -75,12 +88,20 @@ class OpenAIOptions(BaseModel):
 
 class EchoOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    script: str = Field("arabic", description="arabic: Latin letters become Arabic ones (passes the script "
-                                              "guard); identity: the source unchanged")
+    script: str = Field(
+        "arabic",
+        description="arabic: Latin letters become Arabic ones (passes the script "
+        "guard); identity: the source unchanged",
+    )
 
 
-ENGINE_OPTIONS: dict[str, type[BaseModel]] = {"ct2": CT2Options, "hf": HFOptions, "vllm": VLLMOptions,
-                                              "openai": OpenAIOptions, "echo": EchoOptions}
+ENGINE_OPTIONS: dict[str, type[BaseModel]] = {
+    "ct2": CT2Options,
+    "hf": HFOptions,
+    "vllm": VLLMOptions,
+    "openai": OpenAIOptions,
+    "echo": EchoOptions,
+}
 
 
 def check_options(engine: str, options: dict) -> BaseModel:
@@ -93,5 +114,6 @@ def check_options(engine: str, options: dict) -> BaseModel:
     try:
         return model(**options)
     except ValidationError as e:
-        raise ConfigError(f"{engine} engine options: {describe_validation_error(e)} "
-                          f"(known: {', '.join(model.model_fields)})") from None
+        raise ConfigError(
+            f"{engine} engine options: {describe_validation_error(e)} (known: {', '.join(model.model_fields)})"
+        ) from None

@@ -19,7 +19,7 @@ import threading
 
 from hala.errors import MissingDependency
 from hala.models import load_tokenizer, resolve_model
-from hala.translate.engines.base import GenSettings, Generation, Prompt, prompt_ids, prompt_limits, trim_at_stop
+from hala.translate.engines.base import Generation, GenSettings, Prompt, prompt_ids, prompt_limits, trim_at_stop
 from hala.translate.engines.options import VLLMOptions
 
 __all__ = ["VLLMEngine", "VLLMOptions"]
@@ -60,10 +60,15 @@ class VLLMEngine:
         self.options = o = VLLMOptions(**options)
         path = str(resolve_model(model))
         self.tokenizer = load_tokenizer(model, trust_remote_code=o.trust_remote_code)
-        kwargs = {"dtype": o.dtype, "trust_remote_code": o.trust_remote_code,
-                  "tensor_parallel_size": o.tensor_parallel_size, "gpu_memory_utilization": o.gpu_memory_utilization,
-                  **({"max_model_len": o.max_model_len} if o.max_model_len else {}),
-                  **({"max_num_seqs": o.max_num_seqs} if o.max_num_seqs else {}), **o.llm_kwargs}
+        kwargs = {
+            "dtype": o.dtype,
+            "trust_remote_code": o.trust_remote_code,
+            "tensor_parallel_size": o.tensor_parallel_size,
+            "gpu_memory_utilization": o.gpu_memory_utilization,
+            **({"max_model_len": o.max_model_len} if o.max_model_len else {}),
+            **({"max_num_seqs": o.max_num_seqs} if o.max_num_seqs else {}),
+            **o.llm_kwargs,
+        }
         self.llm = LLM(model=path, **kwargs)
         # Twice what the scheduler runs at once: finished sequences are replaced from the queue without a gap.
         self.prompts_in_flight = 2 * (o.max_num_seqs or DEFAULT_MAX_NUM_SEQS)
@@ -79,8 +84,15 @@ class VLLMEngine:
         with self._tokenize:
             inputs = [{"prompt_token_ids": prompt_ids(self.tokenizer, p)} for p in prompts]
             limits = prompt_limits(self.tokenizer, prompts, settings)
-        params = [SamplingParams(temperature=0.0, max_tokens=n, repetition_penalty=settings.repetition_penalty,
-                                 stop=list(settings.stop) or None) for n in limits]
+        params = [
+            SamplingParams(
+                temperature=0.0,
+                max_tokens=n,
+                repetition_penalty=settings.repetition_penalty,
+                stop=list(settings.stop) or None,
+            )
+            for n in limits
+        ]
         waiter = _Waiter(len(prompts))
         self._requests.put((inputs, params, waiter))
         with self._start:
@@ -91,7 +103,7 @@ class VLLMEngine:
         if waiter.error is not None:
             raise waiter.error
         gens = []
-        for o, n in zip(waiter.outputs, limits):
+        for o in waiter.outputs:
             c = o.outputs[0]
             text, _ = trim_at_stop(c.text, settings.stop)
             gens.append(Generation(text.strip(), len(c.token_ids), c.finish_reason == "length"))
