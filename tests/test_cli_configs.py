@@ -435,6 +435,8 @@ def test_an_empty_input_is_a_warning_and_a_non_zero_exit(tmp_path):
         app, ["translate", str(tmp_path / "empty.jsonl"), "-m", "m", "--engine", "echo", "-o", str(tmp_path / "t")]
     )
     assert res.exit_code == 1 and "warning: translate: no records in" in res.output, res.output
+    res = CliRunner().invoke(app, ["corpus", str(tmp_path / "empty.jsonl"), "-o", str(tmp_path / "c")])
+    assert res.exit_code == 1 and "warning: corpus: no records in" in res.output, res.output
     (tmp_path / "one.tsv").write_text("Hello there, friend.\tمرحبا يا صديقي.\n")
     res = CliRunner().invoke(app, ["filter", str(tmp_path / "one.tsv"), "-o", str(tmp_path / "g"), "-q"])
     assert res.exit_code == 0 and "warning" not in res.output, res.output

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from hala.cli.generate import Extra, Opt, key_values, stage_command
+from hala.cli.generate import Extra, Opt, key_values, refuse_empty_input, stage_command
 
 
 def _prepare(data: dict, extras: dict) -> None:
@@ -41,6 +41,8 @@ def corpus(config: Any, out: Path, cap: list[str], ratio: list[str]) -> None:
         f"{report['examples']} examples from {report['pairs']} pairs in {report['seconds']} s -> {out}; "
         f"{sum(report['rejects'].values())} rejects in {out}/rejects.jsonl"
     )
+    read = sum(c.get("read", 0) for c in report["sources"].values())
+    refuse_empty_input("corpus", [s.ref for s in config.sources], read, sum(report["rejects"].values()))
 
 
 FIELDS = {
