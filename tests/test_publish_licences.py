@@ -197,3 +197,36 @@ def test_model_from_embedded_gemma_carries_its_licence_and_base_model(tmp_path, 
     assert card.data.base_model == ["google/gemma-3-270m"] and card.data.base_model_relation == "finetune"
     assert "Gemma is provided under and subject to the Gemma Terms of Use" in card.text
     assert card.data.eval_results is None and "No evaluation stage of the run evaluated this model" in card.text
+
+
+def test_shipped_mmlu_pairs_list_and_check_both_sides(tmp_path):
+    """The shipped MMLU pairs carry two licences: meta.license (Apache-2.0, AceGPT's Arabic machine translation)
+    and meta.license_src (MIT, Hendrycks et al.'s English side). Both are listed, each where it was read."""
+    from hala.publish.licences import data_finding, problems
+    from hala.publish.rundir import Reference, read_run, shipped_data_dir
+
+    run, _ = make_run(tmp_path, {"license": "MIT"})
+    path = shipped_data_dir() / "mmlu_en_ar_mt.jsonl"
+    n = len(path.read_text(encoding="utf-8").splitlines())
+    f = data_finding(read_run(run), Reference("tr", "input", str(path), "data", False, path), {})
+    assert dict(f.licences) == {"Apache-2.0": n, "MIT": n}
+    assert f.where("MIT") == "records' meta.license_src" and f.where("Apache-2.0") == "records' meta.license"
+    assert problems([f]) == []
+
+
+@pytest.mark.parametrize(
+    "license_src, refused",
+    [("CC-BY-ND-4.0", "forbids derivatives"), ("my-own-terms", "'my-own-terms' not recognised"), ("MIT", None)],
+)
+def test_source_side_licence_is_checked_too(tmp_path, license_src, refused):
+    from huggingface_hub import DatasetCard
+
+    run, _ = make_run(tmp_path, {"license": "Apache-2.0", "license_src": license_src})
+    if refused:
+        with pytest.raises(HalaError, match=refused):
+            build(config(run), tmp_path / "out")
+        return
+    build(config(run), tmp_path / "out")
+    card = DatasetCard.load(tmp_path / "out" / "README.md")
+    assert card.data.license == ["apache-2.0", "mit"]  # both sides' licences in the metadata
+    assert "| MIT | 1 | permissive | records' meta.license_src |" in card.text

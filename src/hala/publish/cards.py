@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from hala.publish.evals import EvalRow, eval_results
 from hala.publish.licences import CUSTOM_TERMS, Finding, model_licence, parse
+from hala.publish.origin import data_text, hub_ids, model_text, origin
 from hala.publish.rundir import Lineage, Run, StageInfo, data_lineage, short, shorten
 
 GEMMA_NOTICE = "Gemma is provided under and subject to the Gemma Terms of Use found at ai.google.dev/gemma/terms."
@@ -104,9 +105,16 @@ def lineage_section(ctx: CardContext) -> str:
     ]
     return (
         "## How it was made\n\nThe stages of the run that this artifact comes from, in order (key = the "
-        "stage's cache key: its type, version, settings and inputs):\n\n"
+        "stage's cache key: its type, version, settings and inputs; settings as the recipe wrote them, where "
+        "`@STAGE/FILE` is a file that stage of the run made):\n\n"
         + table(["stage", "type", "key", "settings", "results"], rows)
     )
+
+
+def _finding_text(run: Run, f: Finding) -> str:
+    if f.role == "published":
+        return "the published records"
+    return model_text(run, f.what) if f.kind == "model" else data_text(run, f.what)
 
 
 def licence_section(ctx: CardContext, published: str) -> str:
@@ -116,13 +124,13 @@ def licence_section(ctx: CardContext, published: str) -> str:
             lic = parse(name)
             rows.append(
                 [
-                    f"`{f.what}`",
+                    _finding_text(ctx.run, f),
                     f.kind + ("" if f.role == "input" else f" ({f.role})"),
                     f"`{f.stage}`",
                     name,
                     n if f.kind == "data" else None,
                     lic.policy,
-                    f.source,
+                    f.where(name),
                 ]
             )
     text = [
@@ -170,15 +178,15 @@ def provenance_section(ctx: CardContext) -> str:
     )
 
 
-def _rows_table(rows: list[EvalRow], mark: bool) -> str:
+def _rows_table(run: Run, rows: list[EvalRow], mark: bool) -> str:
     return table(
         ["model", "evaluated model", "task", "data", "metric", "value", "n"],
         [
             [
                 r.label + (" **(this model)**" if mark and r.this else ""),
-                f"`{r.model}`",
+                model_text(run, r.model),
                 r.task_name,
-                f"`{r.data}`",
+                data_text(run, r.data),
                 r.metric,
                 r.value,
                 r.n,
@@ -196,7 +204,7 @@ def evaluation_section(ctx: CardContext) -> str:
         parts.append(
             table(
                 ["task", "data", "metric", "value", "n", "definition"],
-                [[r.task_name, f"`{r.data}`", r.metric, r.value, r.n, r.definition] for r in own],
+                [[r.task_name, data_text(ctx.run, r.data), r.metric, r.value, r.n, r.definition] for r in own],
             )
         )
     else:
@@ -207,7 +215,7 @@ def evaluation_section(ctx: CardContext) -> str:
             "\n### Comparison\n\nEvery evaluation in the run, side by side (same data, same settings, "
             "as in the run's report):\n"
         )
-        parts.append(_rows_table(ctx.rows, mark=True))
+        parts.append(_rows_table(ctx.run, ctx.rows, mark=True))
     sigs = sorted({r.definition for r in ctx.rows if r.task == "translation" and r.definition})
     if sigs:
         parts.append("\nsacrebleu signatures: " + "; ".join(f"`{s}`" for s in sigs))
@@ -217,7 +225,7 @@ def evaluation_section(ctx: CardContext) -> str:
 def data_table(ctx: CardContext, role: str = "input") -> str:
     rows = [
         [
-            f"`{f.what}`",
+            _finding_text(ctx.run, f),
             f"`{f.stage}`",
             f.records,
             _licences_text(f.licences) or "none in the records (those of the stage's own inputs)",
@@ -240,8 +248,8 @@ def _method(ctx: CardContext) -> list[list]:
         sweep = s.file("sweep.json")
         rows += [
             ["method", f"{merge.get('method', s.config.get('method'))} merge of base and tuned model"],
-            ["base (t = 0)", f"`{short(run, s.config.get('base'))}`"],
-            ["tuned (t = 1)", f"`{short(run, s.config.get('tuned'))}`"],
+            ["base (t = 0)", _model_cell(run, s.config.get("base"))],
+            ["tuned (t = 1)", _model_cell(run, s.config.get("tuned"))],
             ["t", merge.get("t")],
         ]
         if sweep:
@@ -272,7 +280,7 @@ def _method(ctx: CardContext) -> list[list]:
             [
                 "method",
                 f"{v.get('scheme', s.config.get('scheme'))} quantization (llm-compressor, "
-                f"compressed-tensors) of `{short(run, s.config.get('model'))}`",
+                f"compressed-tensors) of {_model_cell(run, s.config.get('model'))}",
             ],
             ["drift checks", "passed" if v.get("passed") else "FAILED"],
         ]
@@ -283,19 +291,25 @@ def _method(ctx: CardContext) -> list[list]:
     return rows
 
 
+def _model_cell(run: Run, value) -> str:
+    """A model a stage started from, for the card: the stage of the run that made it, and what it really is."""
+    o = origin(run, value)
+    return f"{model_text(run, value)}: {o.describe()}" if o.stage else o.describe()
+
+
 def _train_rows(ctx: CardContext, s: StageInfo) -> list[list]:
     c, summary = s.config, s.file("train_summary.json") or {}
     mode = summary.get("mode", c.get("mode", "lora"))
     rows = [
         ["method", "LoRA SFT (adapter merged into the weights)" if mode == "lora" else "full fine-tuning (SFT)"],
-        ["base model", f"`{short(ctx.run, c.get('model'))}`"],
+        ["base model", _model_cell(ctx.run, c.get("model"))],
     ]
     if mode == "lora":
         rows.append(["LoRA", f"r={c.get('lora_r', 16)}, alpha={c.get('lora_alpha', 32)}"])
     rows += [
         [
             "training data",
-            f"`{short(ctx.run, c.get('train'))}`" + (f", dev `{short(ctx.run, c.get('dev'))}`" if c.get("dev") else ""),
+            data_text(ctx.run, c.get("train")) + (f", dev {data_text(ctx.run, c['dev'])}" if c.get("dev") else ""),
         ],
         ["loss", "assistant turns only"],
         ["learning rate", c.get("learning_rate") or f"default ({'2e-4' if mode == 'lora' else '2e-5'})"],
@@ -310,13 +324,11 @@ def _train_rows(ctx: CardContext, s: StageInfo) -> list[list]:
 
 
 def _hub_bases(ctx: CardContext) -> list[str]:
-    """Hub ids of the external models the published model starts from (its own stage's `model` / `base`)."""
-    keys = {"merge": ("base",), "train": ("model",), "quantize": ("model",)}.get(ctx.stage.type, ())
-    wanted = {short(ctx.run, ctx.stage.config.get(k)) for k in keys if ctx.stage.config.get(k)}
-    for s in ctx.lineage.stages:  # a merge of a run's own fine-tune: the fine-tune's base counts too
-        if s.type == "train":
-            wanted.add(short(ctx.run, s.config.get("model")))
-    return sorted({f.hub_id for f in ctx.models if f.what in wanted and f.hub_id})
+    """Hub repo ids of the models the published model was made from (`base_model`): each model reference of its
+    own stage (a merge: base and tuned) followed through the run's stages to the model it started from, so a
+    `@STAGE/model` reference never reaches the metadata; a local model gives none."""
+    keys = {"merge": ("base", "tuned")}.get(ctx.stage.type, ("model",))
+    return hub_ids(ctx.run, [ctx.stage.config.get(k) for k in keys])
 
 
 KIND_WORDS = {"merge": "A merged model", "train": "A fine-tuned model", "quantize": "A quantized model"}
@@ -352,13 +364,13 @@ def model_card(ctx: CardContext):
             "version": ctx.run.hala_version,
         },
     )
-    base_text = ", ".join(f"`{b}`" for b in bases) or "a local model (see below)"
+    made_from = origin(ctx.run, f"@{ctx.stage.name}/model").describe()
     body = [
         f"# {name}",
         "",
         f"{KIND_WORDS.get(ctx.stage.type, 'A model')} made by [hala](https://arxiv.org/abs/2509.14008)'s "
         f"translate-and-tune "
-        f"pipeline: stage `{ctx.stage.name}` of the `{ctx.run.recipe}` recipe run, from {base_text}.",
+        f"pipeline: stage `{ctx.stage.name}` of the `{ctx.run.recipe}` recipe run. Made from {made_from}.",
         "",
         "Every number on this card is read from the run's own stage outputs (the same files its report reads).",
         "",
@@ -371,7 +383,8 @@ def model_card(ctx: CardContext):
         "## Training data",
         "",
         "Data the stages of this model read (records as counted in the files; licences from each record's "
-        "`meta.license` or the file's origin):",
+        "`meta.license` — and `meta.license_src` / `meta.license_tgt` where a pair's sides differ — or the file's "
+        "origin):",
         "",
         data_table(ctx),
         "",
@@ -434,7 +447,7 @@ def _counts_section(ctx: CardContext) -> str:
         if s.type == "translate" and (r := s.file("report.json")):
             reasons = ", ".join(f"{k} {v}" for k, v in (r.get("rejects_by_reason") or {}).items()) or "none"
             rows.append([f"`{s.name}`", "translate", r.get("records"), r.get("translated"), r.get("rejected"), reasons])
-        elif s.type == "filter" and (r := s.file("report.json")):
+        elif s.type == "filter" and (r := s.file("filter_report.json") or s.file("report.json")):  # or an old run's
             reasons = ", ".join(f"{k} {v}" for k, v in (r.get("rejected_by_rule") or {}).items() if v) or "none"
             rows.append([f"`{s.name}`", "filter", r.get("input_pairs"), r.get("kept"), r.get("rejected"), reasons])
         elif s.type == "corpus" and (r := s.file("corpus_report.json")):
@@ -493,7 +506,7 @@ def _translator_section(ctx: CardContext) -> str:
         prov = r.get("provenance") or {}
         guards = s.config.get("guards") or {}
         rows = [
-            ["model", f"`{short(ctx.run, prov.get('model', s.config.get('model')))}`"],
+            ["model", _model_cell(ctx.run, s.config.get("model") or prov.get("model"))],
             ["engine", prov.get("engine", s.config.get("engine"))],
             ["prompt template", prov.get("template", s.config.get("template"))],
             [
@@ -592,7 +605,8 @@ def dataset_card(
         if published.sources
         else "No record names its source.",
         "",
-        "Licences of the published records (`meta.license`): " + (_licences_text(published.licences) or "none"),
+        "Licences of the published records (`meta.license`, and `meta.license_src` / `meta.license_tgt` where a "
+        "pair's sides differ): " + (_licences_text(published.licences) or "none"),
         "",
     ]
     for section in (_counts_section(ctx), _translator_section(ctx), _spans_section(span_stats)):

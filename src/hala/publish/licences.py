@@ -191,6 +191,12 @@ class Finding:
     sources: Counter = field(default_factory=Counter)  # meta.source -> records
     languages: set[str] = field(default_factory=set)
     hub_id: str | None = None  # the Hub model it is (or was converted from), for `base_model`
+    fields: dict[str, set[str]] = field(default_factory=dict)  # licence name -> record meta keys that named it
+
+    def where(self, name: str) -> str:
+        """Where licence `name` of this input was read: the record fields that carry it, else `source`."""
+        keys = self.fields.get(name)
+        return "records' " + ", ".join(f"meta.{k}" for k in sorted(keys)) if keys else self.source
 
 
 def _card_licence(readme: Path, repo_type: str) -> str | None:
@@ -250,8 +256,16 @@ def model_finding(run: Run, ref: Reference) -> Finding:
     return f
 
 
+# Record fields that name a licence. `license` is the record's own (for a translated pair: the target side, e.g.
+# the Arabic machine translation of the shipped MMLU pairs, Apache-2.0); `license_src` / `license_tgt` name the
+# licence of one side when the sides differ (the MMLU pairs' English side is MIT). Every one of them is listed on
+# the card and checked: a pair may only be published when both of its sides may.
+LICENCE_FIELDS = ("license", "license_src", "license_tgt")
+
+
 def scan_records(path: str | Path, f: Finding) -> int:
-    """Count meta.license / meta.source / languages over the records of a file; returns records without a licence."""
+    """Count the licences (every LICENCE_FIELDS key), meta.source and languages over the records of a file;
+    returns the number of records without a `meta.license` of their own."""
     import json
 
     from hala.records import iter_rows
@@ -266,9 +280,11 @@ def scan_records(path: str | Path, f: Finding) -> int:
             except ValueError:
                 meta = {}
         meta = meta if isinstance(meta, dict) else {}
-        if meta.get("license"):
-            f.licences[str(meta["license"])] += 1
-        else:
+        for key in LICENCE_FIELDS:
+            if meta.get(key):
+                f.licences[str(meta[key])] += 1
+                f.fields.setdefault(str(meta[key]), set()).add(key)
+        if not meta.get("license"):
             missing += 1
         if meta.get("source"):
             f.sources[str(meta["source"])] += 1
@@ -277,6 +293,11 @@ def scan_records(path: str | Path, f: Finding) -> int:
                 f.languages.add(row[k])
     f.records = (f.records or 0) + n
     return missing
+
+
+def _fields_text(f: Finding) -> str:
+    used = {k for keys in f.fields.values() for k in keys} or {"license"}
+    return ", ".join(f"meta.{k}" for k in LICENCE_FIELDS if k in used)
 
 
 def data_finding(run: Run, ref: Reference, stage_config: dict) -> Finding:
@@ -303,7 +324,7 @@ def data_finding(run: Run, ref: Reference, stage_config: dict) -> Finding:
         f.source = f"{short(run, path)} no longer exists"
         return f
     missing = scan_records(path, f)
-    f.source = "each record's meta.license"
+    f.source = "each record's " + _fields_text(f)
     if missing and not ref.internal:
         readme = (path if path.is_dir() else path.parent) / "README.md"
         if is_shipped(path):
@@ -343,7 +364,7 @@ def published_finding(run: Run, lineage: Lineage, stage, splits: dict, found: li
 
     f = Finding(f"@{stage.name} records", stage.name, "data", "published")
     missing = sum(scan_records(path, f) for path in splits.values())
-    f.source = "each published record's meta.license"
+    f.source = "each published record's " + _fields_text(f)
     if missing:
         upstream = {s.name for s in data_lineage(run, lineage, stage.name)}
         inherited = [
