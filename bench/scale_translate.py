@@ -2,7 +2,7 @@
 the instant `echo` engine, so what is measured is hala's own work (reading, validating, segmenting and
 protecting, dedup cache, prompts, guards, reassembly, writing, joining), not a model.
 
-    nice -n 15 python bench/scale_translate.py --records 50000,200000,1000000 --json bench/results/scale_translate.json
+    nice -n 19 python bench/scale_translate.py --records 1000,4000,20000 --json bench/results/scale_translate.json
 
 Records look like instruction data (Hermes-3 / Tulu-3 style): 1-3 user/assistant turns, sometimes a system
 prompt; prose, numbered and bulleted lists, fenced code, inline code, $-math and URLs; ~1.9k characters per
@@ -86,7 +86,15 @@ def write_input(path: Path, n: int) -> int:
     return chars
 
 
-def measure(n: int, work: Path, extra: list[str]) -> dict:
+def startup_cpu() -> float:
+    """CPU seconds of a child that only imports the CLI: the fixed start-up cost inside each size's figure."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", "from hala.cli import main"], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def measure(n: int, work: Path, extra: list[str], startup: float = 0.0) -> dict:
     src = work / f"in-{n}.jsonl"
     chars = write_input(src, n)
     out = work / f"out-{n}"
@@ -124,6 +132,8 @@ def measure(n: int, work: Path, extra: list[str]) -> dict:
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "records_per_cpu_s": round(n / cpu, 1),
+        # without the start-up (imports), which small sizes would otherwise be dominated by
+        "records_per_cpu_s_after_startup": round(n / max(cpu - startup, 1e-9), 1),
         "records_per_wall_s": round(n / wall, 1),
         "peak_rss_mb": round(after.ru_maxrss / 1024, 1),  # the largest child so far (Linux: kB)
         "out_dir_mb": round(size / 2**20, 1),
@@ -143,8 +153,9 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="hala-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     rows = []
+    startup = startup_cpu()
     for n in (int(x) for x in args.records.split(",")):
-        rows.append(measure(n, work, args.extra.split()))
+        rows.append(measure(n, work, args.extra.split(), startup))
         print(json.dumps(rows[-1]), flush=True)
         result = {
             "benchmark": "translate machinery, echo engine",
@@ -154,6 +165,7 @@ def main() -> None:
                 "python": platform.python_version(),
                 "load_average_after_last_run": os.getloadavg(),
             },
+            "startup_cpu_s": round(startup, 2),
             "note": "peak_rss_mb is the largest child process so far (ru_maxrss of RUSAGE_CHILDREN): with "
             "sizes in increasing order it is that size's peak",
             "runs": rows,

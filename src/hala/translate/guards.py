@@ -12,6 +12,7 @@ and every number must be in the output as often as in the source. bench/check_pr
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections import Counter
@@ -114,25 +115,88 @@ def target_scripts(lang: str) -> set[str] | None:
 
 def script_share(text: str, scripts: set[str]) -> tuple[float, int]:
     """(share of letters whose Unicode name starts with one of `scripts`, number of letters)."""
-    letters = [ch for ch in text if ch.isalpha()]
-    if not letters:
-        return 0.0, 0
-    hits = sum(1 for ch in letters if unicodedata.name(ch, "").split(" ", 1)[0] in scripts)
-    return hits / len(letters), len(letters)
+    hits, letters = script_counts(text, scripts)
+    return (hits / letters if letters else 0.0), letters
+
+
+class _ScriptTable(dict):
+    """A `str.translate` table for one set of scripts, filled per code point on first sight: a letter of the
+    scripts becomes "h", any other letter "l", a non-letter is deleted. Why: `text.translate(table)` then
+    classifies a whole text in C, where a Python loop calling `unicodedata.name` per letter was the single
+    largest cost of the translate machinery (docs/BENCHMARKS.md). Filled from the same definition as before
+    (`str.isalpha`, first word of the character's name), so it cannot disagree with it."""
+
+    def __init__(self, scripts: frozenset[str]):
+        super().__init__()
+        self.scripts = scripts
+
+    def __missing__(self, cp: int) -> str | None:
+        ch = chr(cp)
+        if not ch.isalpha():
+            value = None
+        else:
+            value = "h" if unicodedata.name(ch, "").split(" ", 1)[0] in self.scripts else "l"
+        self[cp] = value
+        return value
+
+
+_TABLES: dict[frozenset[str], _ScriptTable] = {}
+
+
+def script_counts(text: str, scripts: Collection[str]) -> tuple[int, int]:
+    """(letters of `text` in one of `scripts`, all letters of `text`)."""
+    key = frozenset(scripts)
+    table = _TABLES.get(key)
+    if table is None:
+        table = _TABLES[key] = _ScriptTable(key)
+    marks = text.translate(table)
+    return marks.count("h"), len(marks)
+
+
+@functools.lru_cache(maxsize=1 << 16)  # words recur across segments; the check loops over characters in Python
+def _is_name(word: str) -> bool:
+    return any(ch.isupper() or ch.isdigit() for ch in word)
+
+
+def copied_names(source: str) -> set[str]:
+    """The words of `source` that look like names (a capital letter or a digit)."""
+    return {w for w in set(_WORD.findall(source)) if _is_name(w)}
 
 
 def without_copied_names(source: str, output: str) -> str:
     """`output` minus the words it copied from `source` that look like names (a capital letter or a digit)."""
-    names = {w for w in _WORD.findall(source) if any(ch.isupper() or ch.isdigit() for ch in w)}
+    names = copied_names(source)
     return _WORD.sub(lambda m: "" if m.group(0) in names else m.group(0), output)
+
+
+def _counts_without_names(source: str, output: str, counts: tuple[int, int], scripts: Collection[str]):
+    """`script_counts(without_copied_names(source, output), scripts)`, from the counts of the whole output:
+    minus the letters of each copied name times its occurrences as a whole word of `output` (what
+    `without_copied_names` deletes). Counting words once is cheaper than rebuilding the text word by word."""
+    hits, letters = counts
+    names = copied_names(source)
+    if not names:
+        return counts
+    words = _WORD.findall(output)
+    for word in names.intersection(words):
+        word_hits, word_letters = script_counts(word, scripts)
+        if word_letters:  # (a number copied as is has no letters)
+            n = words.count(word)
+            hits, letters = hits - n * word_hits, letters - n * word_letters
+    return hits, letters
 
 
 # Numbers: digits not glued to a Latin letter (`utf8`, `1st`, `2x` are names or words, not quantities). Eastern
 # Arabic digits and separators count as the same number: `٤٢` is a correct Arabic rendering of `42`.
-_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫٬", "01234567890123456789.,")
-_NUMBER = re.compile(r"(?<![A-Za-z\d.,])\d+(?:[.,]\d+)*(?![A-Za-z\d])")
-_ANY_NUMBER = re.compile(r"(?<![\d.,])\d+(?:[.,]\d+)*(?!\d)")  # in an output: `5 km` may come back as `5km`
+_EASTERN = "٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹٫٬"
+_DIGITS = str.maketrans(_EASTERN, "01234567890123456789.,")
+_HAS_EASTERN = re.compile(f"[{_EASTERN}]")  # translating only texts that have one is far cheaper (Arabic text)
+# The lookbehind comes after the first digit (`\d(?<!X\d)` is `(?<!X)\d`): a pattern that starts with `\d` lets
+# the regex engine skip to the next digit instead of trying every position (2x faster, same matches).
+_NUMBER = re.compile(r"\d(?<![A-Za-z\d.,]\d)\d*(?:[.,]\d+)*(?![A-Za-z\d])")
+_ANY_NUMBER = re.compile(r"\d(?<![\d.,]\d)\d*(?:[.,]\d+)*(?!\d)")  # in an output: `5 km` may come back as `5km`
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_DIGIT = re.compile(r"\d")  # matches a text iff it matches after _DIGITS (which maps digits to digits)
 
 
 # A translation may write a small number as a word, and Arabic often should ("Day 3" -> "اليوم الثالث", "1 clove"
@@ -162,11 +226,22 @@ _AR_WORD = re.compile(r"[\u0621-\u064A]+")
 def numbers(text: str, glued: bool = False) -> Counter:
     """The numbers in `text` as a multiset: `1,000` and `1000` are one number, `1,2,3` three. `glued`: count
     digits glued to a Latin letter too."""
-    out: Counter = Counter()
-    for m in (_ANY_NUMBER if glued else _NUMBER).finditer(text.translate(_DIGITS)):
-        n = m.group(0)
-        out.update([n.replace(",", "")] if _THOUSANDS.fullmatch(n) else n.split(","))
-    return out
+    return Counter(_number_list(text, glued))
+
+
+def _number_list(text: str, glued: bool = False) -> list[str]:
+    """The numbers of `text` in order (`numbers` counts them)."""
+    found: list[str] = []  # counted once at the end: Counter.update per number was most of `numbers`' time
+    if _HAS_EASTERN.search(text):
+        text = text.translate(_DIGITS)
+    for n in (_ANY_NUMBER if glued else _NUMBER).findall(text):
+        if "," not in n:  # (_THOUSANDS needs a comma)
+            found.append(n)
+        elif _THOUSANDS.fullmatch(n):
+            found.append(n.replace(",", ""))
+        else:
+            found.extend(n.split(","))
+    return found
 
 
 def _number_words(text: str) -> Counter:
@@ -184,7 +259,12 @@ def _number_words(text: str) -> Counter:
 def missing_numbers(source: str, output: str) -> list[str]:
     """Numbers of `source` that `output` lacks (or has fewer times); extra numbers in `output` are allowed, and
     so is an Arabic number word for 1-10 in place of the digits."""
-    missing = numbers(source) - numbers(output, glued=True)
+    if not _DIGIT.search(source):  # no number to lose (the common case for prose): skip the counting
+        return []
+    src, out = _number_list(source), _number_list(output, glued=True)
+    if src == out:  # the same numbers in the same order (most outputs): nothing missing, no counting needed
+        return []
+    missing = Counter(src) - Counter(out)
     if missing:
         missing -= _number_words(output)
     return sorted(missing.elements())
@@ -218,11 +298,34 @@ def verify_text(source: str, output: str, skip: Collection[str] = ()) -> str | N
 
 
 def is_loop(text: str) -> bool:
-    if _LOOP.search(text):
-        return True
+    """A unit of 1-40 characters repeated 5+ times in a row (`_LOOP`), or a word 3-gram seen 4+ times.
+
+    `_LOOP` tries 40 unit lengths at every position (~2 us per character: it was the costliest guard), so it runs
+    only where it can match. A repeated unit either mixes blanks and other characters (then one word occurs 4+
+    times), or is all blanks (then there is a run of 5+ blanks), or has no blank (then it lies inside one word:
+    a single character 5 times, or 10+ characters of one word). tests/test_guards_fast.py checks this against
+    `_LOOP` itself."""
     words = text.split()
-    grams = [" ".join(words[i : i + 3]) for i in range(len(words) - 2)]
-    return any(grams.count(g) >= 4 for g in set(grams))
+    if _most_common_count(words) >= 4:  # the general case (a 3-gram seen 4 times needs a word seen 4 times)
+        if _LOOP.search(text):
+            return True
+        return len(words) >= 6 and max(Counter(zip(words, words[1:], words[2:])).values()) >= 4
+    if _BLANKS.search(text):
+        return _LOOP.search(text) is not None
+    if _SAME_CHAR.search(text):
+        return True
+    long_words = [w for w in words if len(w) >= 10]
+    return bool(long_words) and _LOOP.search("\n".join(long_words)) is not None and _LOOP.search(text) is not None
+
+
+_BLANKS = re.compile(r"\s{5}")
+_SAME_CHAR = re.compile(r"(.)\1{4}", re.S)  # a unit of one character (not a blank: see _BLANKS)
+
+
+def _most_common_count(words: list[str]) -> int:
+    if len(words) <= 32:  # counting with list.count is cheaper than building a Counter for a short list
+        return max(map(words.count, set(words)), default=0)
+    return max(Counter(words).values())
 
 
 @dataclass(frozen=True)
@@ -249,13 +352,11 @@ class Guards:
                 yield "length_ratio"
         scripts = target_scripts(self.tgt_lang)
         if scripts:
-            any_share, all_letters = script_share(bare_out, scripts)
-            share, n = (
-                script_share(without_copied_names(bare_src, bare_out), scripts)
-                if c.exempt_copied_names
-                else (any_share, all_letters)
-            )
-            if (n >= c.min_letters and share < c.min_script_share) or (all_letters >= c.min_letters and any_share == 0):
+            counts = script_counts(bare_out, scripts)
+            any_hits, all_letters = counts
+            hits, n = _counts_without_names(bare_src, bare_out, counts, scripts) if c.exempt_copied_names else counts
+            share = hits / n if n else 0.0
+            if (n >= c.min_letters and share < c.min_script_share) or (all_letters >= c.min_letters and any_hits == 0):
                 yield "wrong_script"
         if missing_numbers(bare_src, bare_out):
             yield "numbers"

@@ -82,6 +82,24 @@ _SPAN_PATTERNS: list[tuple[str, re.Pattern]] = [
     ("marker", re.compile(r"\[\s*\d+\s*\]")),
 ]
 _URL_TRAILING = ".,;:!?'\")]}"
+# Substrings without which a kind's pattern cannot match (each names a literal every match contains): most texts
+# lack most of them, and a few `in` tests are far cheaper than a regex search through the whole text.
+# tests/test_translate_protect.py checks each against its pattern.
+_NEEDS: dict[str, tuple[str, ...]] = {
+    "code_block": ("```", "~~~"),
+    "math_block": ("$$", "\\[", "\\begin{"),
+    "inline_code": ("`",),
+    "math": ("$", "\\("),
+    "calc": ("<<",),
+    "answer": ("####",),
+    "url": ("://", "www."),
+    "email": ("@",),
+    "html": ("<",),
+    "placeholder": ("{", "%"),
+    # an equation has an operator of _OP: a sign, `x` between blanks, or a parenthesis
+    "equation": tuple("=<>-+*/×÷^≤≥≠(") + (" x", "\tx"),
+    "marker": ("[",),
+}
 
 # The model-facing placeholder, and the lenient form we accept back (models sometimes add spaces).
 PLACEHOLDER = "[{}]"
@@ -124,23 +142,43 @@ def protected_spans(text: str) -> list[Span]:
     """
     taken: list[Span] = []
     for kind, pattern in _SPAN_PATTERNS:
-        pos = 0
-        while m := pattern.search(text, pos):
-            start, s = _trim_equation(m.group(0)) if kind == "equation" else (0, m.group(0))
-            s = _trim_url(s) if kind == "url" else s
-            if kind == "equation" and not _is_equation(s):
-                pos = m.start() + 1
-                continue
-            span = Span(m.start() + start, m.start() + start + len(s), kind, s)
-            hit = [t for t in taken if span.start < t.end and t.start < span.end]
-            if s and all(span.start <= t.start and t.end <= span.end and len(t.text) < len(s) for t in hit):
-                taken = [t for t in taken if t not in hit] + [span]
-                pos = span.end
-            else:
-                # A match straddling a taken span (a `$$` inside a code block paired with one outside) must not
-                # hide a real match that starts inside it: search again one character further.
-                pos = m.start() + 1
+        if not any(needed in text for needed in _NEEDS[kind]):
+            continue
+        for start, end in _lines_needing(text, _NEEDS[kind]) if kind == "equation" else [(0, len(text))]:
+            taken = _match_kind(kind, pattern, text, start, end, taken)
     return sorted(taken, key=lambda sp: sp.start)
+
+
+def _lines_needing(text: str, needed: tuple[str, ...]) -> list[tuple[int, int]]:
+    """(start, end) of each line of `text` holding one of `needed`. An equation never spans a line (its pattern
+    matches no newline), so it is searched for only in the lines that can hold one: most prose lines have no
+    operator, and the equation pattern was the costliest one to run through a whole text."""
+    out, pos = [], 0
+    for line in text.split("\n"):
+        if any(n in line for n in needed):
+            out.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return out
+
+
+def _match_kind(kind: str, pattern: re.Pattern, text: str, pos: int, end: int, taken: list[Span]) -> list[Span]:
+    """`taken` with the matches of one kind in text[pos:end] added (see protected_spans)."""
+    while m := pattern.search(text, pos, end):
+        start, s = _trim_equation(m.group(0)) if kind == "equation" else (0, m.group(0))
+        s = _trim_url(s) if kind == "url" else s
+        if kind == "equation" and not _is_equation(s):
+            pos = m.start() + 1
+            continue
+        span = Span(m.start() + start, m.start() + start + len(s), kind, s)
+        hit = [t for t in taken if span.start < t.end and t.start < span.end]
+        if s and all(span.start <= t.start and t.end <= span.end and len(t.text) < len(s) for t in hit):
+            taken = [t for t in taken if t not in hit] + [span]
+            pos = span.end
+        else:
+            # A match straddling a taken span (a `$$` inside a code block paired with one outside) must not
+            # hide a real match that starts inside it: search again one character further.
+            pos = m.start() + 1
+    return taken
 
 
 # ------------------------------------------------------------------------------------------ document model
@@ -227,16 +265,23 @@ def _pua_sentinels(text: str, n: int) -> list[str]:
     return out
 
 
-def _has_words(s: str, sentinels: set[str]) -> bool:
-    return any(ch.isalpha() and ch not in sentinels for ch in s)
+# Every sentinel (_pua_sentinels) is in this range; so may be a text's own private-use characters.
+_SENTINEL = re.compile("[\U000f0000-\U0010fffd]")
+_INITIALS = re.compile(r"(?:[a-z]\.)+")
+
+
+def _has_words(s: str) -> bool:
+    # Sentinels are private-use characters, never letters (tests/test_translate_segment.py checks it).
+    return any(map(str.isalpha, s))
 
 
 def _sentences(text: str) -> list[str]:
     """Split at sentence ends, not after common abbreviations; pieces keep their trailing whitespace."""
     parts, start = [], 0
     for m in _SENTENCE_END.finditer(text):
-        last_word = text[start : m.start()].rsplit(None, 1)[-1].lower() if text[start : m.start()].split() else ""
-        if last_word in _ABBREVIATIONS or re.fullmatch(r"(?:[a-z]\.)+", last_word):
+        words = text[start : m.start()].rsplit(None, 1)
+        last_word = words[-1].lower() if words else ""
+        if last_word in _ABBREVIATIONS or _INITIALS.fullmatch(last_word):
             continue
         parts.append(text[start : m.end()])
         start = m.end()
@@ -262,14 +307,19 @@ def _fit(sentence: str, max_chars: int) -> list[str]:
 
 
 class _Builder:
-    def __init__(self, spans: dict[str, Span], sentinels: set[str]):
+    def __init__(self, spans: dict[str, Span]):
         self.pieces: list[str | int] = []
         self.segments: list[Segment] = []
-        self.spans, self.sentinels = spans, sentinels
+        self.spans = spans  # sentinel character -> the span it stands for
+
+    def _unmask(self, m: re.Match) -> str:
+        sp = self.spans.get(m.group(0))
+        return m.group(0) if sp is None else sp.text
 
     def keep(self, s: str) -> None:
         if s:
-            s = "".join(self.spans[ch].text if ch in self.spans else ch for ch in s)
+            # A regex finds the (rare) sentinels; a loop over every character was a large share of split().
+            s = _SENTINEL.sub(self._unmask, s) if self.spans else s
             if self.pieces and isinstance(self.pieces[-1], str):
                 self.pieces[-1] += s
             else:
@@ -278,22 +328,24 @@ class _Builder:
     def translate(self, s: str) -> None:
         """Add `s` as a segment, keeping its surrounding whitespace verbatim (or keep it whole if wordless)."""
         core = s.strip()
-        if not _has_words(core, self.sentinels):
+        if not _has_words(core):
             self.keep(s)
             return
         lead = s[: len(s) - len(s.lstrip())]
         trail = s[len(s.rstrip()) :]
         self.keep(lead)
         originals: list[str] = []
-        text = []
-        for ch in core:
-            if ch in self.spans:
-                originals.append(self.spans[ch].text)
-                text.append(PLACEHOLDER.format(len(originals)))
-            else:
-                text.append(ch)
+
+        def placeholder(m: re.Match) -> str:
+            sp = self.spans.get(m.group(0))
+            if sp is None:  # the text's own private-use character
+                return m.group(0)
+            originals.append(sp.text)
+            return PLACEHOLDER.format(len(originals))
+
+        text = _SENTINEL.sub(placeholder, core) if self.spans else core
         self.pieces.append(len(self.segments))
-        self.segments.append(Segment("".join(text), originals))
+        self.segments.append(Segment(text, originals))
         self.keep(trail)
 
 
@@ -311,7 +363,7 @@ def split(text: str, mode: str = "sentence", max_chars: int = 400) -> Document:
         masked.append(text[pos : sp.start] + ch)
         pos = sp.end
     masked.append(text[pos:])
-    b = _Builder(by_char, set(sentinels))
+    b = _Builder(by_char)
     for line in "".join(masked).splitlines(keepends=True):
         body = line.rstrip("\r\n")
         _split_line(b, body, mode, max_chars)
