@@ -32,6 +32,7 @@ ORDER = [
     "corpus",
     "decontam",
     "vocab",
+    "prune",
     "train",
     "merge",
     "eval",

@@ -3,6 +3,11 @@
 Each entry points at a stage's pydantic config class and its `run(config, out_dir) -> dict` function. They are
 imported lazily (`module:attr`) so validating a recipe does not import torch for stages it does not use.
 `VERSION` is part of every stage key: bump it when a stage's outputs change for the same config.
+
+Where a stage lives follows its name and command: stage `X` / `X.Y` is run by `hala X [Y]` (hala/cli/X.py) and
+lives in `hala.X`, except where that name is taken: `eval.*` lives in `hala.evaluate` (`eval` is a Python
+builtin), `filter` in `hala.filters` (`filter` too), and `data.*` in `hala.sources` (hala/data/ holds the data
+files shipped with hala, not code) with one module per stage, `data.Y` in `hala.sources.Y`.
 """
 
 from __future__ import annotations
@@ -53,8 +58,8 @@ def get_stage_type(name: str) -> StageType:
 for _stage in [
     StageType(
         "data.packages",
-        "hala.sources.stage:PackagePairsConfig",
-        "hala.sources.stage:run",
+        "hala.sources.packages:PackagePairsConfig",
+        "hala.sources.packages:run",
         description="human-translated pairs from installed PyPI packages",
     ),
     StageType(
@@ -65,8 +70,8 @@ for _stage in [
     ),
     StageType(
         "data.mix",
-        "hala.sources.chat:ChatMixConfig",
-        "hala.sources.chat:run_mix",
+        "hala.sources.mix:ChatMixConfig",
+        "hala.sources.mix:run",
         description="concatenate chat-sample files into one training set (cap per input, dedup by id)",
     ),
     StageType(
@@ -105,6 +110,12 @@ for _stage in [
         "hala.vocab.stage:TrimConfig",
         "hala.vocab.stage:run",
         description="a copy of a model whose vocabulary keeps only the tokens its languages need",
+    ),
+    StageType(
+        "prune.layers",
+        "hala.prune.stage:PruneConfig",
+        "hala.prune.stage:run",
+        description="a copy of a model without its least influential decoder layers (Block Influence)",
     ),
     StageType(
         "train",

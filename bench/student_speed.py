@@ -1,0 +1,100 @@
+"""Student vs teacher speed, measured side by side: a finished run's held-out teacher and student evals run
+again, alternately (teacher, student, teacher, student, ...), with the run's own settings, so load on a shared
+machine hits both alike. chrF++ is recomputed too (greedy and pinned dtypes: it must equal the run's figures
+on the same sentences).
+
+    python bench/student_speed.py RUN_DIR [--limit 100] [--rounds 2] [--json bench/results/student_speed.json]
+
+Speed is sentences per CPU-second of generation (model loading excluded), as in the run's evals; the ratio is
+the student's over the teacher's, per round and direction, and its median over the rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+
+def heldout_evals(run_dir: Path) -> dict[str, dict]:
+    """{role: settings} of the run's held-out teacher and student evals, models resolved to directories."""
+    found = {}
+    for stage in sorted(run_dir.glob("*/stage.json")):
+        info = json.loads(stage.read_text())
+        cfg = info.get("config") or {}
+        if (
+            info.get("type") != "eval.translation"
+            or not cfg.get("heldout")
+            or cfg.get("role")
+            not in (
+                "teacher",
+                "student",
+            )
+        ):
+            continue
+        result = json.loads((stage.parent / "eval_translation.json").read_text())
+        found[cfg["role"]] = {**cfg, "model": result["model"], "_result": result}
+    missing = {"teacher", "student"} - set(found)
+    if missing:
+        sys.exit(f"{run_dir}: no finished held-out eval with role {', '.join(sorted(missing))}")
+    return found
+
+
+def measure(settings: dict, limit: int, out: Path) -> dict:
+    cfg = {k: v for k, v in settings.items() if not k.startswith("_")} | {"limit": limit}
+    config = out.with_suffix(".json")
+    config.write_text(json.dumps(cfg))
+    cmd = [sys.executable, "-m", "hala.cli", "eval", "translation", "--config", str(config), "--out", str(out)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return json.loads((out / "eval_translation.json").read_text())["directions"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--limit", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    evals = heldout_evals(args.run_dir)
+    rounds = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in range(args.rounds):
+            got = {role: measure(evals[role], args.limit, Path(tmp) / f"{role}{r}") for role in ("teacher", "student")}
+            rounds.append(got)
+            for d in got["teacher"]:
+                t, s = got["teacher"][d], got["student"][d]
+                ratio = s["sentences_per_cpu_second"] / t["sentences_per_cpu_second"]
+                print(
+                    f"round {r + 1} {d}: teacher {t['sentences_per_cpu_second']:.3f} sent/CPU-s "
+                    f"(chrF++ {t['chrf']:.2f}), student {s['sentences_per_cpu_second']:.3f} "
+                    f"(chrF++ {s['chrf']:.2f}): {ratio:.2f}x",
+                    flush=True,
+                )
+    summary = {}
+    for d in rounds[0]["teacher"]:
+        ratios = [
+            g["student"][d]["sentences_per_cpu_second"] / g["teacher"][d]["sentences_per_cpu_second"] for g in rounds
+        ]
+        summary[d] = {
+            "speed_ratio_median": round(statistics.median(ratios), 3),
+            "speed_ratios": [round(x, 3) for x in ratios],
+            "chrf_teacher": rounds[0]["teacher"][d]["chrf"],
+            "chrf_student": rounds[0]["student"][d]["chrf"],
+            "n": rounds[0]["teacher"][d]["n"],
+        }
+        print(f"{d}: median speed ratio {summary[d]['speed_ratio_median']:.2f}x over {len(ratios)} rounds")
+    result = {"run_dir": str(args.run_dir), "limit": args.limit, "rounds": rounds, "summary": summary}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
