@@ -99,7 +99,7 @@ def test_config_file_then_options_then_set(tmp_path, captured):
     cfg = tmp_path / "eval.yaml"
     cfg.write_text(
         "data: corpus/test\nbatch_size: 3\nmax_new_tokens: 7\nlabel: file\nlimit: 4\n"
-        "engine_options: {compute_type: int8, beam_size: 2}\n"
+        "engine_options: {compute_type: int8, threads: 2}\n"
     )
     res = CliRunner().invoke(
         app,
@@ -133,7 +133,7 @@ def test_config_file_then_options_then_set(tmp_path, captured):
     assert config.batch_size == 3  # --config over the default
     assert config.max_new_tokens == 9 and config.limit == 5 and config.engine == "ct2"  # options over --config
     assert config.label == "set"  # --set over everything
-    assert config.engine_options == {"compute_type": "float32", "beam_size": 2}  # one nested key replaced
+    assert config.engine_options == {"compute_type": "float32", "threads": 2}  # one nested key replaced
     assert config.template == "hala" and config.data == "corpus/test"  # untouched: default / file
     # a text field keeps the text as typed (not the number or the YAML 1.1 boolean it also reads as)
     assert config.comet_model == "2024" and config.src_lang == "no" and config.worst_k == 3

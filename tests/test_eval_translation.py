@@ -155,12 +155,13 @@ def test_translations_come_from_the_translate_api_in_resumable_chunks(tmp_path, 
         tgt_lang="xx",
         template="few-shot",
         cache=cache,
-        engine_options={"temperature": 0.0, "segment": "none"},
+        engine_options={"temperature": 0.0, "segment": "line", "length_cap": {"ratio": 2.0, "extra": 8}},
     )
     monkeypatch.setattr(tr, "translate_sources", _with_chunk(tr.translate_sources, 4))
     r = evaluate_translation("my-model", pairs, **kw)
     assert len(fake.engines) == 1 and fake.engines[0] == ("hf", "my-model", {"temperature": 0.0})
-    assert [len(c[0]) for c in fake.calls] == [4, 2] and fake.calls[0][1]["segment"] == "none"
+    assert [len(c[0]) for c in fake.calls] == [4, 2] and fake.calls[0][1]["segment"] == "line"
+    assert fake.calls[0][1]["length_cap"] == (2.0, 8)  # {ratio, extra} or [ratio, extra]: the call takes a pair
     assert fake.calls[0][1]["template"] == "few-shot" and fake.calls[0][1]["tgt_lang"] == "xx"
     assert r["rejected"] == 1 and r["sentences"][5]["rejected"] == "guard: wrong script"
     assert r["chrf"] < 100 and r["sentences"][0]["chrf"] == pytest.approx(100)

@@ -59,6 +59,8 @@ VOLATILE = {
     "stage.json",
     "report.json",
     "report.md",
+    "filter_report.json",
+    "filter_report.md",
     "train_log.jsonl",
     "trainer_state.json",
     "metrics.json",

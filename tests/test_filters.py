@@ -158,7 +158,7 @@ def test_semantic_without_model_is_skipped_with_reason(tmp_path):
     write_records(inp, [pair("Save", "حفظ")])
     report = run(FilterConfig(inputs=[str(inp)], rules=["semantic"], progress=False), tmp_path / "out")
     assert report["kept"] == 1 and report["rules"][0]["skipped"]
-    assert "Skipped: no embedding model" in (tmp_path / "out" / "report.md").read_text()
+    assert "Skipped: no embedding model" in (tmp_path / "out" / "filter_report.md").read_text()
 
 
 def test_semantic_with_a_transformers_encoder_scores_pairs(tiny_model):
@@ -236,7 +236,7 @@ def test_chain_counts_sum_to_input_minus_kept_and_every_reject_is_logged(tmp_pat
     assert any(r["reason"].startswith("invalid JSON") and r["line"] == 13 for r in rejects)
     kept = [json.loads(line)["id"] for line in (tmp_path / "out" / "kept.jsonl").read_text().splitlines()]
     assert kept == ["g1", "g2", "g3"]
-    md = (tmp_path / "out" / "report.md").read_text()
+    md = (tmp_path / "out" / "filter_report.md").read_text()
     assert "| `langid` |" in md and "looks like 'fr'" in md and "**9**" in md
 
 
@@ -265,7 +265,8 @@ def test_cli_filter_prints_counts_and_writes_outputs(tmp_path):
     result = CliRunner().invoke(app, ["filter", str(inp), "--out", str(tmp_path / "o"), "-c", str(cfg), "-q"])
     assert result.exit_code == 0, result.output
     assert "total      2 = 12 in − 10 kept" in result.output
-    assert json.loads((tmp_path / "o" / "report.json").read_text())["rejected_by_rule"] == {"empty": 1, "identical": 1}
+    report = json.loads((tmp_path / "o" / "filter_report.json").read_text())
+    assert report["rejected_by_rule"] == {"empty": 1, "identical": 1}
     shown = CliRunner().invoke(app, ["filter", "--show-config"])
     assert shown.exit_code == 0 and "langid:" in shown.output
     bad = CliRunner().invoke(app, ["filter", str(inp), "--out", str(tmp_path / "o2"), "-c", str(tmp_path / "no.yaml")])

@@ -16,7 +16,7 @@ def test_default_chain_on_shared_l10n_and_tatoeba(shared_data, tmp_path):
     inputs = [f"l10n={shared_data / 'l10n-en-ar'}", f"tatoeba={shared_data / 'tatoeba-ara-eng'}"]
     result = CliRunner().invoke(app, ["filter", *inputs, "--out", str(out), "-q"])
     assert result.exit_code == 0, result.output
-    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    report = json.loads((out / "filter_report.json").read_text(encoding="utf-8"))
     n_in, kept = report["input_pairs"], report["kept"]
     assert n_in > 40_000 and 0.5 * n_in < kept < n_in  # 31.7k catalog entries + 10,305 Tatoeba lines
     by_rule = report["rejected_by_rule"]

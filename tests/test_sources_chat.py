@@ -74,7 +74,8 @@ def test_missing_column_is_a_named_reject(tmp_path):
 
 
 def test_mix_concatenates_caps_and_dedups(tmp_path):
-    from hala.sources.chat import ChatMixConfig, run_mix
+    from hala.sources.mix import ChatMixConfig
+    from hala.sources.mix import run as run_mix
 
     def sample(i):
         return {
@@ -88,4 +89,36 @@ def test_mix_concatenates_caps_and_dedups(tmp_path):
     out = run_mix(ChatMixConfig(inputs=[a, b], cap_per_input=2), tmp_path / "o")
     ids = [s.id for s in read_records(tmp_path / "o" / "samples.jsonl", "chat")]
     assert ids == ["s1", "s2", "s4"]
-    assert out["metrics"]["per_input"] == {a: 2, b: 1} and out["metrics"]["rejected"] == 1
+    assert [(x["input"], x["kept"]) for x in out["metrics"]["per_input"]] == [(a, 2), (b, 1)]
+    assert out["metrics"]["rejected"] == 1
+
+
+def _sample(i, q=None):
+    return {
+        "id": f"s{i}",
+        "messages": [{"role": "user", "content": q or f"q{i}"}, {"role": "assistant", "content": f"a{i}"}],
+        "meta": {},
+    }
+
+
+def test_mix_counts_each_input_by_position_and_totals_what_it_wrote(tmp_path):
+    """Per-input counts: one entry per input in order (an input listed twice is two entries, not one key
+    overwritten), each with what it kept and what it lost and why; `samples` is what samples.jsonl holds."""
+    from hala.sources.mix import ChatMixConfig
+    from hala.sources.mix import run as run_mix
+
+    a = _jsonl(tmp_path / "a.jsonl", [_sample(1), _sample(2), _sample(3)])
+    bad = tmp_path / "b.jsonl"
+    bad.write_text(json.dumps(_sample(2)) + "\nnot json\n" + json.dumps(_sample(4)) + "\n", encoding="utf-8")
+    out = run_mix(ChatMixConfig(inputs=[a, str(bad), a], cap_per_input=3), tmp_path / "o")
+    written = [s.id for s in read_records(tmp_path / "o" / "samples.jsonl", "chat")]
+    assert written == ["s1", "s2", "s3", "s4"]
+    m = out["metrics"]
+    assert m["samples"] == len(written) == m["records_out"]
+    assert m["per_input"] == [
+        {"input": a, "kept": 3, "duplicates": 0, "rejected": 0},
+        {"input": str(bad), "kept": 1, "duplicates": 1, "rejected": 1},
+        {"input": a, "kept": 0, "duplicates": 3, "rejected": 0},
+    ]
+    assert m["rejected"] == 5 and m["records_in"] == 4 + 5
+    assert m["rejected_by_reason"] == {"duplicate id": 4, "invalid JSON": 1}

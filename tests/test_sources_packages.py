@@ -49,3 +49,33 @@ def test_cli_data_packages_writes_pair_jsonl(tmp_path):
     assert result.exit_code == 0, result.output
     assert "django:" in result.output and "total:" in result.output
     assert sum(1 for _ in read_records(out, "pair")) >= 1500
+
+
+def test_stage_and_cli_write_the_same_pairs_and_count_what_they_wrote(tmp_path):
+    """`hala data packages --out` and the `data.packages` stage are one path (`write_pairs`); with a limit the
+    per-source counts are of the pairs written (the source being read when the limit is reached included)."""
+    from typer.testing import CliRunner
+
+    from hala.cli import app
+    from hala.sources.packages import PackagePairsConfig, run
+
+    summary = run(PackagePairsConfig(sources=["pycountry", "babel"], limit=300), tmp_path / "stage")
+    assert summary["metrics"]["pairs"] == 300
+    assert sum(summary["metrics"]["per_source"].values()) == 300
+    out = tmp_path / "cli.jsonl"
+    result = CliRunner().invoke(
+        app, ["data", "packages", "--source", "pycountry", "--source", "babel", "--limit", "300", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == (tmp_path / "stage" / "pairs.jsonl").read_bytes()
+
+
+def test_unknown_package_source_is_a_config_error(tmp_path):
+    import pytest
+
+    from hala.errors import ConfigError
+    from hala.sources.packages import PackagePairsConfig, run
+
+    with pytest.raises(ConfigError, match="sources: unknown package source 'nope'"):
+        run(PackagePairsConfig(sources=["nope"]), tmp_path)
+    assert not (tmp_path / "pairs.jsonl").exists()

@@ -3,6 +3,9 @@
 A writer works on a temporary sibling (same filesystem, so the final `os.replace` is atomic) and renames it
 into place only when it finished without error. Readers therefore never see half-written outputs, and an
 interrupted job leaves at most a `*.tmp*` sibling behind that the next run overwrites.
+
+This is the only module that renames anything into place (`os.replace`): tests/test_atomic.py fails on a call
+anywhere else in src/hala, so a new writer uses `atomic_path`, `atomic_dir`, `AtomicFile` or `replace_dir`.
 """
 
 from __future__ import annotations
@@ -89,6 +92,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+class AtomicFile:
+    """`atomic_path` for a writer whose lifetime is not one `with` block (a rejects log opened at the first
+    reject, a record writer closed by its owner): `tmp` is the temporary sibling to write, `commit()` puts it at
+    `path`, `discard()` removes it and leaves `path` as it was. Either is final; a second call does nothing."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._ctx: contextlib.AbstractContextManager[Path] | None = atomic_path(self.path)
+        self.tmp: Path = self._ctx.__enter__()
+
+    def commit(self) -> None:
+        ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            ctx.__exit__(None, None, None)
+
+    def discard(self) -> None:
+        ctx, self._ctx = self._ctx, None
+        if ctx is not None:
+            aborted = RuntimeError("write discarded")
+            with contextlib.suppress(RuntimeError):
+                ctx.__exit__(RuntimeError, aborted, None)
 
 
 def replace_dir(src: Path, dst: Path) -> None:

@@ -36,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from hala.atomic import atomic_path, remove_stale, write_error
+from hala.atomic import AtomicFile, atomic_path, remove_stale, write_error
 from hala.errors import InputError, describe_validation_error  # noqa: F401 - re-exported: the record readers' one formatter
 
 
@@ -85,6 +85,14 @@ class Pair(BaseModel):
         return v.lower()
 
 
+# A pair as the readers of hala.sources stream it, to every stage that reads parallel text (filter, corpus, eval
+# translation): the record as a plain dict in the `Pair` schema, not a `Pair` object (the filter stage streams
+# millions of pairs; the readers validate each row against `Pair` once), and where it was read (file or reference,
+# line/row or None). The location is what a Pair cannot carry: its `meta` belongs to the record (filter writes kept
+# pairs unchanged), but rejects must still say `file:line`. There is no other pair shape: `Pair` is the schema,
+# `PairRow` the streamed view of it.
+PairRow = tuple[dict, str, "int | None"]
+
 Record = Union[ChatSample, Pair]
 SCHEMAS: dict[str, type[BaseModel]] = {"chat": ChatSample, "pair": Pair}
 
@@ -125,7 +133,8 @@ class Reject:
 class RejectLog:
     """Collects rejects: counts them, and (when given a path) streams them to a JSONL file.
 
-    The file is written to a temporary name and renamed on `close()` so it is atomic like every artifact.
+    The file is written to a temporary sibling (`hala.atomic.AtomicFile`) and published on `close()`, so it is
+    atomic like every artifact.
     `keep_empty`: with no reject, `close()` still writes an empty file, replacing one from an earlier run (a stage
     that lists its rejects file as an output must not leave an old run's rejects behind).
     """
@@ -136,7 +145,7 @@ class RejectLog:
     max_examples: int = 20
     keep_empty: bool = False
     _fh: Any = None
-    _tmp: Path | None = None
+    _file: AtomicFile | None = None
 
     def add(self, reject: Reject) -> None:
         key = reject.reason.split(":", 1)[0]
@@ -145,10 +154,8 @@ class RejectLog:
             self.examples.append(reject)
         if self.path is not None:
             if self._fh is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                remove_stale(self.path)  # a killed run's partial rejects file
-                self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-                self._fh = open(self._tmp, "w", encoding="utf-8")
+                self._file = AtomicFile(self.path)  # also removes a killed run's partial rejects file
+                self._fh = open(self._file.tmp, "w", encoding="utf-8")
             try:
                 self._fh.write(json.dumps(reject.to_json(), ensure_ascii=False, default=str) + "\n")
             except OSError as e:
@@ -161,8 +168,8 @@ class RejectLog:
         except OSError:
             pass
         self._fh = None
-        if self._tmp is not None:
-            self._tmp.unlink(missing_ok=True)
+        if self._file is not None:
+            self._file.discard()
 
     @property
     def total(self) -> int:
@@ -177,7 +184,7 @@ class RejectLog:
         if self._fh is not None:
             try:
                 self._fh.close()
-                os.replace(self._tmp, self.path)
+                self._file.commit()
             except OSError as e:
                 self._discard()
                 raise _named(e, self.path) from e
@@ -382,8 +389,8 @@ class RecordWriter:
     def __init__(self, path: str | os.PathLike, parquet_batch: int = 2048):
         self.path = Path(path)
         self.count = 0
-        self._ctx = atomic_path(self.path)
-        self._tmp = self._ctx.__enter__()
+        self._file: AtomicFile | None = AtomicFile(self.path)
+        self._tmp = self._file.tmp
         self._parquet = self.path.suffix == ".parquet"
         self._batch: list[dict] = []
         self._parquet_batch = parquet_batch
@@ -426,7 +433,7 @@ class RecordWriter:
         self._batch = []
 
     def close(self, ok: bool = True) -> None:
-        if self._ctx is None:  # closed already
+        if self._file is None:  # closed already
             return
         try:
             self._close_files(ok)
@@ -434,8 +441,8 @@ class RecordWriter:
             self._abort()
             raise _named(e, self.path) from e
         if ok:
-            ctx, self._ctx = self._ctx, None
-            ctx.__exit__(None, None, None)
+            file, self._file = self._file, None
+            file.commit()
         else:
             self._abort()
 
@@ -461,13 +468,9 @@ class RecordWriter:
                     handle.close()
             except Exception:  # already failing: the handle's own error is secondary
                 pass
-        ctx, self._ctx = self._ctx, None
-        if ctx is not None:
-            err = RuntimeError("write aborted")
-            try:
-                ctx.__exit__(type(err), err, None)
-            except RuntimeError:
-                pass
+        file, self._file = self._file, None
+        if file is not None:
+            file.discard()
 
     def __enter__(self) -> RecordWriter:
         return self

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from hala.cli.generate import Extra, Opt, stage_command
+from hala.cli.generate import Extra, Opt, out_dir, stage_command
 
 data_app = typer.Typer(
     help="Data sources (parallel pairs, instruction datasets), mixing, and record-file checks.", no_args_is_help=True
@@ -19,14 +19,9 @@ data_app = typer.Typer(
 def packages(config: Any, out: str) -> None:
     """Extract human-translated English→TGT pairs from catalogs shipped in installed PyPI packages
     (Django gettext catalogs, pycountry/iso-codes, Babel CLDR names); deduplicated, licence in meta."""
-    import itertools
+    from hala.sources.packages import write_pairs
 
-    from hala.records import write_records
-    from hala.sources.packages import package_pairs
-
-    counts: dict[str, int] = {}
-    pairs = package_pairs(config.tgt_lang, config.sources, counts)
-    n = write_records(out, itertools.islice(pairs, config.limit))  # the recipe stage writes OUT_DIR/pairs.jsonl
+    n, counts = write_pairs(config, out)  # what the recipe stage does, to --out instead of OUT_DIR/pairs.jsonl
     for name, c in counts.items():
         typer.echo(f"{name:>10}: {c} pairs")
     typer.echo(f"{'total':>10}: {n} unique pairs -> {out}")
@@ -37,11 +32,7 @@ stage_command(
     "packages",
     "data.packages",
     packages,
-    fields={
-        "tgt_lang": Opt(help="Target language code (the catalogs' locale, e.g. ar, fr, de)."),
-        "sources": Opt(("--source",), help="Package source to use: django, pycountry, babel [default: all]."),
-        "limit": Opt(help="Keep the first N pairs (deterministic order)."),
-    },
+    fields={"sources": Opt(("--source",))},
     extras=[
         Extra(
             "out",
@@ -63,12 +54,12 @@ def chat(config: Any, out: Path) -> None:
 
 def mix(config: Any, out: Path) -> None:
     """Concatenate chat-sample files into one training set: at most --cap-per-input samples from each, a sample
-    whose id was seen in an earlier input dropped. OUT/samples.jsonl."""
-    from hala.sources.chat import run_mix
+    whose id was seen in an earlier input dropped. OUT/samples.jsonl, OUT/rejects.jsonl."""
+    from hala.sources.mix import run
 
-    m = run_mix(config, out)["metrics"]
-    for name, n in m["per_input"].items():
-        typer.echo(f"  {name}: {n}")
+    m = run(config, out)["metrics"]
+    for i, x in enumerate(m["per_input"], start=1):
+        typer.echo(f"  {i}. {x['input']}: {x['kept']} kept, {x['duplicates']} duplicate ids, {x['rejected']} rejected")
     typer.echo(f"{m['samples']} samples, {m['rejected']} rejected -> {out / 'samples.jsonl'}")
 
 
@@ -80,18 +71,15 @@ stage_command(
     fields={
         "input": Opt(argument=True),
     },
-    extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))],
+    extras=[out_dir(None)],
 )
 stage_command(
     data_app,
     "mix",
     "data.mix",
     mix,
-    fields={
-        "inputs": Opt(argument=True, help="Chat-sample files, in priority order (an id seen earlier wins)."),
-        "cap_per_input": Opt(help="At most N samples from each input."),
-    },
-    extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))],
+    fields={"inputs": Opt(argument=True)},
+    extras=[out_dir(None)],
 )
 
 

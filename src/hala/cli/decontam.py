@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from hala.cli.generate import Extra, Opt, stage_command
+from hala.cli.generate import Opt, out_dir, stage_command
 
 
 def decontam(config: Any, out: Path) -> None:
@@ -38,5 +38,5 @@ def register(app: typer.Typer) -> None:
             "input": Opt(argument=True),
             "tasks": Opt(("--task", "-t")),
         },
-        extras=[Extra("out", Path, typer.Option(..., "--out", "-o", help="Output directory."))],
+        extras=[out_dir(None)],
     )

@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from hala.cli.generate import Extra, Opt, stage_command
+from hala.cli.generate import Extra, Opt, out_dir, stage_command
 
 eval_app = typer.Typer(
     help="Evaluate translation quality, Arabic multiple-choice benchmarks and instruction "
@@ -20,7 +20,7 @@ eval_app = typer.Typer(
     no_args_is_help=True,
 )
 
-OUT = Extra("out", Path, typer.Option(Path("hala-eval"), "--out", "-o", help="Output directory."))
+OUT = out_dir("hala-eval")
 
 
 def _translation_prepare(data: dict, extras: dict) -> None:

@@ -54,7 +54,7 @@ def filter_pairs(config: Any, out: Path | None, show_config: bool, list_rules: b
     typer.echo(
         f"kept {report['kept']}/{report['input_pairs']} ({report['kept_share']:.1%}) in {report['seconds']} s "
         f"({report['pairs_per_second']} pairs/s) -> {out}/{report['outputs']['kept']}; "
-        f"report: {out}/report.md"
+        f"report: {out}/{report['outputs']['report_md']}"
     )
     refuse_empty_input("filter", config.inputs, report["input_pairs"], report["read_errors"])
 
@@ -78,7 +78,12 @@ EXTRAS = [
     Extra(
         "out",
         Path,
-        typer.Option(None, "--out", "-o", help="Output directory: kept.jsonl, rejects.jsonl, report.json, report.md."),
+        typer.Option(
+            None,
+            "--out",
+            "-o",
+            help="Output directory: kept.jsonl, rejects.jsonl, filter_report.json, filter_report.md.",
+        ),
     ),
     Extra(
         "show_config", bool, typer.Option(False, "--show-config", help="Print the effective config as YAML and exit.")

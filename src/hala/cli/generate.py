@@ -60,6 +60,11 @@ class Extra:
     info: Any
 
 
+def out_dir(default: str | None, help: str = "Output directory.") -> Extra:
+    """The `--out/-o` directory every stage command writes into (`default` None: required)."""
+    return Extra("out", Path, typer.Option(... if default is None else Path(default), "--out", "-o", help=help))
+
+
 @dataclass(frozen=True)
 class FieldShape:
     kind: Literal["scalar", "bool", "list", "yaml"]

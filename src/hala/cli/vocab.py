@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from hala.cli.generate import Extra, Opt, stage_command
+from hala.cli.generate import Opt, out_dir, stage_command
 
 vocab_app = typer.Typer(help="Vocabulary operations on a model.", no_args_is_help=True)
 
@@ -38,13 +38,7 @@ stage_command(
         "model": Opt(("-m",)),
         "texts": Opt(("-t",)),
     },
-    extras=[
-        Extra(
-            "out",
-            Path,
-            typer.Option(Path("hala-trim"), "--out", "-o", help="Output directory (the model goes to OUT/model)."),
-        )
-    ],
+    extras=[out_dir("hala-trim", "Output directory (the model goes to OUT/model).")],
 )
 
 

@@ -31,11 +31,9 @@ from hala.corpus.config import CorpusConfig, CorpusSource
 from hala.corpus.examples import chat_example, pairs_from_chat, pick
 from hala.corpus.split import SPLITS, Components, assign, text_nodes
 from hala.normalize import digest, normalize_text
-from hala.records import RecordWriter, Reject, RejectLog, iter_rows
+from hala.records import PairRow, RecordWriter, Reject, RejectLog, iter_rows
 from hala.sources.files import RECORD_SUFFIXES
 from hala.sources.pairs import default_name, iter_pairs, split_name
-
-Row = tuple[dict, str, "int | None"]
 
 
 # ------------------------------------------------------------------------------------------------ reading
@@ -71,7 +69,7 @@ def detect_kind(source: CorpusSource) -> str:
     return "chat" if first is not None and "messages" in first[1] else "pairs"
 
 
-def chat_pairs(ref: str, name: str, rejects: RejectLog) -> Iterator[Row]:
+def chat_pairs(ref: str, name: str, rejects: RejectLog) -> Iterator[PairRow]:
     for line, obj in iter_rows(ref, rejects):
         if not isinstance(obj.get("id"), str) or not obj["id"]:
             rejects.add(Reject(ref, line, "invalid record: missing field 'id'", obj))
@@ -83,7 +81,7 @@ def chat_pairs(ref: str, name: str, rejects: RejectLog) -> Iterator[Row]:
             yield pair, ref, line
 
 
-def source_rows(source: CorpusSource, config: CorpusConfig, rejects: RejectLog) -> Iterator[Row]:
+def source_rows(source: CorpusSource, config: CorpusConfig, rejects: RejectLog) -> Iterator[PairRow]:
     name, ref = source_name(source), split_name(source.ref)[1]
     if detect_kind(source) == "chat":
         return chat_pairs(ref, name, rejects)

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from hala.atomic import read_json, write_json
 from hala.devices import resolve_device
 from hala.errors import ConfigError
 from hala.records import write_records
+from hala.resume import resumable
+from hala.translate.engines.options import EngineName, validate_options
 
 _DIRECTION = re.compile(r"^([a-z]{2,3})-([a-z]{2,3})$")
 
@@ -36,11 +38,16 @@ class EvalTranslationConfig(BaseModel):
     src_lang: str = "en"
     tgt_lang: str = "ar"
     directions: list[str] | None = Field(None, description="e.g. ['en-ar', 'ar-en']; default: src_lang-tgt_lang")
-    engine: str = "hf"
+    engine: EngineName = "hf"
     template: str = "hala"
     max_new_tokens: int = Field(256, gt=0)
     batch_size: int = Field(8, gt=0)
-    engine_options: dict = Field(default_factory=dict)
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the engine's own options (as the translate stage's) and the translate call's: segment, "
+        "max_segment_chars, guards, length_cap ([ratio, extra]); checked when the config is built "
+        "(hala.translate.engines.options)",
+    )
     limit: int | None = Field(None, gt=0, description="evaluate N sentence pairs spread evenly over the set")
     hypotheses: dict[str, str] = Field(
         default_factory=dict, description="direction -> file of precomputed translations (one per line)"
@@ -59,6 +66,13 @@ class EvalTranslationConfig(BaseModel):
         "(the report checks the recipe for stages that read it)",
     )
 
+    @field_validator("engine_options")
+    @classmethod
+    def _known_options(cls, v: dict, info: ValidationInfo) -> dict:
+        if "engine" in info.data:  # else the engine itself is invalid, and reported
+            validate_options(info.data["engine"], v, call=True)
+        return v  # as written: the translation cache's settings and the summary show what was asked
+
     @field_validator("directions")
     @classmethod
     def _directions(cls, v: list[str] | None) -> list[str] | None:
@@ -66,6 +80,19 @@ class EvalTranslationConfig(BaseModel):
             if not _DIRECTION.match(d):
                 raise ValueError(f"direction '{d}' is not of the form src-tgt (e.g. en-ar)")
         return v
+
+    @model_validator(mode="after")
+    def _known_directions(self) -> EvalTranslationConfig:
+        # when the config is built (`--dry-run`), not after the first direction ran: a mistyped direction in
+        # `hypotheses` would otherwise be ignored, and that direction translated by the model instead
+        names = [f"{a}-{b}" for a, b in self.direction_list()]
+        unknown = sorted(set(self.hypotheses) - set(names))
+        if unknown:
+            raise ValueError(
+                f"hypotheses: {', '.join(unknown)} is not a direction of this evaluation "
+                f"(directions: {', '.join(names)})"
+            )
+        return self
 
     def direction_list(self) -> list[tuple[str, str]]:
         dirs = self.directions or [f"{self.src_lang}-{self.tgt_lang}"]
@@ -200,7 +227,7 @@ def run_mcq(config: EvalMCQConfig, out_dir: Path) -> dict:
     for task in registry.expand(config.tasks):
         key = _task_key(task)
         done = out_dir / f"mcq_{key}.json"
-        if done.exists() and read_json(done).get("settings") == {**settings, "task": task}:
+        if resumable(done, {**settings, "task": task}):
             results[key] = read_json(done)["result"]  # finished in an earlier, interrupted run
         else:
             data = resolve_task(task, registry, config.prompt)

@@ -21,9 +21,11 @@ from hala.evaluate.pairs import read_direction, texts
 from hala.evaluate.subset import spread
 from hala.progress import console
 from hala.records import RejectLog
+from hala.resume import resumable
+from hala.translate.engines.options import CallOptions
 
 # Options of `translate_with_reasons` itself; every other engine option configures the engine.
-CALL_OPTIONS = ("segment", "max_segment_chars", "guards", "length_cap")
+CALL_OPTIONS = tuple(CallOptions.model_fields)
 
 
 def _translate_api():
@@ -39,11 +41,10 @@ def _translate_api():
 
 
 def _read_cache(cache: Path, fingerprint: dict) -> list[dict]:
-    if not cache.exists():
+    """The translations cached by an earlier run with the same settings (the file's first line), else none."""
+    if not resumable(cache, fingerprint):
         return []
     lines = cache.read_text(encoding="utf-8").splitlines()
-    if not lines or json.loads(lines[0]) != {"settings": fingerprint}:
-        return []
     done = []
     for line in lines[1:]:
         try:
@@ -77,7 +78,9 @@ def translate_sources(
     one-off CTranslate2 conversion, and CPU seconds stay comparable on a shared machine."""
     load_engine, translate_with_reasons = _translate_api()
     options = dict(engine_options or {})
-    call_options = {k: options.pop(k) for k in CALL_OPTIONS if k in options}
+    call = CallOptions.model_validate({k: options.pop(k) for k in CALL_OPTIONS if k in options})
+    cap = call.length_cap
+    call_options = {**call.model_dump(exclude={"length_cap"}), "length_cap": cap and (cap.ratio, cap.extra)}
     settings = {
         "model": str(model),
         "src_lang": src_lang,

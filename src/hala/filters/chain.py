@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from hala.filters.registry import Rule, build_rule
-
-Item = tuple[dict, str, "int | None"]  # (pair, where it came from, line)
+from hala.records import PairRow
 
 
 @dataclass
@@ -46,9 +45,9 @@ class Chain:
     def from_specs(cls, specs: Iterable, examples_per_rule: int = 5) -> "Chain":
         return cls([build_rule(s, f"rules[{i}]") for i, s in enumerate(specs)], examples_per_rule)
 
-    def apply(self, items: list[Item]) -> tuple[list[Item], list[tuple[Item, str, str]]]:
-        """Split a batch into (kept items, [(item, rule label, detail)])."""
-        rejected: list[tuple[Item, str, str]] = []
+    def apply(self, items: list[PairRow]) -> tuple[list[PairRow], list[tuple[PairRow, str, str]]]:
+        """Split a batch of pairs (as the readers stream them) into (kept, [(pair row, rule label, detail)])."""
+        rejected: list[tuple[PairRow, str, str]] = []
         for rule, stats in zip(self.rules, self.stats):
             if rule.skipped or not items:
                 continue

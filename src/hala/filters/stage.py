@@ -4,8 +4,9 @@ Outputs (all atomic):
     kept.jsonl      pairs that passed every rule (pair schema, unchanged)
     rejects.jsonl   one line per rejected pair: {"source", "line", "reason": "RULE: detail", "raw": pair};
                     unreadable input lines are there too ("invalid JSON: ...", "not UTF-8: ...")
-    report.json     counts per rule (they sum to input_pairs − kept), timings, notes, examples
-    report.md       the same for people
+    filter_report.json  counts per rule (they sum to input_pairs − kept), timings, notes, examples
+    filter_report.md    the same for people
+(named for the stage: a translate stage's report.json and the report stage's report.md are other reports)
 The stage is not resumable: at tens of thousands of pairs per second a rerun is cheaper than a checkpoint.
 """
 
@@ -19,19 +20,21 @@ from pathlib import Path
 from typing import Iterator
 
 from hala.atomic import write_json, write_text
-from hala.filters.chain import Chain, Item
+from hala.filters.chain import Chain
 from hala.filters.config import FilterConfig
 from hala.filters.report import build_report, render_markdown
-from hala.records import RecordWriter, Reject, RejectLog
+from hala.records import PairRow, RecordWriter, Reject, RejectLog
 from hala.sources.pairs import iter_pairs
 
+REPORT_JSON, REPORT_MD = "filter_report.json", "filter_report.md"
 
-def _batches(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+
+def _batches(items: Iterator[PairRow], size: int) -> Iterator[list[PairRow]]:
     while batch := list(itertools.islice(items, size)):
         yield batch
 
 
-def _all_inputs(config: FilterConfig, rejects: RejectLog, files: Counter) -> Iterator[Item]:
+def _all_inputs(config: FilterConfig, rejects: RejectLog, files: Counter) -> Iterator[PairRow]:
     for ref in config.inputs:
         yield from iter_pairs(ref, config.src_lang, config.tgt_lang, rejects, files)
 
@@ -61,8 +64,13 @@ def run(config: FilterConfig, out_dir: Path) -> dict:
                 bar.advance(len(batch), info=f"kept {kept}")
     seconds = time.perf_counter() - t0
     read_errors = rejects.total - chain.rejected
-    outputs = {"kept": kept_path.name, "rejects": "rejects.jsonl", "report": "report.json", "report_md": "report.md"}
+    outputs = {
+        "kept": kept_path.name,
+        "rejects": "rejects.jsonl",
+        "report": REPORT_JSON,
+        "report_md": REPORT_MD,
+    }
     report = build_report(chain, config.inputs, pairs_in, kept, read_errors, dict(files), seconds, outputs)
-    write_json(out_dir / "report.json", report)
-    write_text(out_dir / "report.md", render_markdown(report))
+    write_json(out_dir / REPORT_JSON, report)
+    write_text(out_dir / REPORT_MD, render_markdown(report))
     return report

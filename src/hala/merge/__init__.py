@@ -15,6 +15,7 @@ from pathlib import Path
 from hala.atomic import read_json, write_json
 from hala.merge.config import MergeConfig, TFilter, TSetting, parse_schedule, to_mergekit
 from hala.merge.scorers import SCORERS, Score, register_scorer
+from hala.resume import resumable
 
 # torch is imported only when a merge runs (hala.merge.merge), so importing the config stays instant.
 __all__ = [
@@ -35,10 +36,8 @@ def run(config: MergeConfig, out_dir: Path) -> dict:
     out_dir = Path(out_dir)
     summary_path = out_dir / "merge.json"
     key = config.model_dump(mode="json")
-    if summary_path.exists() and (out_dir / "model").is_dir():
-        previous = read_json(summary_path)
-        if previous.get("config") == key:
-            return {**previous, "resumed": True}
+    if (out_dir / "model").is_dir() and resumable(summary_path, key, field="config"):
+        return {**read_json(summary_path), "resumed": True}
     if config.sweep:
         from hala.merge.sweep import run_sweep
 

@@ -9,14 +9,14 @@ best), `sweep.json` (t, score, metric per candidate) and `sweep.png` (score agai
 from __future__ import annotations
 
 import math
-import os
 import shutil
 from pathlib import Path
 
-from hala.atomic import atomic_dir, atomic_path, read_json, write_json
+from hala.atomic import atomic_dir, atomic_path, read_json, replace_dir, write_json
 from hala.merge.config import MergeConfig
 from hala.merge.merge import merge_models
 from hala.merge.scorers import parse_select_on
+from hala.resume import resumable
 
 
 def _label(t: float) -> str:
@@ -41,15 +41,13 @@ def _prune(candidates: Path, keep_label: str) -> None:
 
 
 def _install(src: Path, target: Path, copy: bool) -> None:
-    """Make `src` the directory `target` atomically; copy it when candidates are kept, else move its files."""
+    """Make `src` the directory `target` atomically; copy it when candidates are kept, else move it there."""
+    if not copy:  # `src` is complete (written atomically): one rename moves it
+        replace_dir(src, target)
+        return
     with atomic_dir(target) as tmp:
         for item in src.iterdir():
-            if copy:
-                shutil.copy2(item, tmp / item.name)
-            else:
-                os.replace(item, tmp / item.name)
-    if not copy:
-        shutil.rmtree(src, ignore_errors=True)
+            shutil.copy2(item, tmp / item.name)
 
 
 def plot_sweep(rows: list[dict], best: dict, title: str, path: Path) -> None:
@@ -80,8 +78,9 @@ def run_sweep(config: MergeConfig, out_dir: Path) -> dict:
     candidates = out_dir / "candidates"
     state_path = out_dir / "sweep_state.json"
     key = config.model_dump(mode="json", exclude={"keep_candidates"})
-    state = read_json(state_path) if state_path.exists() else {}
-    if state.get("config") != key:  # a new sweep: candidates left by another config are stale
+    if resumable(state_path, key, field="config"):
+        state = read_json(state_path)
+    else:  # a new sweep: candidates left by another config are stale
         state = {"config": key, "scores": {}}
         shutil.rmtree(candidates, ignore_errors=True)
     for t in config.sweep:

@@ -11,10 +11,11 @@ import time
 import warnings
 from pathlib import Path
 
-from hala.atomic import atomic_dir, read_json, write_json
+from hala.atomic import atomic_dir, write_json
 from hala.errors import HalaError
 from hala.quantize.calibration import calibration_dataset, calibration_texts
 from hala.quantize.config import SCHEMES, QuantizeConfig
+from hala.resume import resumable
 
 MARKER = "hala_quantize.json"  # written last inside the model dir: its settings say what the dir holds
 
@@ -39,8 +40,8 @@ def conversion_settings(config: QuantizeConfig, source: Path) -> dict:
 
 
 def is_converted(model_dir: Path, settings: dict) -> bool:
-    marker = model_dir / MARKER
-    return marker.exists() and read_json(marker).get("settings") == settings
+    """`model_dir` holds a finished conversion with these settings (else `convert` replaces it)."""
+    return resumable(model_dir / MARKER, settings)
 
 
 def _import_llmcompressor():

@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import platform
-import shutil
 import signal
 import threading
 import time
@@ -29,7 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from hala.atomic import read_json, write_json
+from hala.atomic import read_json, replace_dir, write_json
 from hala.errors import HalaError
 from hala.recipe.fingerprint import code_version, external_inputs, not_inputs
 from hala.recipe.lock import run_dir_lock
@@ -400,9 +399,7 @@ def run_stage(p: PlannedStage, by_name: dict[str, PlannedStage], run_dir: Path) 
         outputs=result.get("outputs", {}),
     )
     write_json(tmp / STAGE_FILE, record)
-    if p.dir.exists():  # a stale, unfinished directory with the same key
-        shutil.rmtree(p.dir)
-    os.replace(tmp, p.dir)
+    replace_dir(tmp, p.dir)  # over a stale, unfinished directory with the same key, if any
     return record
 
 

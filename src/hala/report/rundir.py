@@ -5,7 +5,8 @@
     RUN_DIR/<dir>/eval_translation.json   eval stage, translation (hala.evaluate)
     RUN_DIR/<dir>/eval_mcq.json           eval stage, multiple choice
     RUN_DIR/<dir>/sweep.json              merge stage, t sweep
-    RUN_DIR/<dir>/report.json             filter stage (rules) or translate stage (rejects_by_reason)
+    RUN_DIR/<dir>/filter_report.json      filter stage (per-rule counts; `report.json` in older runs)
+    RUN_DIR/<dir>/report.json             translate stage (rejects_by_reason)
     RUN_DIR/<dir>/train_summary.json      train stage
     RUN_DIR/<dir>/verification.json       quantize stage (drift checks)
 
@@ -26,6 +27,7 @@ KNOWN_FILES = (
     "eval_mcq.json",
     "eval_instruct.json",
     "sweep.json",
+    "filter_report.json",
     "report.json",
     "train_summary.json",
     "verification.json",
@@ -54,6 +56,17 @@ class Run:
 
     def with_file(self, name: str) -> list[tuple[Stage, dict]]:
         return [(s, s.files[name]) for s in self.stages if name in s.files]
+
+    def filter_reports(self) -> list[tuple[Stage, dict]]:
+        """Each filter stage's report: `filter_report.json`, or in a run written before the filter stage named it
+        so, its `report.json` with per-rule counts (a translate or decontam stage's report.json has none)."""
+        found = []
+        for s in self.stages:
+            old = s.files.get("report.json") or {}
+            data = s.files.get("filter_report.json") or (old if isinstance(old.get("rules"), list) else None)
+            if data is not None:
+                found.append((s, data))
+        return found
 
 
 def _load(path: Path, problems: list[str]) -> dict | None:

@@ -297,9 +297,9 @@ def quantization(run: Run) -> Section:
 
 def filtering(run: Run) -> Section:
     title = "Filter: rejections by rule"
-    found = [(s, d) for s, d in run.with_file("report.json") if isinstance(d.get("rules"), list)]
+    found = run.filter_reports()
     if not found:
-        return _skipped(title, "no filter report.json (with per-rule counts) in any stage.")
+        return _skipped(title, "no filter_report.json (per-rule counts) in any stage.")
     blocks = []
     for stage, data in found:
         rules = [r for r in data["rules"] if isinstance(r, dict) and "name" in r]

@@ -26,7 +26,6 @@ from hala.records import (
     RejectLog,
     describe_validation_error,
     iter_rows,
-    read_records,
     stable_id,
 )
 
@@ -143,44 +142,5 @@ def run(config: ChatDataConfig, out_dir: Path) -> dict:
             "rejected_by_reason": rejects.counts,
             "records_in": n + rejects.total,
             "records_out": n,
-        },
-    }
-
-
-class ChatMixConfig(BaseModel):
-    """The `data.mix` recipe stage: concatenate chat-sample files (e.g. several translated instruction sets)
-    into one training file, with an optional cap per input, deduplicated by id."""
-
-    model_config = ConfigDict(extra="forbid")
-    inputs: list[str] = Field(min_length=1)
-    cap_per_input: int | None = Field(None, ge=1)
-
-
-def run_mix(config: ChatMixConfig, out_dir: Path) -> dict:
-    out_dir = Path(out_dir)
-    seen: set[str] = set()
-    per_input: dict[str, int] = {}
-    with RejectLog(out_dir / "rejects.jsonl") as rejects, RecordWriter(out_dir / "samples.jsonl") as writer:
-        for ref in config.inputs:
-            n = 0
-            for sample in read_records(ref, "chat", rejects):
-                if config.cap_per_input is not None and n >= config.cap_per_input:
-                    break
-                if sample.id in seen:
-                    rejects.add(Reject(ref, None, f"duplicate id: {sample.id}"))
-                    continue
-                seen.add(sample.id)
-                writer.write(sample)
-                n += 1
-            per_input[ref] = n
-    kept = sum(per_input.values())
-    return {
-        "outputs": {"samples": "samples.jsonl", "rejects": "rejects.jsonl"},
-        "metrics": {
-            "samples": kept,
-            "per_input": per_input,
-            "rejected": rejects.total,
-            "records_in": kept + rejects.total,
-            "records_out": kept,
         },
     }

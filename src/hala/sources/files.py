@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from hala.errors import InputError
 from hala.records import (
+    PairRow,
     Reject,
     RejectLog,
     describe_validation_error,
@@ -28,10 +29,6 @@ from hala.records import (
 )
 from hala.sources.catalogs import pairs_from_catalog
 
-# A pair as every stage receives it: the Pair record (a dict in the `Pair` schema) and where it was read (file or
-# reference, line/row or None). The location is what a Pair cannot carry: its `meta` belongs to the record (filter
-# writes kept pairs unchanged), but rejects must still say `file:line`.
-PairRow = tuple[dict, str, "int | None"]
 PAIR_KEYS = {"id", "src", "tgt", "src_lang", "tgt_lang", "meta"}
 CATALOG_SUFFIXES = {".po", ".mo"}
 RECORD_SUFFIXES = {".jsonl", ".ndjson", ".json", ".parquet"}

@@ -11,8 +11,8 @@ import itertools
 from collections.abc import Iterator
 
 from hala.errors import HalaError
-from hala.records import Reject, RejectLog, iter_hf_dataset
-from hala.sources.files import PairRow, row_to_pair
+from hala.records import PairRow, Reject, RejectLog, iter_hf_dataset
+from hala.sources.files import row_to_pair
 
 __all__ = ["gated_message", "hub_pairs", "is_gated_error", "row_to_pair"]
 

@@ -8,15 +8,22 @@ Three sources, each with its licence in `meta`:
 
 These are short segments (UI strings and names), not sentences: good for teaching a model the target script and
 the translation format, not a substitute for sentence-level data. Pairs are deduplicated on (src, tgt).
+
+The `data.packages` recipe stage (`hala data packages`) writes them to `pairs.jsonl`: both call `write_pairs`.
 """
 
 from __future__ import annotations
 
 import glob
+import itertools
 import os
+from pathlib import Path
 from typing import Callable, Iterator
 
-from hala.records import Pair, stable_id
+from pydantic import BaseModel, ConfigDict, Field
+
+from hala.errors import ConfigError
+from hala.records import Pair, stable_id, write_records
 from hala.sources.catalogs import pairs_from_catalog
 
 
@@ -69,19 +76,43 @@ def package_pairs(
 ) -> Iterator[Pair]:
     """All unique (src, tgt) pairs from the selected package sources, in a deterministic order.
 
-    `counts` (if given) is filled with the number of unique pairs each source contributed.
+    `counts` (if given) holds the number of unique pairs each source has yielded so far: counted as they are
+    yielded, so a consumer that stops early (`limit`) still sees the counts of what it took.
     """
+    chosen = sources or list(PACKAGE_SOURCES)
+    unknown = [name for name in chosen if name not in PACKAGE_SOURCES]
+    if unknown:
+        raise ConfigError(f"sources: unknown package source '{unknown[0]}'; known: {', '.join(PACKAGE_SOURCES)}")
+    counts = {} if counts is None else counts
     seen: set[tuple[str, str]] = set()
-    for name in sources or list(PACKAGE_SOURCES):
-        if name not in PACKAGE_SOURCES:
-            raise ValueError(f"unknown package source '{name}'; known: {', '.join(PACKAGE_SOURCES)}")
-        n = 0
+    for name in chosen:
+        counts[name] = 0
         for pair in PACKAGE_SOURCES[name](tgt_lang):
             key = (pair.src, pair.tgt)
             if key in seen:
                 continue
             seen.add(key)
-            n += 1
+            counts[name] += 1
             yield pair
-        if counts is not None:
-            counts[name] = n
+
+
+class PackagePairsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tgt_lang: str = Field("ar", description="target language code (the catalogs' locale, e.g. ar, fr, de)")
+    sources: list[str] | None = Field(
+        None, description=f"package sources to use, of {', '.join(PACKAGE_SOURCES)} (default: all)"
+    )
+    limit: int | None = Field(None, description="keep the first N pairs (deterministic order)")
+
+
+def write_pairs(config: PackagePairsConfig, path: str | os.PathLike) -> tuple[int, dict[str, int]]:
+    """The stage's one path: the first `limit` package pairs written to `path` (.jsonl, .jsonl.gz, .parquet).
+    Returns (pairs written, unique pairs per source among them)."""
+    counts: dict[str, int] = {}
+    pairs = itertools.islice(package_pairs(config.tgt_lang, config.sources, counts), config.limit)
+    return write_records(path, pairs), counts
+
+
+def run(config: PackagePairsConfig, out_dir: Path) -> dict:
+    n, counts = write_pairs(config, Path(out_dir) / "pairs.jsonl")
+    return {"outputs": {"pairs": "pairs.jsonl"}, "metrics": {"pairs": n, "per_source": counts}}

@@ -27,11 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from hala.errors import InputError
-from hala.records import Pair, Reject, RejectLog
+from hala.records import Pair, PairRow, Reject, RejectLog
 from hala.sources.files import (
     CATALOG_SUFFIXES,
     RECORD_SUFFIXES,
-    PairRow,
     aligned_files,
     aligned_pairs,
     catalog_pairs,

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import ValidationError
 
-from hala.atomic import read_json, write_json
+from hala.atomic import read_json, replace_dir, write_json
 from hala.errors import InputError
 from hala.records import Reject, RejectLog, describe_validation_error, validate
 from hala.train.masks import (
@@ -272,9 +272,7 @@ def build(
         }
         shutil.rmtree(tmp / "work", ignore_errors=True)
         write_json(tmp / META, meta)
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        replace_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return meta

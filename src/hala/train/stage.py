@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from hala.atomic import read_json, write_json
-from hala.errors import ConfigError, HalaError
+from hala.errors import ConfigError
 from hala.records import RejectLog
+from hala.resume import resumable
 from hala.train.config import TrainConfig
 
 SUMMARY = "train_summary.json"
@@ -32,17 +33,9 @@ REJECTS = "rejects.jsonl"
 
 
 def _check_same_run(config: TrainConfig, out_dir: Path, is_main: bool) -> None:
-    saved_path = out_dir / CONFIG
-    current = config.model_dump(mode="json")
-    if saved_path.exists():
-        saved = read_json(saved_path)
-        changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
-        if changed:
-            raise HalaError(
-                f"{out_dir} holds a training run with a different config ({', '.join(changed)} "
-                f"differ); use another output directory or delete this one"
-            )
-    elif is_main:
+    saved_path, current = out_dir / CONFIG, config.model_dump(mode="json")
+    # other settings: SettingsChanged (checkpoints of another config must not be resumed from)
+    if not resumable(saved_path, current, field=None, refuse="a training run") and is_main:
         write_json(saved_path, current)
 
 

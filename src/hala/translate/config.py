@@ -6,21 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from hala.translate.engines.options import check_options
+from hala.translate.engines.options import EngineName, LengthCap, validate_options
 from hala.translate.guards import GuardConfig
-
-
-class LengthCap(BaseModel):
-    """A segment of n source tokens generates at most min(max_new_tokens, ceil(ratio * n) + extra) tokens."""
-
-    model_config = ConfigDict(extra="forbid")
-    ratio: float = Field(
-        4.0,
-        gt=0,
-        description="output tokens per source token (the length_ratio guard rejects "
-        "outputs over 3x the source's characters anyway)",
-    )
-    extra: int = Field(32, ge=0, description="tokens added to every segment's limit (short segments, names)")
 
 
 class FallbackConfig(BaseModel):
@@ -29,8 +16,10 @@ class FallbackConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     model: str = Field(description="model reference (as `model`)")
-    engine: Literal["ct2", "hf", "vllm", "openai", "echo"] = "ct2"
-    engine_options: dict[str, Any] = Field(default_factory=dict, description="the fallback engine's own options")
+    engine: EngineName = "ct2"
+    engine_options: dict[str, Any] = Field(
+        default_factory=dict, description="the fallback engine's own options (as `engine_options`)"
+    )
     template: str = Field("few-shot", description="its prompt template (few-shot for a base model)")
     max_new_tokens: int | None = Field(None, ge=1, description="None: the main model's")
 
@@ -45,9 +34,9 @@ class FallbackConfig(BaseModel):
     @field_validator("engine_options")
     @classmethod
     def _known_options(cls, v: dict, info: ValidationInfo) -> dict:
-        if "engine" in info.data:
-            check_options(info.data["engine"], v)
-        return v
+        if "engine" in info.data:  # else the engine itself is invalid, and reported
+            validate_options(info.data["engine"], v)
+        return v  # as written: the resume key and the provenance show what was asked, not every default
 
 
 class RayOptions(BaseModel):
@@ -83,12 +72,11 @@ class TranslateConfig(BaseModel):
     kind: Literal["auto", "chat", "pair", "table"] = "auto"
     fields: list[str] = Field(default_factory=list, description="columns to translate in a generic table")
     skip_roles: list[str] = Field(default_factory=lambda: ["tool"], description="chat roles left untranslated")
-    engine: Literal["ct2", "hf", "vllm", "openai", "echo"] = Field(
-        "ct2", description="echo: an instant stand-in translator for tests and benchmarks"
-    )
+    engine: EngineName = Field("ct2", description="echo: an instant stand-in translator for tests and benchmarks")
     engine_options: dict[str, Any] = Field(
         default_factory=dict,
-        description="the engine's own options, checked against its option model (hala.translate.engines.options)",
+        description="the engine's own options, checked against its option model when the config is built "
+        "(hala.translate.engines.options: a misspelt key is an error naming the known ones)",
     )
     template: str = "hala"
     src_lang: str = "en"
@@ -141,8 +129,8 @@ class TranslateConfig(BaseModel):
     @classmethod
     def _known_options(cls, v: dict, info: ValidationInfo) -> dict:
         if "engine" in info.data:  # else the engine itself is invalid, and reported
-            check_options(info.data["engine"], v)
-        return v
+            validate_options(info.data["engine"], v)
+        return v  # as written: the resume key and the provenance show what was asked, not every default
 
     @property
     def call_size(self) -> int:

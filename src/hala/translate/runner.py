@@ -49,6 +49,7 @@ from hala.atomic import atomic_path, read_json, write_json
 from hala.errors import HalaError
 from hala.models import resolve_model
 from hala.records import RecordWriter, Reject, RejectLog, describe_validation_error, detect_kind, iter_rows, validate
+from hala.resume import resumable
 from hala.translate.cache import Cache, Entry, fingerprint
 from hala.translate.calls import Call, CallResult, build_engine, build_fallback, calls_in_flight, gen_settings, run_call
 from hala.translate.config import TranslateConfig
@@ -291,22 +292,12 @@ class Run:
 
     def is_done(self, k: int) -> bool:
         """Shard `k` is written and was produced with the current fingerprint (else it is redone)."""
-        path = self.shard_path(k, ".json")
-        return path.exists() and read_json(path).get("fingerprint") == self.fingerprint
+        return resumable(self.shard_path(k, ".json"), self.fingerprint, field="fingerprint")
 
     def check_resume(self) -> None:
         """Refuse an out_dir that holds a run with other settings; record this run's settings in a new one."""
-        path = self.out_dir / "run.json"
-        key = self.config.resume_key()
-        if path.exists():
-            old = read_json(path)
-            if old != key:
-                changed = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
-                raise HalaError(
-                    f"{self.out_dir} holds a translate run with a different configuration "
-                    f"(changed: {', '.join(changed)}); use a new output directory or the same settings"
-                )
-        else:
+        path, key = self.out_dir / "run.json", self.config.resume_key()
+        if not resumable(path, key, field=None, refuse="a translate run"):  # other settings: SettingsChanged
             write_json(path, key)
 
     # ------------------------------------------------------------------ the steps

@@ -1,15 +1,25 @@
 """Each engine's own options as a typed model (`extra="forbid"`), kept free of heavy imports so a recipe's
 `engine_options: {...}` is checked when the recipe loads (`hala run --dry-run` names a misspelt key), long
 before a model is loaded. The engines validate the same models again when they are built.
+
+A stage config keeps `engine_options` as the mapping the user wrote (so its dump, the run's resume key and the
+provenance show what was asked, not every default) and checks it with `validate_options` in a field validator:
+a bad key is then a pydantic error located at `engine_options.KEY`, naming the keys the engine knows.
+`eval.translation` also takes the settings of the translate call itself there (`CallOptions`: `length_cap`,
+`guards`, ...), which the translate stage has as top-level fields: `validate_options(..., call=True)`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from hala.errors import ConfigError
+from hala.translate.guards import GuardConfig
+
+EngineName = Literal["ct2", "hf", "vllm", "openai", "echo"]
 
 
 class CT2Options(BaseModel):
@@ -104,16 +114,73 @@ ENGINE_OPTIONS: dict[str, type[BaseModel]] = {
 }
 
 
-def check_options(engine: str, options: dict) -> BaseModel:
-    """`options` validated for `engine`; a ConfigError (a ValueError) naming the bad key and the known ones."""
-    from hala.records import describe_validation_error
+class LengthCap(BaseModel):
+    """A segment of n source tokens generates at most min(max_new_tokens, ceil(ratio * n) + extra) tokens."""
 
-    model = ENGINE_OPTIONS.get(engine)
+    model_config = ConfigDict(extra="forbid")
+    ratio: float = Field(
+        4.0,
+        gt=0,
+        description="output tokens per source token (the length_ratio guard rejects "
+        "outputs over 3x the source's characters anyway)",
+    )
+    extra: int = Field(32, ge=0, description="tokens added to every segment's limit (short segments, names)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pair(cls, v: Any) -> Any:
+        # `[ratio, extra]`: the short spelling eval recipes use (`length_cap: [2.0, 8]`)
+        if isinstance(v, (list, tuple)):
+            if len(v) != 2:
+                raise ValueError(f"length_cap is [ratio, extra] or {{ratio, extra}}, got {list(v)}")
+            return {"ratio": v[0], "extra": v[1]}
+        return v
+
+
+class CallOptions(BaseModel):
+    """Settings of one translate call (`hala.translate.translate_with_reasons`) that `eval.translation` takes
+    inside `engine_options`, beside the engine's own (the translate stage has them as top-level fields)."""
+
+    model_config = ConfigDict(extra="forbid")
+    segment: Literal["sentence", "line"] = "sentence"
+    max_segment_chars: int = Field(400, ge=20)
+    guards: GuardConfig = Field(default_factory=GuardConfig)
+    length_cap: LengthCap | None = Field(None, description="[ratio, extra] or {ratio, extra}; None: no length cap")
+
+
+# eval.translation's options per engine: the engine's and the call's in one flat mapping (no name is in both)
+EVAL_ENGINE_OPTIONS: dict[str, type[BaseModel]] = {
+    name: create_model(f"Eval{model.__name__}", __base__=(CallOptions, model)) for name, model in ENGINE_OPTIONS.items()
+}
+
+
+def _located(e: ValidationError, engine: str, model: type[BaseModel]) -> ValidationError:
+    """`e` with an unknown key reported as such, naming the keys `engine` knows (pydantic says only "Extra inputs
+    are not permitted"); every error keeps its location, so inside a config it reads `engine_options.KEY`."""
+    known = ", ".join(model.model_fields)
+    details: list[InitErrorDetails] = []
+    for err in e.errors():
+        if err["type"] == "extra_forbidden" and len(err["loc"]) == 1:
+            kind = PydanticCustomError(
+                "unknown_option",
+                "unknown {engine} engine option '{key}' (known: {known})",
+                {"engine": engine, "key": str(err["loc"][0]), "known": known},
+            )
+            details.append({"type": kind, "loc": err["loc"], "input": err["input"]})
+        else:
+            details.append({"type": err["type"], "loc": err["loc"], "input": err["input"], "ctx": err.get("ctx", {})})
+    return ValidationError.from_exception_data(model.__name__, details)
+
+
+def validate_options(engine: str, options: dict, call: bool = False) -> BaseModel:
+    """`options` as `engine`'s typed model (`call`: with the translate call's settings, as eval.translation takes
+    them). Raises a ValidationError located at the bad key; used in a config's field validator, pydantic puts the
+    field's name in front (`engine_options.compute_typ`)."""
+    models = EVAL_ENGINE_OPTIONS if call else ENGINE_OPTIONS
+    model = models.get(engine)
     if model is None:
-        raise ConfigError(f"unknown engine '{engine}'; known: {', '.join(ENGINE_OPTIONS)}")
+        raise ConfigError(f"unknown engine '{engine}'; known: {', '.join(models)}")
     try:
-        return model(**options)
+        return model.model_validate(options)
     except ValidationError as e:
-        raise ConfigError(
-            f"{engine} engine options: {describe_validation_error(e)} (known: {', '.join(model.model_fields)})"
-        ) from None
+        raise _located(e, engine, model) from None
