@@ -54,7 +54,12 @@ def assert_disjoint(out: Path) -> None:
 def test_both_directions_use_the_shared_prompt_and_pairs_files_keep_the_given_direction(tmp_path):
     report, out = build(
         tmp_path,
-        {"a": [pair("p1", "Save", "حفظ", license="MIT"), pair("p2", "فتح", "Open", src_lang="ar", tgt_lang="en")]},
+        {
+            "a": [
+                pair("p1", "Save", "حفظ", license="MIT", license_src="CC0-1.0"),
+                pair("p2", "فتح", "Open", src_lang="ar", tgt_lang="en"),
+            ]
+        },
         dev_fraction=0,
         test_fraction=0,
     )
@@ -71,6 +76,7 @@ def test_both_directions_use_the_shared_prompt_and_pairs_files_keep_the_given_di
         "source": "a",
         "split": "train",
         "license": "MIT",
+        "license_src": "CC0-1.0",  # a side's own licence travels too (the publish check reads it)
         "direction": "en-ar",
         "src_lang": "en",
         "tgt_lang": "ar",

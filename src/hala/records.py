@@ -48,6 +48,13 @@ def _named(e: OSError, path: Path) -> Exception:
 Role = Literal["system", "user", "assistant", "tool"]
 
 
+# `meta` fields that name a licence. `license` is the record's own (for a translated pair: the target side, e.g.
+# the Arabic machine translation of the shipped MMLU pairs, Apache-2.0); `license_src` / `license_tgt` name the
+# licence of one side when the sides differ (the MMLU pairs' English side is MIT). Stages that derive records
+# carry all of them; a publish lists and checks every one (a pair may only be published when both sides may).
+LICENCE_FIELDS = ("license", "license_src", "license_tgt")
+
+
 class Message(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Role

@@ -31,7 +31,7 @@ from hala.corpus.config import CorpusConfig, CorpusSource
 from hala.corpus.examples import chat_example, pairs_from_chat, pick
 from hala.corpus.split import SPLITS, Components, assign, text_nodes
 from hala.normalize import digest, normalize_text
-from hala.records import PairRow, RecordWriter, Reject, RejectLog, iter_rows
+from hala.records import LICENCE_FIELDS, PairRow, RecordWriter, Reject, RejectLog, iter_rows
 from hala.sources.files import RECORD_SUFFIXES
 from hala.sources.pairs import default_name, iter_pairs, split_name
 
@@ -151,7 +151,7 @@ def collect(config: CorpusConfig, spool, comps: Components, rejects: RejectLog, 
 # ------------------------------------------------------------------------------------------------ pass 2
 def examples_for(name: str, pair: dict, pivot: str, other: str, split: str, config: CorpusConfig) -> list[dict]:
     meta = {"source": name, "split": split}
-    for key in ("license", "concat"):
+    for key in (*LICENCE_FIELDS, "concat"):
         if key in pair["meta"]:
             meta[key] = pair["meta"][key]
     directions = {

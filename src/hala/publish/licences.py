@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hala.publish.rundir import Lineage, Reference, Run, is_shipped
+from hala.records import LICENCE_FIELDS
 
 # embedded model -> (licence, the Hub model it was made from)
 EMBEDDED = {
@@ -254,13 +255,6 @@ def model_finding(run: Run, ref: Reference) -> Finding:
     f.source = where or ("the model directory no longer exists" if missing else "no model card in the model directory")
     f.hub_id = hub
     return f
-
-
-# Record fields that name a licence. `license` is the record's own (for a translated pair: the target side, e.g.
-# the Arabic machine translation of the shipped MMLU pairs, Apache-2.0); `license_src` / `license_tgt` name the
-# licence of one side when the sides differ (the MMLU pairs' English side is MIT). Every one of them is listed on
-# the card and checked: a pair may only be published when both of its sides may.
-LICENCE_FIELDS = ("license", "license_src", "license_tgt")
 
 
 def scan_records(path: str | Path, f: Finding) -> int:
