@@ -43,7 +43,7 @@ def test_overlapping_records_are_dropped_arabic_aware(tmp_path):
     rejects = [json.loads(x) for x in (out / "rejects.jsonl").read_text().splitlines()]
     assert {r["raw"]["id"] for r in rejects} == {"s1", "s3"}
     assert all("overlaps evaluation set mcq: item q1" in r["reason"] for r in rejects)
-    assert json.loads((out / "report.json").read_text())["eval_texts"] == {"mcq": 1}
+    assert json.loads((out / "decontam_report.json").read_text())["eval_texts"] == {"mcq": 1}
 
 
 def test_short_eval_texts_match_whole_and_pairs_files_count(tmp_path):

@@ -14,7 +14,7 @@ Written by hand: the n-gram overlap test of the GPT-3 / Llama-2 contamination st
 n-gram; no library does it on hala's record schema with Arabic normalisation.
 
 Outputs: `samples.jsonl` (kept records, unchanged), `rejects.jsonl` (each dropped record with its reason: the eval
-set, the item and the shared n-gram), `report.json` (counts in, kept, dropped per evaluation set).
+set, the item and the shared n-gram), `decontam_report.json` (counts in, kept, dropped per evaluation set).
 """
 
 from __future__ import annotations
@@ -150,5 +150,8 @@ def run(config: DecontamConfig, out_dir: Path) -> dict:
         "eval_texts": index.texts,
         "seconds": round(time.time() - t0, 2),
     }
-    write_json(out_dir / "report.json", report)
-    return {**report, "outputs": {"samples": config.output, "rejects": "rejects.jsonl", "report": "report.json"}}
+    write_json(out_dir / "decontam_report.json", report)
+    return {
+        **report,
+        "outputs": {"samples": config.output, "rejects": "rejects.jsonl", "report": "decontam_report.json"},
+    }

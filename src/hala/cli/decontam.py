@@ -16,7 +16,7 @@ def decontam(config: Any, out: Path) -> None:
     """Drop every training record (chat sample or pair) that shares a word n-gram with an evaluation text (the
     questions of --tasks, the texts of --files), compared Arabic-aware (diacritics, alef/yeh variants, digits
     folded). Kept records: OUT/samples.jsonl; dropped ones with the evaluation item they overlap:
-    OUT/rejects.jsonl; counts: OUT/report.json."""
+    OUT/rejects.jsonl; counts: OUT/decontam_report.json."""
     from hala.decontam import run
 
     r = run(config, out)

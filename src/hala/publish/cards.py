@@ -474,7 +474,7 @@ def _counts_section(ctx: CardContext) -> str:
                 ]
             )
         elif "records_in" in s.metrics and "records_out" in s.metrics:  # any other stage that counts in and out
-            report = s.file("report.json") or {}
+            report = s.file("decontam_report.json") or s.file("report.json") or {}
             by = next(
                 (v for k, v in report.items() if k.startswith(("dropped_by", "rejected_by")) and isinstance(v, dict)),
                 {},
