@@ -28,6 +28,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+from hala import stop
 from hala.atomic import read_json, replace_dir, write_json
 from hala.errors import HalaError
 from hala.recipe.fingerprint import code_version, external_inputs, not_inputs
@@ -465,13 +466,17 @@ def _sigterm_as_interrupt():
         return
 
     def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"signal {signal.Signals(signum).name}")
+        why = f"signal {signal.Signals(signum).name}"
+        stop.request(why)  # sticky: raised again at the next safe point if a library swallows this one
+        raise KeyboardInterrupt(why)
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    stop.clear()
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _run_locked(
@@ -512,4 +517,7 @@ def _run_locked(
         wait_for_other_processes()  # the next stage may read what the main process just published
         log(f"[done] {p.name} in {record['seconds']:.1f} s")
         result.ran.append(p.name)
+        if stop.requested():  # the stage finished although a stop was asked for (its interrupt was swallowed)
+            log(f"[stopped] after {p.name}: a stop was requested; the next `hala run` resumes from the next stage")
+            stop.check()
     return result

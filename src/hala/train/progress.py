@@ -12,6 +12,7 @@ import time
 
 from transformers import TrainerCallback
 
+from hala import stop
 from hala.progress import console, progress_bar
 
 
@@ -40,6 +41,9 @@ class ProgressCallback(TrainerCallback):
     def _tokens_per_second(self, state) -> float:
         seconds = max(time.time() - self.session_start, 1e-9)
         return (state.num_input_tokens_seen - self._tokens_at_start) / seconds
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        stop.check()  # a SIGTERM/SIGINT swallowed while data or model loaded stops the run here (hala.stop)
 
     def on_step_end(self, args, state, control, **kwargs):
         if self._bar is not None:
