@@ -35,10 +35,14 @@ from hala.scoring import TextBatch
 PER_LAYER_CONFIG_LISTS = ("layer_types",)
 
 
+def _base(model: nn.Module) -> nn.Module | None:
+    """The module that holds the decoder stack (`model.model` in Llama-like architectures)."""
+    return getattr(model, "model", None) or getattr(model, model.base_model_prefix, None)
+
+
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The model's stack of decoder layers (`model.model.layers` in Llama-like architectures)."""
-    base = getattr(model, "model", None) or getattr(model, model.base_model_prefix, None)
-    layers = getattr(base, "layers", None)
+    layers = getattr(_base(model), "layers", None)
     if not isinstance(layers, nn.ModuleList) or len(layers) < 3:
         raise HalaError(
             f"prune.layers: {type(model).__name__} has no `model.layers` stack of at least 3 decoder layers; "
@@ -101,8 +105,7 @@ def drop_layers(model: nn.Module, drop: Sequence[int]) -> list[int]:
         for module in layer.modules():
             if hasattr(module, "layer_idx"):
                 module.layer_idx = new_index
-    base = getattr(model, "model", None) or getattr(model, model.base_model_prefix)
-    base.layers = kept_layers
+    _base(model).layers = kept_layers
     for config in {id(c): c for c in (model.config, model.config.get_text_config())}.values():
         config.num_hidden_layers = len(keep)
         for name in PER_LAYER_CONFIG_LISTS:

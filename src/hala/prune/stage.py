@@ -65,7 +65,9 @@ def run(config: PruneConfig, out_dir: Path) -> dict:
         tokenizer.save_pretrained(tmp)
         if (source / "chat_template.jinja").exists():
             shutil.copy2(source / "chat_template.jinja", tmp / "chat_template.jinja")
-        reloaded = AutoModelForCausalLM.from_pretrained(tmp, use_safetensors=True)
+        reloaded = AutoModelForCausalLM.from_pretrained(
+            tmp, use_safetensors=True, trust_remote_code=config.trust_remote_code
+        )
         if len(decoder_layers(reloaded)) != len(keep):
             raise HalaError(f"prune.layers: the saved model reloads with {len(decoder_layers(reloaded))} layers")
     report = {
