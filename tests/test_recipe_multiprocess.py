@@ -4,13 +4,11 @@ them; stages not built for several processes are refused before anything runs.""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 from test_train import PAIRS, chat_sample, write_jsonl
-from test_train_distributed import CONFIGS, REPO, free_port
+from test_train_distributed import two_process_hala
 
 from hala.errors import HalaError
 from hala.recipe import load_recipe, run_recipe
@@ -47,24 +45,7 @@ def test_stages_not_built_for_several_processes_are_refused(tmp_path, tiny_model
 def test_training_stage_runs_in_two_processes_and_is_published_once(tmp_path, tiny_model):
     path = write_recipe(tmp_path, tiny_model)
     run_dir = tmp_path / "run"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")}
-    cmd = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--config_file",
-        str(CONFIGS / "ddp-cpu.yaml"),
-        "--main_process_port",
-        str(free_port()),
-        "-m",
-        "hala.cli",
-        "run",
-        str(path),
-        "--run-dir",
-        str(run_dir),
-        "--only",
-        "sft",
-    ]
+    cmd, env = two_process_hala("run", str(path), "--run-dir", str(run_dir), "--only", "sft")
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=360)
     assert result.returncode == 0, result.stderr[-3000:]
 

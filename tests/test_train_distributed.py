@@ -25,10 +25,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.timeout(360)
-def test_two_cpu_processes_train_and_write_the_model(tiny_model, tmp_path):
-    train = write_jsonl(tmp_path / "train.jsonl", [chat_sample(i, s, t) for i, (s, t) in enumerate(PAIRS * 2)])
-    out = tmp_path / "out"
+def two_process_hala(*args: str) -> tuple[list[str], dict]:
+    """(command, environment) that run `hala ARGS` in two CPU processes under `accelerate launch` (gloo)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO / "src")}
     cmd = [
         sys.executable,
@@ -40,6 +38,16 @@ def test_two_cpu_processes_train_and_write_the_model(tiny_model, tmp_path):
         str(free_port()),
         "-m",
         "hala.cli",
+        *args,
+    ]
+    return cmd, env
+
+
+@pytest.mark.timeout(360)
+def test_two_cpu_processes_train_and_write_the_model(tiny_model, tmp_path):
+    train = write_jsonl(tmp_path / "train.jsonl", [chat_sample(i, s, t) for i, (s, t) in enumerate(PAIRS * 2)])
+    out = tmp_path / "out"
+    cmd, env = two_process_hala(
         "train",
         "--model",
         str(tiny_model),
@@ -54,7 +62,7 @@ def test_two_cpu_processes_train_and_write_the_model(tiny_model, tmp_path):
         "2",
         "--save-steps",
         "100",
-    ]
+    )
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "train_summary.json").read_text())
