@@ -107,12 +107,37 @@ def test_vllm_engine_with_stand_in_module(tiny_model, monkeypatch):
     assert model == str(tiny_model) and kw["dtype"] == "bfloat16" and kw["tensor_parallel_size"] == 2
     adds = [x for x in rest if x[0] == "add"]
     assert [a[3] for a in adds] == [
-        {"temperature": 0.0, "max_tokens": 7, "repetition_penalty": 1.0, "stop": ["\n"]}
-    ] * 2
+        {"temperature": 0.0, "max_tokens": 7, "repetition_penalty": 1.0, "stop": ["\n"], "stop_token_ids": [2]}
+    ] * 2  # 2: <|im_end|>, the tokenizer's EOS and the chat template's end of turn
     # Token ids come from hala's tokenization, the same ids the hf/ct2 engines decode from.
     assert adds[0][2]["prompt_token_ids"] == eng.tokenizer(PROMPTS[0].text)["input_ids"]
     assert gens[0].text == "مرحبا [1]" and not gens[0].hit_max_tokens and gens[1].hit_max_tokens
     assert eng.prompts_in_flight == 512  # twice vLLM's default max_num_seqs
+
+
+def test_vllm_stops_at_the_chat_templates_end_of_turn_when_generation_config_lacks_it(
+    tiny_model, tmp_path, monkeypatch
+):
+    # A model directory whose EOS (tokenizer and generation_config) is <|endoftext|> while its chat template ends a
+    # turn with <|im_end|>: hf and ct2 stop at both (eos_ids), and so must vLLM, which by itself knows only the
+    # first and would run on past the answer to the token limit.
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    tok_config = json.loads((model / "tokenizer_config.json").read_text())
+    (model / "tokenizer_config.json").write_text(json.dumps({**tok_config, "eos_token": "<|endoftext|>"}))
+    gen_config = json.loads((model / "generation_config.json").read_text())
+    log: list = []
+    monkeypatch.setitem(sys.modules, "vllm", fake_vllm(lambda p, kw: ("نص", [1], "stop"), log))
+    eng = make_engine("vllm", str(model))
+    endoftext, im_end = eng.tokenizer.convert_tokens_to_ids(["<|endoftext|>", "<|im_end|>"])
+    (model / "generation_config.json").write_text(json.dumps({**gen_config, "eos_token_id": endoftext}))
+    eng = make_engine("vllm", str(model))
+    assert eng.tokenizer.eos_token_id == endoftext != im_end
+    eng.generate(PROMPTS[:1], GenSettings(max_new_tokens=5))
+    adds = [x for x in log if x[0] == "add"]
+    assert adds[-1][3]["stop_token_ids"] == sorted({endoftext, im_end})
 
 
 def test_vllm_feeds_concurrent_calls_into_one_running_batch_with_per_prompt_limits(tiny_model, monkeypatch):

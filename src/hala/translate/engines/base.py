@@ -134,6 +134,19 @@ def stop_token_ids(tokenizer, stop: tuple[str, ...]) -> frozenset[int]:
     return _stop_ids(tokenizer, tuple(stop))
 
 
+def model_eos_ids(model: str, tokenizer) -> set[int]:
+    """`eos_ids` of a model reference: its generation_config.json's end tokens, if it has one, and the tokenizer's."""
+    from transformers import GenerationConfig
+
+    from hala.models import resolve_model
+
+    try:
+        gen_config = GenerationConfig.from_pretrained(resolve_model(model))
+    except OSError:  # no generation_config.json: the tokenizer's EOS is the only end token
+        gen_config = None
+    return eos_ids(tokenizer, gen_config)
+
+
 def eos_ids(tokenizer, generation_config=None) -> set[int]:
     ids = {tokenizer.eos_token_id} if tokenizer.eos_token_id is not None else set()
     extra = getattr(generation_config, "eos_token_id", None) if generation_config is not None else None

@@ -19,8 +19,8 @@ from hala.translate.engines.base import (
     Generation,
     GenSettings,
     Prompt,
-    eos_ids,
     finish,
+    model_eos_ids,
     model_stamp,
     prompt_ids,
     prompt_limits,
@@ -59,13 +59,7 @@ class CT2Engine:
         self.options = CT2Options(**options)
         self.batch_size = batch_size
         self.tokenizer = load_tokenizer(model, trust_remote_code=self.options.trust_remote_code)
-        from transformers import GenerationConfig
-
-        try:
-            gen_config = GenerationConfig.from_pretrained(resolve_model(model))
-        except OSError:  # no generation_config.json: the tokenizer's EOS is the only end token
-            gen_config = None
-        self.eos = eos_ids(self.tokenizer, gen_config)
+        self.eos = model_eos_ids(model, self.tokenizer)
         path = converted(model, self.options.compute_type, self.options.trust_remote_code)
         self.generator = ctranslate2.Generator(
             str(path), device="cpu", compute_type=self.options.compute_type, intra_threads=self.options.threads

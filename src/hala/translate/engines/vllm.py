@@ -19,7 +19,15 @@ import threading
 
 from hala.errors import MissingDependency
 from hala.models import load_tokenizer, resolve_model
-from hala.translate.engines.base import Generation, GenSettings, Prompt, prompt_ids, prompt_limits, trim_at_stop
+from hala.translate.engines.base import (
+    Generation,
+    GenSettings,
+    Prompt,
+    model_eos_ids,
+    prompt_ids,
+    prompt_limits,
+    trim_at_stop,
+)
 from hala.translate.engines.options import VLLMOptions
 
 __all__ = ["VLLMEngine", "VLLMOptions"]
@@ -70,6 +78,10 @@ class VLLMEngine:
             **o.llm_kwargs,
         }
         self.llm = LLM(model=path, **kwargs)
+        # The end tokens hf and ct2 stop at (eos_ids: generation_config's, the tokenizer's and the chat template's
+        # end of turn): vLLM stops only at generation_config's, so a model directory that lacks <end_of_turn> there
+        # would run on to the token limit under vllm alone.
+        self.eos = sorted(model_eos_ids(model, self.tokenizer))
         # Twice what the scheduler runs at once: finished sequences are replaced from the queue without a gap.
         self.prompts_in_flight = 2 * (o.max_num_seqs or DEFAULT_MAX_NUM_SEQS)
         self._requests: queue.Queue = queue.Queue()
@@ -90,6 +102,7 @@ class VLLMEngine:
                 max_tokens=n,
                 repetition_penalty=settings.repetition_penalty,
                 stop=list(settings.stop) or None,
+                stop_token_ids=self.eos,
             )
             for n in limits
         ]
