@@ -216,6 +216,23 @@ def test_rehearsal_fails_on_explicit_sdpa_with_gemma2(rehearsed, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.timeout(1800)
+def test_rehearsal_fails_when_gemma2_loses_records_with_a_system_turn(rehearsed, tmp_path):
+    """Gemma-2's template has no system role: passing system turns to it (`system_turns: keep`, the behaviour
+    before `auto` folded them) rejects every Hermes-3 record that opens with a system prompt, and the rehearsal's
+    data check fails on it; the shipped recipe (auto: fold) trains on them."""
+    run_dir = rehearsed("hala-9b")
+    sft = json.loads(next(run_dir.glob("sft-*/train_summary.json")).read_text())
+    assert sft["data"]["system_turns"] == "fold" and sft["data"]["system_turns_changed"] > 0 and sft["rejected"] == 0
+
+    def keep(stages):
+        stages["sft"]["with"]["system_turns"] = "keep"
+
+    with pytest.raises(HalaError, match="System role not supported"):
+        run_rehearsal(_recipe_with(tmp_path, "hala-9b", keep), run_dir, log=_quiet, only=["sft"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1800)
 def test_rehearsal_refuses_one_process_on_several_gpus(rehearsed, tmp_path, monkeypatch):
     """Defect 13: a plain run reaching a training stage with 8 visible GPUs is refused with the accelerate launch
     command; with the refusal removed, the rehearsal still fails (nn.DataParallel is built)."""
@@ -259,9 +276,9 @@ def test_rehearsal_fails_when_training_data_is_prepared_in_memory(rehearsed, tmp
     run_dir = rehearsed("hala-1.2b")
     real = train_data.prepare_dataset
 
-    def in_memory(path, tokenizer, strategy, max_length, rejects, cache_root=None, packing=False, num_proc=None):
+    def in_memory(path, tokenizer, strategy, max_length, rejects, cache_root=None, **kw):
         scratch = tmp_path / "scratch"
-        ds, meta = real(path, tokenizer, strategy, max_length, rejects, scratch, packing, num_proc)
+        ds, meta = real(path, tokenizer, strategy, max_length, rejects, scratch, **kw)
         ds = datasets.Dataset.from_dict(ds.to_dict())  # held in memory, as every rank did before the fix
         shutil.rmtree(scratch)
         meta.pop("cache_dir", None)

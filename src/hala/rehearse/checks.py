@@ -51,7 +51,27 @@ def check_train_data(stage_dir: Path, name: str) -> str:
             f"(train_summary.json data.cache_dir: {data.get('cache_dir')!r}); at 4.5M samples every rank "
             f"would render and tokenise everything in memory"
         )
+    refused = _template_refusals(stage_dir, summary)
+    if refused:
+        raise HalaError(
+            f"rehearsal check: stage '{name}' lost {len(refused)} of {data.get('records')} records to its chat "
+            f"template ({refused[0]}); the fixtures are in the hub datasets' real schema, so the same share of the "
+            f"real data would be lost (system turns under a template without a system role: train.system_turns)"
+        )
     return f"{name}: {data.get('examples')} examples from the data cache {cache.name}"
+
+
+def _template_refusals(stage_dir: Path, summary: dict) -> list[str]:
+    """Rejects whose reason is the chat template refusing to render the record (`file:line: message`)."""
+    rejects = stage_dir / (summary.get("rejects_file") or "")
+    if not summary.get("rejects_file") or not rejects.is_file():
+        return []
+    out = []
+    for line in rejects.read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        if str(r.get("reason", "")).startswith("chat template cannot render it"):
+            out.append(f"{r.get('source')}:{r.get('line')}: {r['reason']}")
+    return out
 
 
 def run_checks(run_dir: Path, log=print) -> list[str]:

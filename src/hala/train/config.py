@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hala.train.system_turns import SystemTurns
+
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -71,6 +73,12 @@ class TrainConfig(BaseModel):
         None, description="cache directory for tokenised training data (default: $HALA_HOME/train-data)"
     )
     data_num_proc: int | None = Field(None, ge=1, description="worker processes that tokenise (default: all cores)")
+    system_turns: SystemTurns = Field(
+        "auto",
+        description="system messages: keep, fold (into the next user turn, as Gemma 3's template does; for templates "
+        "without a system role such as Gemma-2's), drop; auto: keep if the chat template renders a system turn, "
+        "else fold (hala.train.system_turns)",
+    )
     packing: bool = Field(
         False,
         description="pack examples into max_length rows (TRL's BFD packing, whole "

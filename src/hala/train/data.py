@@ -12,7 +12,8 @@ rows every rank first rendered and held in memory. Here:
   skipped (`skip_prepare_dataset`), and with `packing` they are packed by TRL's `pack_dataset` (BFD) in the cache.
 
 A record is unusable when it fails validation, has no assistant turn, or the chat template cannot render it (Gemma's
-template, for instance, refuses roles that do not alternate): it becomes a reject naming its `file:line`.
+template, for instance, refuses roles that do not alternate): it becomes a reject naming its `file:line`. System
+turns a template has no role for are folded into the next user turn first (hala.train.system_turns), and counted.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pydantic import ValidationError
 from hala.atomic import read_json, replace_dir, write_json
 from hala.errors import InputError
 from hala.records import Reject, RejectLog, describe_validation_error, validate
+from hala.train import system_turns
 from hala.train.masks import (
     Strategy,
     assistant_char_spans,
@@ -39,7 +41,7 @@ from hala.train.masks import (
     training_template,
 )
 
-DATA_VERSION = 1  # bump when the cached rows change for the same inputs
+DATA_VERSION = 2  # bump when the cached rows change for the same inputs
 META = "meta.json"
 REJECTS = "rejects.jsonl"
 DATASET_DIR = "dataset"
@@ -127,12 +129,20 @@ def render_with_spans(
     return out
 
 
-def encode_batch(batch: dict, tokenizer, strategy: Strategy, template: str | None, max_length: int) -> dict:
+def encode_batch(
+    batch: dict, tokenizer, strategy: Strategy, template: str | None, max_length: int, system: str = "keep"
+) -> dict:
     """`datasets.map` function (batched): raw JSON lines -> input_ids, labels, length; a reject row keeps its
-    reason (and the raw record) and empty token lists, and is dropped when the cache is finalised."""
+    reason (and the raw record) and empty token lists, and is dropped when the cache is finalised. `system`: the
+    resolved system_turns mode (keep, fold, drop); `system_changed` marks a record whose system turns it changed."""
     parsed = [parse_record(raw) for raw in batch["raw"]]
     good = [i for i, (m, _, _) in enumerate(parsed) if m is not None]
-    rendered = render_with_spans(tokenizer, [parsed[i][0] for i in good], strategy, template)
+    changed = [False] * len(parsed)
+    conversations = []
+    for i in good:
+        messages, changed[i] = system_turns.apply(parsed[i][0], system)
+        conversations.append(messages)
+    rendered = render_with_spans(tokenizer, conversations, strategy, template)
     reasons = [r for _, r, _ in parsed]
     texts, spans_of = {}, {}
     for i, (text, spans, error) in zip(good, rendered):
@@ -166,6 +176,7 @@ def encode_batch(batch: dict, tokenizer, strategy: Strategy, template: str | Non
         "input_ids": ids_out,
         "labels": labels_out,
         "length": [len(x) for x in ids_out],
+        "system_changed": [c and not reasons[i] for i, c in enumerate(changed)],
         "reject": [r or "" for r in reasons],
         "raw_reject": [
             json.dumps(parsed[i][2], ensure_ascii=False, default=str) if reasons[i] else "" for i in range(len(parsed))
@@ -196,6 +207,7 @@ def _features():
             "input_ids": Sequence(Value("int32")),
             "labels": Sequence(Value("int32")),
             "length": Value("int32"),
+            "system_changed": Value("bool"),
             "reject": Value("string"),
             "raw_reject": Value("string"),
             "line": Value("int64"),
@@ -204,7 +216,14 @@ def _features():
 
 
 def build(
-    path: str, tokenizer, strategy: Strategy, max_length: int, packing: bool, num_proc: int, target: Path
+    path: str,
+    tokenizer,
+    strategy: Strategy,
+    max_length: int,
+    packing: bool,
+    num_proc: int,
+    target: Path,
+    system: str = "keep",
 ) -> dict:
     """Build the cache directory `target` (atomically: a temporary sibling renamed into place)."""
     from datasets import Dataset, disable_progress_bars
@@ -227,7 +246,13 @@ def build(
             num_proc=min(num_proc, max(1, n_raw // 500)) if n_raw else None,
             remove_columns=["raw"],
             features=_features(),
-            fn_kwargs={"tokenizer": tokenizer, "strategy": strategy, "template": template, "max_length": max_length},
+            fn_kwargs={
+                "tokenizer": tokenizer,
+                "strategy": strategy,
+                "template": template,
+                "max_length": max_length,
+                "system": system,
+            },
         )
         rejected = encoded.filter(
             lambda r: [bool(x) for x in r], input_columns=["reject"], batched=True, batch_size=10_000
@@ -249,6 +274,9 @@ def build(
             lambda r: [not x for x in r], input_columns=["reject"], batched=True, batch_size=10_000
         ).select_columns(["input_ids", "labels", "length"])
         used = len(kept)
+        import pyarrow.compute as pc
+
+        system_changed = pc.sum(encoded.data.column("system_changed")).as_py() or 0  # a column sum, not a row loop
         if packing and used:
             from trl.data_utils import pack_dataset
 
@@ -267,6 +295,8 @@ def build(
             "strategy": strategy,
             "max_length": max_length,
             "packing": packing,
+            "system_turns": system,
+            "system_turns_changed": system_changed,
             "num_proc": num_proc,
             "build_seconds": round(time.time() - t0, 2),
         }
@@ -287,6 +317,7 @@ def prepare_dataset(
     cache_root: Path | None = None,
     packing: bool = False,
     num_proc: int | None = None,
+    system_turns_mode: system_turns.SystemTurns = "auto",
 ):
     """The cached dataset for `path` (built here when absent), its rejects replayed into `rejects`.
 
@@ -297,13 +328,16 @@ def prepare_dataset(
 
     cache_root = Path(cache_root) if cache_root else default_cache_root()
     cache_root.mkdir(parents=True, exist_ok=True)
-    settings = {"strategy": strategy, "max_length": max_length, "packing": packing}
+    system = system_turns.resolve(system_turns_mode, tokenizer)
+    settings = {"strategy": strategy, "max_length": max_length, "packing": packing, "system_turns": system}
     key = cache_key(str(path), tokenizer, settings)
     target = cache_root / key[:24]
     if not (target / META).exists():
         with FileLock(str(target) + ".lock"):
             if not (target / META).exists():
-                build(str(path), tokenizer, strategy, max_length, packing, num_proc or os.cpu_count() or 1, target)
+                build(
+                    str(path), tokenizer, strategy, max_length, packing, num_proc or os.cpu_count() or 1, target, system
+                )
     meta = read_json(target / META)
     meta["cache_dir"] = str(target)
     if (target / REJECTS).exists():

@@ -187,6 +187,7 @@ def prepare(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -
         rejects=rejects,
         cache_root=Path(config.data_cache) if config.data_cache else None,
         num_proc=config.data_num_proc,
+        system_turns_mode=config.system_turns,
     )
     with rejects:
         train_set, train_meta = prepare_dataset(config.train, packing=config.packing, **data)
@@ -279,7 +280,17 @@ def _summary(session: Session, result, resume: str | None, eval_loss: float | No
         # rows trained on: usable examples with a trained token inside max_length (packed: rows of packed examples)
         "train_examples_used": len(trainer.train_dataset),
         "data": {
-            k: session.data.get(k) for k in ("cache_dir", "records", "examples", "rows", "packing", "build_seconds")
+            k: session.data.get(k)
+            for k in (
+                "cache_dir",
+                "records",
+                "examples",
+                "rows",
+                "packing",
+                "system_turns",
+                "system_turns_changed",
+                "build_seconds",
+            )
         },
         "dev_examples": session.n_dev,
         "rejected": session.rejects.total,
