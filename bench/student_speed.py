@@ -20,28 +20,35 @@ import tempfile
 from pathlib import Path
 
 
-def heldout_evals(run_dir: Path) -> dict[str, dict]:
-    """{role: settings} of the run's held-out teacher and student evals, models resolved to directories."""
-    found = {}
+def heldout_evals(run_dir: Path, chosen: dict[str, str | None]) -> dict[str, dict]:
+    """{role: settings} of the run's held-out teacher and student evals, models resolved to directories.
+    `chosen`: {role: stage name or None}; a role with several held-out evals (an experiment recipe) must be chosen
+    by name, rather than one of them being taken silently."""
+    found: dict[str, dict[str, dict]] = {"teacher": {}, "student": {}}
     for stage in sorted(run_dir.glob("*/stage.json")):
         info = json.loads(stage.read_text())
         cfg = info.get("config") or {}
-        if (
-            info.get("type") != "eval.translation"
-            or not cfg.get("heldout")
-            or cfg.get("role")
-            not in (
-                "teacher",
-                "student",
-            )
-        ):
+        if info.get("type") != "eval.translation" or not cfg.get("heldout") or cfg.get("role") not in found:
             continue
         result = json.loads((stage.parent / "eval_translation.json").read_text())
-        found[cfg["role"]] = {**cfg, "model": result["model"], "_result": result}
-    missing = {"teacher", "student"} - set(found)
-    if missing:
-        sys.exit(f"{run_dir}: no finished held-out eval with role {', '.join(sorted(missing))}")
-    return found
+        name = stage.parent.name.rsplit("-", 1)[0]
+        found[cfg["role"]][name] = {**cfg, "model": result["model"], "_result": result}
+    out = {}
+    for role, stages in found.items():
+        if chosen[role] is not None:
+            if chosen[role] not in stages:
+                sys.exit(
+                    f"{run_dir}: no finished held-out {role} eval named '{chosen[role]}' (found: {sorted(stages)})"
+                )
+            out[role] = stages[chosen[role]]
+        elif len(stages) == 1:
+            out[role] = next(iter(stages.values()))
+        else:
+            sys.exit(
+                f"{run_dir}: {len(stages)} held-out evals with role {role} ({', '.join(sorted(stages)) or 'none'}); "
+                f"name one with --{role}"
+            )
+    return out
 
 
 def measure(settings: dict, limit: int, out: Path) -> dict:
@@ -59,9 +66,11 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--teacher", default=None, help="stage name of the teacher's held-out eval (if several)")
+    parser.add_argument("--student", default=None, help="stage name of the student's held-out eval (if several)")
     args = parser.parse_args()
 
-    evals = heldout_evals(args.run_dir)
+    evals = heldout_evals(args.run_dir, {"teacher": args.teacher, "student": args.student})
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
