@@ -46,6 +46,9 @@ def main() -> None:
     parser.add_argument("--run-dir", type=Path, default=None)
     parser.add_argument("--no-run", action="store_true", help="only read a finished run")
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--student", default=None, help="the student eval stage the goals are judged on (needed if several)"
+    )
     args = parser.parse_args()
 
     recipe = load_recipe(args.recipe)
@@ -55,17 +58,32 @@ def main() -> None:
     found = [c for c in comparisons(run) if not c.get("problem")]
     if not found:
         sys.exit(f"{run_dir}: no student/teacher eval pair found (set role: teacher / role: student in the recipe)")
+    heldout_students = sorted({c["student_stage"] for c in found if c["heldout"]})
+    judged = args.student or (heldout_students[0] if len(heldout_students) == 1 else None)
+    if args.student and args.student not in heldout_students:
+        sys.exit(f"{run_dir}: no held-out comparison for student stage '{args.student}' (found: {heldout_students})")
     rows, goals_met = [], {}
-    print(f"{'data':<34} {'direction':<9} {'teacher':>8} {'student':>8} {'Δ chrF++':>9} {'speed ×':>8}")
+    print(
+        f"{'student stage':<22} {'data':<30} {'direction':<9} "
+        f"{'teacher':>8} {'student':>8} {'Δ chrF++':>9} {'speed ×':>8}"
+    )
     for c in found:
         data = Path(str(c["data"])).name
         for d in c["directions"]:
-            rows.append({"data": data, "data_kind": c["data_kind"], **{k: v for k, v in d.items() if k != "line"}})
+            rows.append(
+                {
+                    "data": data,
+                    "data_kind": c["data_kind"],
+                    "student_stage": c["student_stage"],
+                    **{k: v for k, v in d.items() if k != "line"},
+                }
+            )
             print(
-                f"{data:<34} {d['direction']:<9} {d['teacher_chrf']:>8.2f} {d['student_chrf']:>8.2f} "
+                f"{c['student_stage']:<22} {data:<30} {d['direction']:<9} "
+                f"{d['teacher_chrf']:>8.2f} {d['student_chrf']:>8.2f} "
                 f"{d['delta_chrf']:>+9.2f} {d['speed_ratio'] if d['speed_ratio'] is not None else '–':>8}"
             )
-            if c["heldout"] and d["direction"] in GOALS:
+            if c["heldout"] and c["student_stage"] == judged and d["direction"] in GOALS:
                 goals_met[f"{d['direction']} Δ chrF++ ≥ {GOALS[d['direction']]:+g}"] = (
                     d["delta_chrf"] >= GOALS[d["direction"]]
                 )
@@ -75,6 +93,8 @@ def main() -> None:
                     )
     minutes = stage_minutes(run)
     print(f"stage time (sum): {minutes} min" + (f"; this call's wall time {wall / 60:.1f} min" if wall else ""))
+    if judged is None:
+        print(f"  goals not judged: {len(heldout_students)} held-out student evals; name one with --student")
     for goal, ok in goals_met.items():
         print(f"  {'met' if ok else 'NOT met'}: {goal}")
     environment = (run.manifest or {}).get("environment", {})
