@@ -67,6 +67,20 @@ print(json.dumps({"seconds": time.time() - t0, "summary": {k: v for k, v in summ
 """
 
 
+def pss_anon(pid: int) -> int:
+    """Bytes of the process's proportional set size that are anonymous memory (heap, not memory-mapped files):
+    the part that cannot be dropped under pressure. Arrow files that datasets memory-maps count in PSS as they are
+    read, so PSS alone grows with the dataset without any memory being held (Linux 4.14+ `smaps_rollup`)."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Pss_Anon:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def tree_sampler(proc: subprocess.Popen, samples: list) -> threading.Thread:
     import psutil
 
@@ -81,7 +95,7 @@ def tree_sampler(proc: subprocess.Popen, samples: list) -> threading.Thread:
                 # PSS, not RSS: forked map workers share the parent's pages (torch, the tokenizer); RSS would
                 # count those once per process.
                 pss = sum(p.memory_full_info().pss for p in procs if p.is_running())
-                samples.append((time.time(), pss))
+                samples.append((time.time(), pss, sum(pss_anon(p.pid) for p in procs)))
             except psutil.Error:
                 pass
             time.sleep(0.5)
@@ -109,7 +123,8 @@ def run_child(code: str, args: list[str]) -> dict:
     result.update(
         wall_seconds=round(wall, 1),
         cpu_seconds=round(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, 1),
-        peak_tree_pss_gb=round(max((r for _, r in samples), default=0) / 1e9, 3),
+        peak_tree_pss_gb=round(max((r for _, r, _ in samples), default=0) / 1e9, 3),
+        peak_tree_pss_anon_gb=round(max((a for _, _, a in samples), default=0) / 1e9, 3),
     )
     return result
 
@@ -222,6 +237,7 @@ def main() -> None:
         "build_cpu_minutes_per_core": round(largest["build"]["cpu_seconds"] * scale / 60 / args.num_proc, 1),
         "cache_gb": round(largest["cache_bytes"] * scale / 1e9, 1),
         "peak_tree_pss_gb_measured_largest": largest["build"]["peak_tree_pss_gb"],
+        "peak_tree_pss_anon_gb_measured_largest": largest["build"]["peak_tree_pss_anon_gb"],
         "reuse_seconds_measured_largest": largest["reuse"]["wall_seconds"],
     }
     if len(results["runs"]) > 1:
@@ -229,6 +245,10 @@ def main() -> None:
         results["rss_flatness"] = {
             "records": [small["records"], largest["records"]],
             "peak_tree_pss_gb": [small["build"]["peak_tree_pss_gb"], largest["build"]["peak_tree_pss_gb"]],
+            "peak_tree_pss_anon_gb": [
+                small["build"]["peak_tree_pss_anon_gb"],
+                largest["build"]["peak_tree_pss_anon_gb"],
+            ],
         }
     if args.corpus_records:
         data = work / "translated.jsonl"
