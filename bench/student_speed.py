@@ -31,7 +31,7 @@ def heldout_evals(run_dir: Path, chosen: dict[str, str | None]) -> dict[str, dic
         if info.get("type") != "eval.translation" or not cfg.get("heldout") or cfg.get("role") not in found:
             continue
         result = json.loads((stage.parent / "eval_translation.json").read_text())
-        name = stage.parent.name.rsplit("-", 1)[0]
+        name = info["name"]
         found[cfg["role"]][name] = {**cfg, "model": result["model"], "_result": result}
     out = {}
     for role, stages in found.items():

@@ -57,6 +57,9 @@ def test_auto_folds_only_where_the_template_has_no_system_role(gemma2_tokenizer,
     assert system_turns.resolve("auto", gemma2_tokenizer) == "fold"
     assert system_turns.resolve("auto", AutoTokenizer.from_pretrained(tiny_model)) == "keep"  # ChatML renders it
     assert system_turns.resolve("keep", gemma2_tokenizer) == "keep"
+    # the template records are rendered with decides, not the tokenizer's own (TRL's marked twins differ from it)
+    chatml = AutoTokenizer.from_pretrained(tiny_model)
+    assert system_turns.resolve("auto", chatml, gemma2_tokenizer.chat_template) == "fold"
 
 
 def test_gemma2_sft_data_keeps_records_with_a_system_turn(gemma2_tokenizer, tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hala.atomic import read_json
 from hala.errors import HalaError
+from hala.train.data import TEMPLATE_REFUSED
 
 
 def lighteval_macro(details: list[dict]) -> float:
@@ -69,7 +70,7 @@ def _template_refusals(stage_dir: Path, summary: dict) -> list[str]:
     out = []
     for line in rejects.read_text(encoding="utf-8").splitlines():
         r = json.loads(line)
-        if str(r.get("reason", "")).startswith("chat template cannot render it"):
+        if str(r.get("reason", "")).startswith(TEMPLATE_REFUSED):
             out.append(f"{r.get('source')}:{r.get('line')}: {r['reason']}")
     return out
 

@@ -44,6 +44,8 @@ from hala.train.masks import (
 DATA_VERSION = 2  # bump when the cached rows change for the same inputs
 META = "meta.json"
 REJECTS = "rejects.jsonl"
+# The reason of a record the chat template refuses to render (the rehearsal's data check looks for it).
+TEMPLATE_REFUSED = "chat template cannot render it"
 DATASET_DIR = "dataset"
 
 
@@ -125,7 +127,7 @@ def render_with_spans(
                 text, spans = generation_spans(tokenizer, messages, template)
             out.append((text, spans, None))
         except Exception as e:  # noqa: BLE001 - jinja raise_exception() and template errors have no common base class
-            out.append((None, [], f"chat template cannot render it: {e}"))
+            out.append((None, [], f"{TEMPLATE_REFUSED}: {e}"))
     return out
 
 
@@ -223,9 +225,12 @@ def build(
     packing: bool,
     num_proc: int,
     target: Path,
+    template: str | None,
     system: str = "keep",
 ) -> dict:
-    """Build the cache directory `target` (atomically: a temporary sibling renamed into place)."""
+    """Build the cache directory `target` (atomically: a temporary sibling renamed into place). `template`: the
+    one records are rendered with (`training_template`); `system`: the resolved system_turns mode."""
+    import pyarrow.compute as pc
     from datasets import Dataset, disable_progress_bars
 
     disable_progress_bars()
@@ -237,7 +242,6 @@ def build(
     try:
         raw = Dataset.from_generator(_raw_lines, gen_kwargs={"path": path}, cache_dir=str(tmp / "work"))
         n_raw = len(raw)
-        template = training_template(tokenizer, strategy)
         encoded = raw.map(
             encode_batch,
             batched=True,
@@ -278,8 +282,6 @@ def build(
             lambda r: [not x for x in r], input_columns=["reject"], batched=True, batch_size=10_000
         ).select_columns(["input_ids", "labels", "length"])
         used = len(kept)
-        import pyarrow.compute as pc
-
         system_changed = pc.sum(encoded.data.column("system_changed")).as_py() or 0  # a column sum, not a row loop
         if packing and used:
             from trl.data_utils import pack_dataset
@@ -332,7 +334,8 @@ def prepare_dataset(
 
     cache_root = Path(cache_root) if cache_root else default_cache_root()
     cache_root.mkdir(parents=True, exist_ok=True)
-    system = system_turns.resolve(system_turns_mode, tokenizer)
+    template = training_template(tokenizer, strategy)
+    system = system_turns.resolve(system_turns_mode, tokenizer, template)
     settings = {"strategy": strategy, "max_length": max_length, "packing": packing, "system_turns": system}
     key = cache_key(str(path), tokenizer, settings)
     target = cache_root / key[:24]
@@ -340,7 +343,15 @@ def prepare_dataset(
         with FileLock(str(target) + ".lock"):
             if not (target / META).exists():
                 build(
-                    str(path), tokenizer, strategy, max_length, packing, num_proc or os.cpu_count() or 1, target, system
+                    str(path),
+                    tokenizer,
+                    strategy,
+                    max_length,
+                    packing,
+                    num_proc or os.cpu_count() or 1,
+                    target,
+                    template,
+                    system,
                 )
     meta = read_json(target / META)
     meta["cache_dir"] = str(target)

@@ -21,10 +21,11 @@ SystemTurns = Literal["auto", "keep", "fold", "drop"]
 SEPARATOR = "\n\n"  # between the system text and the user's, as Gemma 3's template writes it
 
 
-def template_takes_system(tokenizer) -> bool:
-    """Whether the chat template renders a conversation that opens with a system turn (no template: hala's
-    training template renders every role)."""
-    if not getattr(tokenizer, "chat_template", None):
+def template_takes_system(tokenizer, template: str | None = None) -> bool:
+    """Whether `template` (None: the tokenizer's own) renders a conversation that opens with a system turn. The
+    probe is the template the records are rendered with, which for TRL's marked training twins is not the
+    tokenizer's own. No template at all: nothing refuses a role."""
+    if not (template or getattr(tokenizer, "chat_template", None)):
         return True
     probe = [
         {"role": "system", "content": "s"},
@@ -32,16 +33,17 @@ def template_takes_system(tokenizer) -> bool:
         {"role": "assistant", "content": "a"},
     ]
     try:
-        tokenizer.apply_chat_template(probe, tokenize=False)
+        tokenizer.apply_chat_template(probe, chat_template=template, tokenize=False)
     except Exception:  # noqa: BLE001 - jinja's raise_exception() and template errors share no base class
         return False
     return True
 
 
-def resolve(mode: SystemTurns, tokenizer) -> Literal["keep", "fold", "drop"]:
+def resolve(mode: SystemTurns, tokenizer, template: str | None = None) -> Literal["keep", "fold", "drop"]:
+    """The mode records are prepared with: `auto` decided by probing `template` (None: the tokenizer's own)."""
     if mode != "auto":
         return mode
-    return "keep" if template_takes_system(tokenizer) else "fold"
+    return "keep" if template_takes_system(tokenizer, template) else "fold"
 
 
 def apply(messages: list[dict], mode: Literal["keep", "fold", "drop"]) -> tuple[list[dict], bool]:
