@@ -3,10 +3,11 @@ again, alternately (teacher, student, teacher, student, ...), with the run's own
 machine hits both alike. chrF++ is recomputed too (greedy and pinned dtypes: it must equal the run's figures
 on the same sentences).
 
-    python bench/student_speed.py RUN_DIR [--limit 100] [--rounds 2] [--json bench/results/student_speed.json]
+    python bench/student_speed.py RUN_DIR [--limit 100] [--rounds 2] [--batch-size N] [--json OUT.json]
 
 Speed is sentences per CPU-second of generation (model loading excluded), as in the run's evals; the ratio is
-the student's over the teacher's, per round and direction, and its median over the rounds.
+the student's over the teacher's, per round and direction, and its median over the rounds. `--batch-size` reruns
+both evals at another batch size than the run's (the same for both, so the comparison stays like for like).
 """
 
 from __future__ import annotations
@@ -51,8 +52,10 @@ def heldout_evals(run_dir: Path, chosen: dict[str, str | None]) -> dict[str, dic
     return out
 
 
-def measure(settings: dict, limit: int, out: Path) -> dict:
+def measure(settings: dict, limit: int, out: Path, batch_size: int | None = None) -> dict:
     cfg = {k: v for k, v in settings.items() if not k.startswith("_")} | {"limit": limit}
+    if batch_size is not None:
+        cfg["batch_size"] = batch_size
     config = out.with_suffix(".json")
     config.write_text(json.dumps(cfg))
     cmd = [sys.executable, "-m", "hala.cli", "eval", "translation", "--config", str(config), "--out", str(out)]
@@ -66,6 +69,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="both evals at this batch size (default: the run's)"
+    )
     parser.add_argument("--teacher", default=None, help="stage name of the teacher's held-out eval (if several)")
     parser.add_argument("--student", default=None, help="stage name of the student's held-out eval (if several)")
     args = parser.parse_args()
@@ -74,7 +80,10 @@ def main() -> None:
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.rounds):
-            got = {role: measure(evals[role], args.limit, Path(tmp) / f"{role}{r}") for role in ("teacher", "student")}
+            got = {
+                role: measure(evals[role], args.limit, Path(tmp) / f"{role}{r}", args.batch_size)
+                for role in ("teacher", "student")
+            }
             rounds.append(got)
             for d in got["teacher"]:
                 t, s = got["teacher"][d], got["student"][d]
@@ -98,7 +107,13 @@ def main() -> None:
             "n": rounds[0]["teacher"][d]["n"],
         }
         print(f"{d}: median speed ratio {summary[d]['speed_ratio_median']:.2f}x over {len(ratios)} rounds")
-    result = {"run_dir": str(args.run_dir), "limit": args.limit, "rounds": rounds, "summary": summary}
+    result = {
+        "run_dir": str(args.run_dir),
+        "limit": args.limit,
+        "batch_size": args.batch_size or {role: evals[role].get("batch_size") for role in evals},
+        "rounds": rounds,
+        "summary": summary,
+    }
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False))

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from hala.evaluate.instruct import EvalInstructConfig, assistant_split, evaluate_instruct, load_prompts, script_share
+from hala.evaluate.instruct import (
+    EvalInstructConfig,
+    assistant_split,
+    evaluate_instruct,
+    fit_system_turns,
+    load_prompts,
+    script_share,
+)
 from hala.testing import build_tiny_model
 
 DATA = Path(str(resources.files("hala").joinpath("data")))
@@ -173,6 +180,36 @@ def fitted(tmp_path_factory) -> tuple[Path, list[dict]]:
         optimiser.zero_grad()
     model.save_pretrained(path, safe_serialization=True)
     return path, records
+
+
+def test_a_prompt_with_a_system_turn_is_scored_on_a_template_without_a_system_role(tiny_model):
+    """Gemma-2's template (Fanar-1-9B) raises on a system turn: the eval folds it into the user turn, as training
+    does, instead of failing on the first such prompt; ChatML keeps it."""
+    from transformers import AutoTokenizer
+
+    from hala.errors import HalaError
+    from hala.rehearse.models import build_tokenizer, model_specs
+    from hala.testing import SEED_TEXT
+
+    system = "Answer in Arabic."
+    sample = {
+        "id": "s",
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": "Say hello."},
+            {"role": "assistant", "content": "مرحبا"},
+        ],
+    }
+    gemma2 = build_tokenizer(model_specs()["QCRI/Fanar-1-9B-Instruct"], list(SEED_TEXT) + [system], vocab_size=600)
+    with pytest.raises(HalaError, match="System role not supported"):
+        assistant_split(gemma2, sample["messages"])
+    (fitted,), mode, changed = fit_system_turns(gemma2, [sample])
+    assert (mode, changed) == ("fold", 1)
+    ctx, cont = assistant_split(gemma2, fitted["messages"])
+    assert system in gemma2.decode(ctx) and gemma2.decode(cont).startswith("مرحبا")
+
+    chatml = AutoTokenizer.from_pretrained(tiny_model)
+    assert fit_system_turns(chatml, [sample]) == ([sample], "keep", 0)
 
 
 def test_reference_perplexity_is_lower_than_for_a_shuffled_answer(fitted, tmp_path, one_thread):

@@ -122,6 +122,21 @@ def assistant_split(tokenizer, messages: list[dict]) -> tuple[list[int], list[in
     return ids[:first], ids[first : last + 1]
 
 
+def fit_system_turns(tokenizer, samples: list[dict]) -> tuple[list[dict], str, int]:
+    """(samples, mode, samples changed): system turns handled as training handles them (`system_turns: auto`), so a
+    model whose template has no system role (Gemma-2: Fanar-1-9B) is asked and scored on what it was trained on
+    instead of raising "System role not supported" on the first prompt that opens with one."""
+    from hala.train import system_turns
+
+    mode = system_turns.resolve("auto", tokenizer)
+    out, changed = [], 0
+    for s in samples:
+        messages, was_changed = system_turns.apply(s["messages"], mode)
+        out.append({**s, "messages": messages})
+        changed += was_changed
+    return out, mode, changed
+
+
 def reference_scores(model, tokenizer, samples: list[dict], batch_size: int = 8) -> list[tuple[float, int]]:
     """(log-likelihood, tokens) of each sample's reference answer given its prompt."""
     from hala.scoring import continuation_loglikelihoods, pad_token_id
@@ -151,7 +166,13 @@ def evaluate_instruct(
     samples, rejected, digest = load_prompts(data, limit)
     engine = make_engine("hf", str(model), batch_size=batch_size, dtype=dtype, device=device)
     tok, details = engine.tokenizer, [{"id": s["id"]} for s in samples]
-    result: dict = {"model": str(model), "n": len(samples), "rejected": rejected}
+    samples, system_mode, system_changed = fit_system_turns(tok, samples)
+    result: dict = {
+        "model": str(model),
+        "n": len(samples),
+        "rejected": rejected,
+        "system_turns_changed": system_changed,
+    }
 
     if generate:
         t1, c1 = time.time(), time.process_time()
@@ -208,6 +229,7 @@ def evaluate_instruct(
         "threshold": threshold if generate else None,
         "ppl": "assistant tokens (content + end of turn), token-weighted over the set",
         "dtype": dtype,
+        "system_turns": system_mode,
     }
     result["signature_text"] = "|".join(f"{k}:{v}" for k, v in result["signature"].items() if v is not None)
     result["seconds"] = round(time.time() - t0, 2)
