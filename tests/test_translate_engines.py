@@ -42,6 +42,37 @@ def test_ct2_float32_equals_hf_float32(tiny_model, tmp_path, monkeypatch):
     assert list((tmp_path / "home" / "ct2").glob("*-float32")) == converted
 
 
+def test_shared_prefix_leaves_every_prompt_a_token_of_its_own():
+    from hala.translate.engines.ct2 import shared_prefix
+
+    assert shared_prefix([list("abcx"), list("abcy"), list("abcxz")]) == list("abc")
+    assert shared_prefix([list("abc"), list("abcd")]) == list("ab")  # "abc" keeps its "c"
+    assert shared_prefix([list("xbc"), list("abc")]) == [] and shared_prefix([]) == []
+
+
+def test_ct2_few_shot_prefix_computed_once_gives_the_same_outputs(tiny_model, tmp_path, monkeypatch):
+    """The 3-shot prefix all prompts share goes to CTranslate2 as a static prompt (cached from the second call):
+    the outputs equal the full prompts' and the hf engine's (float32), call after call."""
+    from hala.prompts import get_template
+
+    monkeypatch.setenv("HALA_HOME", str(tmp_path / "home"))
+    few_shot = get_template("few-shot")
+    prompts = [
+        Prompt(text=few_shot.completion(t, "en", "ar"), source=t)
+        for t in ("The cat sits on the mat.", "Where is the station?", "I like green tea.", "Hello")
+    ]
+    settings = GenSettings(max_new_tokens=8, stop=("\n",))
+    plain = make_engine("ct2", str(tiny_model), batch_size=2, compute_type="float32", shared_prefix=0)
+    shared = make_engine("ct2", str(tiny_model), batch_size=2, compute_type="float32")
+    tokens = [shared.tokenizer.convert_ids_to_tokens(shared.tokenizer(p.text)["input_ids"]) for p in prompts]
+    assert shared._static_prompt(tokens)["static_prompt"]  # the prefix is long enough to be shared
+    expected = make_engine("hf", str(tiny_model), batch_size=2, dtype="float32").generate(prompts, settings)
+    assert plain.generate(prompts, settings) == expected
+    for _ in range(3):  # first call: computed once; then from the cache
+        assert shared.generate(prompts, settings) == expected
+    assert len(shared._cached) == 1
+
+
 def test_unknown_engine_and_option_are_errors(tiny_model):
     with pytest.raises(ValueError, match="unknown engine"):
         make_engine("nope", str(tiny_model))

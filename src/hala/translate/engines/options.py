@@ -26,6 +26,12 @@ class CT2Options(BaseModel):
     model_config = ConfigDict(extra="forbid")
     compute_type: str = Field("int8", description="int8, int8_float32, float32 (bf16 is refused on most CPUs)")
     threads: int = Field(0, ge=0, description="0: CTranslate2's default (all cores)")
+    shared_prefix: int = Field(
+        32,
+        ge=0,
+        description="a prefix of at least this many tokens that every prompt of a call shares (a few-shot prompt's "
+        "examples, a system preamble) is computed once and its state reused (0: off)",
+    )
     trust_remote_code: bool = False
 
 
