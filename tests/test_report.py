@@ -105,6 +105,7 @@ def make_fake_run(root: Path, student_chrf: float = 21.37) -> Path:
                 "role": "teacher" if label == "base" else "student",
                 "template": "t",
                 "engine": "ct2",
+                "batch_size": 16 if label == "base" else 64,
                 "directions": {
                     "en-ar": {
                         "n": 100,
@@ -282,6 +283,8 @@ def test_headline_shows_a_worse_student_as_worse(tmp_path):
     assert "en-ar: teacher 17.61 → student 15.11 chrF++ (-2.50, teacher better)" in html
     assert "ar-en: teacher 28.11 → student 25.61 chrF++ (-2.50, teacher better)" in html
     assert html.index("Headline: student vs teacher") < html.index("Translator quality")
+    # the speed ratio compares two decodings: each one's batch size is named beside it
+    assert "(model-trained, t prompt, ct2, batch 64) vs teacher" in html and "t prompt, ct2, batch 16)" in html
 
 
 def test_headline_refuses_held_out_claim_when_a_stage_reads_the_data(tmp_path):

@@ -170,6 +170,7 @@ def run_translation(config: EvalTranslationConfig, out_dir: Path) -> dict:
         "template": config.template,
         "engine": config.engine,
         "engine_options": config.engine_options,
+        "batch_size": config.batch_size,  # speed depends on it: the report names it beside each model's rate
         "limit": config.limit,
         "directions": directions,
         "metrics": metrics,

@@ -87,6 +87,12 @@ def significance(teacher: list[dict], student: list[dict]) -> dict | None:
     }
 
 
+def _setting(result: dict) -> str:
+    """How an eval decoded, as the headline names it: prompt, engine and (it decides the speed) batch size."""
+    batch = f", batch {result['batch_size']}" if result.get("batch_size") else ""
+    return f"{result.get('template')} prompt, {result.get('engine')}{batch}"
+
+
 def compare(run: Run, teacher: tuple[Stage, dict], student: tuple[Stage, dict]) -> dict:
     (t_stage, t), (s_stage, s) = teacher, student
     found = readers(run, str(s.get("data")), {t_stage.name, s_stage.name})
@@ -103,8 +109,8 @@ def compare(run: Run, teacher: tuple[Stage, dict], student: tuple[Stage, dict]) 
         "student_stage": s_stage.name,
         "teacher_model": t.get("model"),
         "student_model": s.get("model"),
-        "teacher_prompt": f"{t.get('template')} prompt, {t.get('engine')}",
-        "student_prompt": f"{s.get('template')} prompt, {s.get('engine')}",
+        "teacher_prompt": _setting(t),
+        "student_prompt": _setting(s),
         "data": s.get("data"),
         "heldout": kind.startswith("held-out"),
         "data_kind": kind,
