@@ -3,10 +3,13 @@ compute differs — output length, stopping and quality do not enter. For the st
 the teacher with its 3-shot prompt and full vocabulary vs students (trimmed vocabulary, plain prompt, fewer layers).
 
     python bench/decode_cost.py teacher=embedded:gemma-3-270m s18=RUN/translator-KEY/model s10=PRUNED/model \
-        [--tokens 40] [--sentences 48] [--json bench/results/decode_cost.json]
+        [--tokens 40] [--sentences 48] [--batch-sizes 16,64] [--json bench/results/decode_cost.json]
 
 The model named `teacher` gets the `few-shot` prompt, every other one the `plain` prompt; CTranslate2 int8,
-batch 16, held-out TICO-19 sentences. Prints sentences per CPU-second and the ratio to the teacher.
+held-out TICO-19 sentences, each batch size in turn. The teacher is measured twice: with the whole prompt
+prefilled per sentence (`teacher`) and with the 3-shot prefix all its prompts share given once as CTranslate2's
+static prompt, as the ct2 engine does (`teacher+prefix`). Prints sentences per CPU-second and the ratio to the
+teacher at the same batch size.
 """
 
 from __future__ import annotations
@@ -38,18 +41,20 @@ def main() -> None:
     from transformers import AutoTokenizer
 
     from hala.models import resolve_model
-    from hala.translate.engines.ct2 import converted
+    from hala.translate.engines.ct2 import converted, shared_prefix
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="NAME=MODEL_REF; the one named `teacher` is the reference")
     parser.add_argument("--tokens", type=int, default=40)
     parser.add_argument("--sentences", type=int, default=48)
+    parser.add_argument("--batch-sizes", default="16", help="comma-separated, each measured in turn")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     models = dict(m.split("=", 1) for m in args.models)
     data = ROOT / "src" / "hala" / "data" / "tico19_heldout_en_ar.jsonl"
     rows = [json.loads(line) for line in data.open(encoding="utf-8")][: args.sentences]
     out: dict = {}
+    sizes = [int(b) for b in args.batch_sizes.split(",")]
     for name, ref in models.items():
         tok = AutoTokenizer.from_pretrained(resolve_model(ref))
         gen = ctranslate2.Generator(str(converted(ref, "int8")), device="cpu", compute_type="int8")
@@ -58,31 +63,39 @@ def main() -> None:
                 tok.convert_ids_to_tokens(tok(p)["input_ids"])
                 for p in prompts_for(name, [r[field] for r in rows], src, tgt)
             ]
-            c0, w0 = cpu_seconds(), time.time()
-            for i in range(0, len(toks), 16):
-                gen.generate_batch(
-                    toks[i : i + 16],
-                    max_batch_size=16,
-                    min_length=args.tokens,
-                    max_length=args.tokens,
-                    sampling_topk=1,
-                    include_prompt_in_result=False,
-                )
-            cpu = cpu_seconds() - c0
-            out.setdefault(name, {})[direction] = {
-                "cpu_s": round(cpu, 2),
-                "wall_s": round(time.time() - w0, 2),
-                "mean_prompt_tokens": round(sum(map(len, toks)) / len(toks), 1),
-                "sentences_per_cpu_second": round(len(toks) / cpu, 3),
-            }
+            variants = {name: ([], toks)}
+            if name == "teacher":
+                prefix = shared_prefix(toks)
+                variants["teacher+prefix"] = (prefix, [t[len(prefix) :] for t in toks])
+            for variant, (prefix, inputs) in variants.items():
+                static = {"static_prompt": prefix, "cache_static_prompt": True} if prefix else {}
+                for bs in sizes:
+                    c0, w0 = cpu_seconds(), time.time()
+                    for i in range(0, len(inputs), bs):
+                        gen.generate_batch(
+                            inputs[i : i + bs],
+                            **static,
+                            max_batch_size=bs,
+                            min_length=args.tokens,
+                            max_length=args.tokens,
+                            sampling_topk=1,
+                            include_prompt_in_result=False,
+                        )
+                    cpu = cpu_seconds() - c0
+                    out.setdefault(f"{variant} b{bs}", {})[direction] = {
+                        "batch_size": bs,
+                        "cpu_s": round(cpu, 2),
+                        "wall_s": round(time.time() - w0, 2),
+                        "mean_prompt_tokens": round(sum(map(len, toks)) / len(toks), 1),
+                        "shared_prefix_tokens": len(prefix),
+                        "sentences_per_cpu_second": round(len(toks) / cpu, 3),
+                    }
     for name, dirs in out.items():
         for direction, r in dirs.items():
-            ratio = ""
-            if "teacher" in out and name != "teacher":
-                ratio = (
-                    f" ({r['sentences_per_cpu_second'] / out['teacher'][direction]['sentences_per_cpu_second']:.2f}x)"
-                )
-            print(f"{name:<10} {direction}: {r['sentences_per_cpu_second']:.3f} sent/CPU-s{ratio}")
+            ratio, ref = "", out.get(f"teacher b{r['batch_size']}")
+            if ref and not name.startswith("teacher b"):
+                ratio = f" ({r['sentences_per_cpu_second'] / ref[direction]['sentences_per_cpu_second']:.2f}x)"
+            print(f"{name:<20} {direction}: {r['sentences_per_cpu_second']:.3f} sent/CPU-s{ratio}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(
