@@ -58,3 +58,20 @@ def test_a_training_step_raises_a_swallowed_stop():
     with pytest.raises(KeyboardInterrupt, match="SIGINT"):
         ProgressCallback().on_step_begin(None, None, None)
     stop.clear()
+
+
+def test_the_training_bar_shows_no_nan_loss_before_the_first_logged_one():
+    """Before the first logging step Trainer has reported no loss: the bar says so instead of "loss nan"."""
+    from types import SimpleNamespace
+
+    from hala.train.progress import ProgressCallback
+
+    shown = []
+    callback = ProgressCallback()
+    callback._bar = SimpleNamespace(advance=lambda n, info: shown.append(info))
+    state = SimpleNamespace(num_input_tokens_seen=100, global_step=1)
+    callback.on_step_end(None, state, None)
+    callback.on_log(None, SimpleNamespace(global_step=10, is_world_process_zero=True), None, logs={"loss": 2.5})
+    callback.on_step_end(None, state, None)
+    assert "nan" not in shown[0] and shown[0].startswith("loss –")
+    assert shown[1].startswith("loss 2.5000")

@@ -47,8 +47,9 @@ class ProgressCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         if self._bar is not None:
-            loss = self.losses[-1]["loss"] if self.losses else float("nan")
-            self._bar.advance(1, info=f"loss {loss:.4f}  {self._tokens_per_second(state):.0f} tok/s")
+            # before the first logging step there is no loss yet: say so rather than print "nan"
+            loss = f"{self.losses[-1]['loss']:.4f}" if self.losses else "– (first at logging_steps)"
+            self._bar.advance(1, info=f"loss {loss}  {self._tokens_per_second(state):.0f} tok/s")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
