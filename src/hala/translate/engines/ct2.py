@@ -92,8 +92,10 @@ class CT2Engine:
         """generate_batch's static-prompt arguments for the prefix all `tokens` share ({} when it is too short).
         The state is cached only for a prefix seen in an earlier call too, and for at most MAX_CACHED prefixes: a
         prefix two prompts share by chance would otherwise hold a cache entry for the engine's lifetime."""
+        if not self.options.shared_prefix or len(tokens) < 2:
+            return {}
         prefix = shared_prefix(tokens)
-        if len(tokens) < 2 or not self.options.shared_prefix or len(prefix) < self.options.shared_prefix:
+        if len(prefix) < self.options.shared_prefix:
             return {}
         key = tuple(prefix)
         cache = key in self._cached or (key in self._seen and len(self._cached) < MAX_CACHED)
