@@ -31,11 +31,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory_sampler import tree_sampler
 from scale_translate import record, write_input
 
 CHILD = r"""
@@ -65,44 +65,6 @@ summary = run(CorpusConfig(sources=[{"ref": sys.argv[1], "kind": "chat", "name":
 print(json.dumps({"seconds": time.time() - t0, "summary": {k: v for k, v in summary.items()
                                                            if isinstance(v, (int, float, str))}}))
 """
-
-
-def pss_anon(pid: int) -> int:
-    """Bytes of the process's proportional set size that are anonymous memory (heap, not memory-mapped files):
-    the part that cannot be dropped under pressure. Arrow files that datasets memory-maps count in PSS as they are
-    read, so PSS alone grows with the dataset without any memory being held (Linux 4.14+ `smaps_rollup`)."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("Pss_Anon:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
-
-
-def tree_sampler(proc: subprocess.Popen, samples: list) -> threading.Thread:
-    import psutil
-
-    def run():
-        try:
-            root = psutil.Process(proc.pid)
-        except psutil.NoSuchProcess:
-            return
-        while proc.poll() is None:
-            try:
-                procs = [root, *root.children(recursive=True)]
-                # PSS, not RSS: forked map workers share the parent's pages (torch, the tokenizer); RSS would
-                # count those once per process.
-                pss = sum(p.memory_full_info().pss for p in procs if p.is_running())
-                samples.append((time.time(), pss, sum(pss_anon(p.pid) for p in procs)))
-            except psutil.Error:
-                pass
-            time.sleep(0.5)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
 
 
 def run_child(code: str, args: list[str]) -> dict:

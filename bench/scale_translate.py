@@ -8,7 +8,8 @@ Records look like instruction data (Hermes-3 / Tulu-3 style): 1-3 user/assistant
 prompt; prose, numbered and bulleted lists, fenced code, inline code, $-math and URLs; ~1.9k characters per
 record on average. Every sentence carries a record-specific number, so the dedup cache gets almost nothing for
 free (as with real data). Each size runs `hala translate` in a fresh child process: CPU seconds and peak RSS are
-the child's (`resource.getrusage(RUSAGE_CHILDREN)`), the input file is generated beforehand and not timed.
+the child's (`resource.getrusage(RUSAGE_CHILDREN)`), its heap (anonymous PSS) is sampled twice a second; the input
+file is generated beforehand and not timed.
 Goals (issue 14): >= 5,000 records per CPU second on one core, peak RSS <= 2 GB and flat in the record count.
 """
 
@@ -26,6 +27,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from memory_sampler import tree_sampler
 
 WORDS = (
     "the value function returns list each item order data file system user model number result table "
@@ -114,14 +117,19 @@ def measure(n: int, work: Path, extra: list[str], startup: float = 0.0) -> dict:
     ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.time()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    samples: list = []
+    sampler = tree_sampler(proc, samples)
+    stderr = proc.communicate()[1]
+    sampler.join()
     wall = time.time() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(proc.stderr[-3000:])
+        raise SystemExit(stderr[-3000:])
     report = json.loads((out / "report.json").read_text())
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    tenth = max(1, len(samples) // 10)
     row = {
         "records": n,
         "input_chars_per_record": round(chars / n),
@@ -136,6 +144,9 @@ def measure(n: int, work: Path, extra: list[str], startup: float = 0.0) -> dict:
         "records_per_cpu_s_after_startup": round(n / max(cpu - startup, 1e-9), 1),
         "records_per_wall_s": round(n / wall, 1),
         "peak_rss_mb": round(after.ru_maxrss / 1024, 1),  # the largest child so far (Linux: kB)
+        # Heap alone (anonymous PSS), at each tenth of the run: growth in the record count shows here first.
+        "anon_mb_by_tenth": [round(a / 2**20, 1) for _, _, a in samples[tenth::tenth]],
+        "peak_anon_mb": round(max((a for _, _, a in samples), default=0) / 2**20, 1),
         "out_dir_mb": round(size / 2**20, 1),
     }
     shutil.rmtree(out)

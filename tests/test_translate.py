@@ -131,6 +131,22 @@ def test_dedup_cache_translates_each_segment_once_and_persists(tmp_path):
     assert _translator(other, Cache(tmp_path / "c.sqlite", "other")).translate(["Hello."])["Hello."].output == "أهلا."
 
 
+def test_cache_lookups_of_any_size_find_exactly_the_stored_rows_with_few_distinct_statements(tmp_path):
+    # One prepared statement per distinct query text stays in the connection: lookups of every batch size must
+    # reuse a handful of them (they grew the process by MBs), and padding must not change what is found.
+    from hala.translate.cache import Entry
+
+    cache = Cache(tmp_path / "c.sqlite", "fp")
+    cache.put_many({f"s{i}": Entry(f"o{i}", None, 1, 0) for i in range(0, 1200, 2)})
+    statements: set[int] = set()
+    cache.db.set_trace_callback(lambda sql: statements.add(sql.count(",")) if sql.startswith("SELECT") else None)
+    for n in [*range(1, 140), 511, 512, 513, 1200]:
+        found = cache.get_many([f"s{i}" for i in range(n)])
+        assert sorted(found) == sorted(f"s{i}" for i in range(0, n, 2))
+        assert all(found[s].output == "o" + s[1:] for s in found)
+    assert len(statements) <= 10
+
+
 def test_translate_texts_with_an_engine_object_restores_spans_and_returns_empty_for_rejects():
     engine = DictEngine({"Use [1] here.": "استخدم [1] هنا.", "Second sentence!": "الجملة الثانية!"})
     out = translate_with_reasons(["Use `ls -l` here. Second sentence!", "Unknown text.", ""], "unused", engine=engine)
