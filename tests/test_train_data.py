@@ -101,6 +101,44 @@ def test_cache_is_reused_by_a_rerun_and_keyed_by_data_tokenizer_and_settings(tin
     assert max(truncated["length"]) == cut and len(builds) == 3
 
 
+def test_forked_map_workers_get_the_tokenizer_by_key_not_by_pickle(tiny_model, tmp_path, monkeypatch):
+    # 28 MB of pickle per worker for Gemma-3's tokenizer (4 s to make, serially in the parent) and a slower
+    # tokenizer in each worker (build of 20k records 21.8 s -> 8.9 s, same rows: docs/BENCHMARKS.md).
+    import hala.train.data as data_mod
+
+    data = _write(tmp_path / "train.jsonl", 1000, bad=False)  # >= 1,000 rows: the map uses 2 workers
+    one, _ = data_mod.prepare_dataset(
+        str(data), _tokenizer(tiny_model), "markers", 512, RejectLog(), cache_root=tmp_path / "c1", num_proc=1
+    )
+    tok = _tokenizer(tiny_model)
+
+    def refuse(self, protocol):
+        raise AssertionError("the tokenizer was pickled for the map workers")
+
+    monkeypatch.setattr(type(tok), "__reduce_ex__", refuse)
+    two, meta = data_mod.prepare_dataset(
+        str(data), tok, "markers", 512, RejectLog(), cache_root=tmp_path / "c2", num_proc=2
+    )
+    assert meta["num_proc"] == 2 and len(two) == 1000
+    assert two["input_ids"] == one["input_ids"] and two["labels"] == one["labels"]
+    assert data_mod._LENT_TOKENIZERS == {}  # released once the workers ended
+
+
+def test_spawned_map_workers_get_the_tokenizer_itself(monkeypatch):
+    import multiprocess
+
+    from hala.train.data import _LENT_TOKENIZERS, LentTokenizer, _lent_to_workers
+
+    tok = object()
+    assert _lent_to_workers(tok, 1) is tok  # one process: nothing is pickled
+    monkeypatch.setattr(multiprocess, "get_start_method", lambda: "spawn")
+    assert _lent_to_workers(tok, 2) is tok  # a spawned worker starts empty: it must receive the object
+    monkeypatch.setattr(multiprocess, "get_start_method", lambda: "fork")
+    lent = _lent_to_workers(tok, 2)
+    assert isinstance(lent, LentTokenizer) and lent.resolve() is tok
+    _LENT_TOKENIZERS.pop(lent.key)
+
+
 def _prepare_in_process(args):
     model_dir, data, cache = args
     from transformers import AutoTokenizer
