@@ -102,8 +102,8 @@ def test_cache_is_reused_by_a_rerun_and_keyed_by_data_tokenizer_and_settings(tin
 
 
 def test_forked_map_workers_get_the_tokenizer_by_key_not_by_pickle(tiny_model, tmp_path, monkeypatch):
-    # 28 MB of pickle per worker for Gemma-3's tokenizer (4 s to make, serially in the parent) and a slower
-    # tokenizer in each worker (build of 20k records 21.8 s -> 8.9 s, same rows: docs/BENCHMARKS.md).
+    # 28 MB of pickle per worker for Gemma-3's tokenizer (4 s to make, serially in the parent) and a private copy
+    # in each (20k-record build 25.7 s -> 13.3 s, heap 2.15 -> 0.84 GB, same rows: docs/BENCHMARKS.md).
     import hala.train.data as data_mod
 
     data = _write(tmp_path / "train.jsonl", 1000, bad=False)  # >= 1,000 rows: the map uses 2 workers

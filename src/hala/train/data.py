@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -72,7 +73,7 @@ def _lent_to_workers(tokenizer, workers: int | None):
 
     if not workers or workers < 2 or multiprocess.get_start_method() != "fork":
         return tokenizer
-    key = f"{os.getpid()}-{id(tokenizer)}"
+    key = uuid.uuid4().hex  # one per build: two builds in one process never release each other's tokenizer
     _LENT_TOKENIZERS[key] = tokenizer
     return LentTokenizer(key)
 
