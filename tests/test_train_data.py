@@ -171,6 +171,96 @@ def test_vectorised_mask_equals_the_overlap_rule():
     assert token_mask(offsets, spans).tolist() == naive
 
 
+_TURNS = [
+    "<start_of_turn>user\nthe cat sat 😀 مرحبا، كيف حالك<end_of_turn>\n<start_of_turn>model\nthe answer é  x<end_of_turn>\n",
+    "<start_of_turn>model\n# code\n\tdef f(x):\n\t\treturn x ** 2 🧪<end_of_turn>\n",
+    "<start_of_turn>user\na ▁ literal piece<end_of_turn>\n<start_of_turn>model\nok<end_of_turn>\n",
+]
+
+
+def _metaspace_backend():
+    """A Gemma-3-style tokenizer in miniature: space -> '▁', split on nothing, BPE with <0xNN> byte pieces
+    (emoji fall back to them) and added turn tokens."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
+
+    chars = sorted(set("".join(_TURNS).replace(" ", "▁")) - set("😀🧪") - {"<", ">"})
+    vocab = {"<unk>": 0, **{f"<0x{b:02X}>": 1 + b for b in range(256)}}
+    for piece in chars + ["▁t", "he", "▁the", "<", ">"]:
+        vocab.setdefault(piece, len(vocab))
+    merges = [("▁", "t"), ("h", "e"), ("▁t", "he")]
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=merges, byte_fallback=True, unk_token="<unk>", fuse_unk=True))
+    tk.normalizer = normalizers.Replace(" ", "▁")
+    tk.pre_tokenizer = pre_tokenizers.Split(" ", "merged_with_previous")
+    tk.add_special_tokens(["<start_of_turn>", "<end_of_turn>"])
+    return tk
+
+
+def _spans(text):
+    """Every model turn, one span starting inside a word, one empty span."""
+    spans, at = [], 0
+    while (start := text.find("model\n", at)) >= 0:
+        start += len("model\n")
+        at = text.index("<end_of_turn>", start) + len("<end_of_turn>")
+        spans.append((start, at))
+    return spans + [(3, 9), (5, 5)]
+
+
+@pytest.mark.parametrize("kind", ["bytelevel", "metaspace"])
+def test_token_lengths_give_exactly_the_tokenizers_own_ids_and_masks(tiny_model, monkeypatch, kind):
+    """The offsets-free path (`encode_batch_fast` + a per-id byte-length table) equals the tokenizer's own
+    offsets path on Arabic, emoji (byte pieces), tabs and spans that start inside a word; a text with a literal
+    '▁' (which the table cannot tell from a space) falls back, and nothing else does."""
+    from hala.train import masks
+
+    backend = _tokenizer(tiny_model).backend_tokenizer if kind == "bytelevel" else _metaspace_backend()
+    assert masks._spelling(backend) == kind
+    texts = _TURNS * 3
+    spans_of = [_spans(t) for t in texts]
+    calls = []
+    by_offsets = masks._by_offsets
+    monkeypatch.setattr(masks, "_by_offsets", lambda b, t, s: calls.append(t) or by_offsets(b, t, s))
+    got = masks.encode_with_masks(backend, texts, spans_of)
+    for text, spans, (ids, mask) in zip(texts, spans_of, got):
+        enc = backend.encode(text, add_special_tokens=False)  # the oracle: the tokenizer's character offsets
+        assert ids.tolist() == enc.ids
+        offsets = np.asarray(enc.offsets, dtype=np.int64).reshape(-1, 2)
+        assert mask.tolist() == masks.token_mask(offsets, [(s, e) for s, e in spans if e > s]).tolist()
+        assert mask.any()
+    literal = sum("▁" in t for t in texts) if kind == "metaspace" else 0
+    assert len(calls) == 1 + literal  # the per-batch check, plus only the texts the table cannot spell
+
+
+def test_a_wrong_length_table_is_caught_and_the_tokenizers_offsets_used(monkeypatch, caplog):
+    """The per-batch comparison with the tokenizer's own offsets: byte positions that are off by one (what a
+    wrong length table would give while the lengths still add up) switch the tokenizer to its offsets path."""
+    from hala.train import masks
+
+    backend = _metaspace_backend()
+    byte_spans = masks._byte_spans
+    monkeypatch.setattr(masks, "_byte_spans", lambda t, s: [(a + 1, b + 1) for a, b in byte_spans(t, s)])
+    texts = _TURNS[:2]
+    got = masks.encode_with_masks(backend, texts, [_spans(t) for t in texts])
+    want = [masks._by_offsets(backend, t, _spans(t)) for t in texts]
+    assert all(np.array_equal(g[0], w[0]) and np.array_equal(g[1], w[1]) for g, w in zip(got, want))
+    assert "disagree with the tokenizer's offsets" in caplog.text
+    assert masks.token_byte_lengths(backend) is None  # off for this tokenizer from now on
+
+
+def test_tokenizers_that_rewrite_text_get_no_length_table(tiny_model):
+    from tokenizers import normalizers
+
+    from hala.train.masks import token_byte_lengths
+
+    backend = _metaspace_backend()
+    backend.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    assert token_byte_lengths(backend) is None
+    prefixed = _tokenizer(tiny_model).backend_tokenizer
+    from tokenizers import pre_tokenizers
+
+    prefixed.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)  # a space the text does not have
+    assert token_byte_lengths(prefixed) is None
+
+
 def test_packing_trains_padding_free_from_packed_rows(tiny_model, tmp_path):
     from hala.train.stage import prepare
 

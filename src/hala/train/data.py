@@ -36,9 +36,9 @@ from hala.train import system_turns
 from hala.train.masks import (
     Strategy,
     assistant_char_spans,
+    encode_with_masks,
     generation_spans,
-    span_mask,
-    token_mask,
+    token_byte_lengths,
     training_template,
 )
 
@@ -184,19 +184,12 @@ def encode_batch(
         else:
             texts[i], spans_of[i] = text, spans
     order = list(texts)
-    # The rendered text already holds the template's special tokens (BOS included): add none. The Rust
-    # tokenizer's own batch call: transformers' wrapper would convert every encoding to Python lists first.
-    encodings = (
-        tokenizer.backend_tokenizer.encode_batch([texts[i] for i in order], add_special_tokens=False) if order else []
-    )
     empty = np.zeros(0, dtype=np.int32)
     ids_out: list = [empty for _ in parsed]
     labels_out: list = [empty for _ in parsed]
-    for encoding, i in zip(encodings, order):
-        ids = np.asarray(encoding.ids, dtype=np.int32)
-        mask = span_mask(encoding, len(ids), spans_of[i])
-        if mask is None:
-            mask = token_mask(np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2), spans_of[i])
+    # The Rust tokenizer's own batch call: transformers' wrapper would convert every encoding to Python lists.
+    encoded = encode_with_masks(tokenizer.backend_tokenizer, [texts[i] for i in order], [spans_of[i] for i in order])
+    for (ids, mask), i in zip(encoded, order):
         ids, mask = ids[:max_length], mask[:max_length]  # TRL's truncation_mode keep_start
         if not mask.any():
             reasons[i] = (
@@ -275,6 +268,7 @@ def build(
         n_raw = len(raw)
         workers = min(num_proc, max(1, n_raw // 500)) if n_raw else None
         lent = _lent_to_workers(tokenizer, workers)
+        token_byte_lengths(tokenizer.backend_tokenizer)  # built once here: forked workers inherit it
         try:
             encoded = raw.map(
                 encode_batch,

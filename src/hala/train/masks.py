@@ -128,3 +128,113 @@ def tokenize_with_prefix_mask(tokenizer, messages: list[dict]) -> dict[str, list
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     offsets = np.asarray(enc["offset_mapping"], dtype=np.int64).reshape(-1, 2)
     return {"input_ids": list(enc["input_ids"]), "assistant_masks": token_mask(offsets, spans).tolist()}
+
+
+# ---------------------------------------------------------------- tokens and masks for many texts at once
+# Why by hand: the tokenizer's offsets (what `token_mask` needs) cost ~25 % of Gemma-3's `encode_batch` (0.64 ->
+# 0.48 ms per ~660-token record with `encode_batch_fast`, measured; the tokenizer is ~2/3 of data preparation).
+# For tokenizers whose tokens spell the text byte for byte (byte-level BPE; SentencePiece-style BPE whose only
+# normalisation is space -> "▁", with <0xNN> byte pieces) a token's length is a property of its id, so the
+# offsets are a cumulative sum over a per-vocabulary table. Every record is checked (its lengths must add up to
+# the text's), and one record per batch is compared with the tokenizer's own offsets path; either failing falls
+# back to that path, so the result is the same as `encode_batch` + offsets whatever the tokenizer.
+_PROBE = "Ab1  x\t٣٤ مرحبا،\n{é}😀 end "
+_BYTE_PIECE_PREFIX, _BYTE_PIECE_LEN = "<0x", 6
+_TABLES: dict[int, tuple[object, np.ndarray | None]] = {}  # id(backend) -> (backend, table): the ref pins the id
+
+
+def _spelling(backend) -> str | None:
+    """'bytelevel' or 'metaspace' when the tokenizer's pieces spell the text with a fixed length per token; None
+    for anything else (a normaliser that rewrites text, a prefix space/'▁' added, other models)."""
+    if type(backend.model).__name__ != "BPE":
+        return None
+    norm, pre = backend.normalizer, backend.pre_tokenizer
+    normalized = norm.normalize_str(_PROBE) if norm is not None else _PROBE
+    pieces = "".join(p for p, _ in pre.pre_tokenize_str(normalized)) if pre is not None else normalized
+    if pieces == _PROBE.replace(" ", "▁"):
+        return "metaspace"
+    if norm is None and pieces != _PROBE and len(pieces) == len(_PROBE.encode()):
+        return "bytelevel"
+    return None
+
+
+def token_byte_lengths(backend) -> np.ndarray | None:
+    """Each token id's length in bytes of the original text (-1 where it has none, e.g. an unknown token), or None
+    when the tokenizer is not of a kind whose tokens spell the text. Cached per tokenizer object."""
+    cached = _TABLES.get(id(backend))
+    if cached is not None and cached[0] is backend:
+        return cached[1]
+    kind = _spelling(backend)
+    table = None
+    if kind is not None:
+        table = np.full(backend.get_vocab_size(with_added_tokens=True), -1, dtype=np.int64)
+        byte_pieces = kind == "metaspace" and bool(getattr(backend.model, "byte_fallback", False))
+        for token, i in backend.get_vocab(with_added_tokens=False).items():
+            if kind == "bytelevel":
+                table[i] = len(token)  # one character of the byte-level alphabet per byte
+            elif byte_pieces and len(token) == _BYTE_PIECE_LEN and token.startswith(_BYTE_PIECE_PREFIX):
+                table[i] = 1
+            else:
+                table[i] = len(token.replace("▁", " ").encode())
+        for i, added in backend.get_added_tokens_decoder().items():
+            table[i] = len(added.content.encode())  # added tokens are matched in the text as written
+        unk = getattr(backend.model, "unk_token", None)
+        if unk is not None and backend.token_to_id(unk) is not None:
+            table[backend.token_to_id(unk)] = -1  # stands for text of any length
+    _TABLES[id(backend)] = (backend, table)
+    return table
+
+
+def _byte_offsets(table: np.ndarray, ids: np.ndarray, n_bytes: int) -> np.ndarray | None:
+    """(tokens, 2) byte offsets from the length table; None unless every length is known and they add up."""
+    lengths = table[ids]
+    if len(lengths) and (lengths.min() < 0 or int(lengths.sum()) != n_bytes):
+        return None
+    ends = np.cumsum(lengths)
+    return np.stack([ends - lengths, ends], axis=1)
+
+
+def _byte_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Character spans as byte spans; empty ones dropped (they mark no token, as in `span_mask`)."""
+    spans = [(s, e) for s, e in spans if e > s]
+    if text.isascii():
+        return spans
+    return [(len(text[:s].encode()), len(text[:e].encode())) for s, e in spans]
+
+
+def _by_offsets(backend, text: str, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """The tokenizer's own path: its character offsets."""
+    encoding = backend.encode(text, add_special_tokens=False)
+    ids = np.asarray(encoding.ids, dtype=np.int32)
+    mask = span_mask(encoding, len(ids), spans)
+    if mask is None:
+        mask = token_mask(np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2), spans)
+    return ids, mask
+
+
+def encode_with_masks(backend, texts: list[str], spans_of: list[list[tuple[int, int]]]) -> list[tuple]:
+    """(input_ids int32, assistant mask int8) per text, with no special tokens added (the rendered text holds
+    them). `backend`: a `tokenizers.Tokenizer`; `spans_of`: each text's assistant character spans."""
+    if not texts:
+        return []
+    table = token_byte_lengths(backend) if hasattr(backend, "encode_batch_fast") else None
+    if table is None:
+        return [_by_offsets(backend, t, s) for t, s in zip(texts, spans_of)]
+    out = []
+    for text, spans, encoding in zip(texts, spans_of, backend.encode_batch_fast(texts, add_special_tokens=False)):
+        ids = np.asarray(encoding.ids, dtype=np.int32)
+        offsets = _byte_offsets(table, ids, len(text.encode()))
+        if offsets is None:
+            out.append(_by_offsets(backend, text, spans))
+        else:
+            out.append((ids, token_mask(offsets, _byte_spans(text, spans))))
+    ids, mask = _by_offsets(backend, texts[0], spans_of[0])
+    if not (np.array_equal(ids, out[0][0]) and np.array_equal(mask, out[0][1])):
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "token lengths disagree with the tokenizer's offsets: using its offsets for this tokenizer from now on"
+        )
+        _TABLES[id(backend)] = (backend, None)
+        return [_by_offsets(backend, t, s) for t, s in zip(texts, spans_of)]
+    return out
