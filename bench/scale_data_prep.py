@@ -3,6 +3,7 @@
     nice -n 15 python bench/scale_data_prep.py --records 45000,450000 --corpus-records 50000 \
         --json bench/results/scale_data_prep.json
     nice -n 15 python bench/scale_data_prep.py --encode-only 2000 --json bench/results/scale_data_prep_encode.json
+    python bench/scale_data_prep.py --mask-paths 4000 --json bench/results/scale_data_prep_mask_paths.json
 
 Records are the ones bench/scale_translate.py generates (Hermes-3 / Tulu-3 style: 1-3 user/assistant turns,
 sometimes a system prompt; prose, numbered and bulleted lists, fenced code, inline code, $-math, URLs; ~1.9k
@@ -51,7 +52,8 @@ t0 = time.time()
 ds, meta = prepare_dataset(data, tok, mask_strategy(tok), 4096, RejectLog(), cache_root=cache, num_proc=num_proc)
 n_tokens = sum(ds["length"]) if len(ds) < 2_000_000 else None
 print(json.dumps({"seconds": time.time() - t0, "examples": meta["examples"], "rows": len(ds),
-                  "rejected": meta["rejected"], "build_seconds": meta["build_seconds"], "tokens": n_tokens,
+                  "rejected": meta["rejected"], "build_seconds": meta["build_seconds"],
+                  "phase_seconds": meta.get("phase_seconds"), "tokens": n_tokens,
                   "strategy": meta["strategy"]}))
 """
 
@@ -134,20 +136,63 @@ def encode_only(n: int) -> dict:
     }
 
 
+def mask_paths(n: int, reps: int = 5) -> dict:
+    """CPU ms per record of tokens + assistant masks, alternately by the two paths `encode_with_masks` chooses
+    between: the tokenizer's batch call with offsets (what hala did before) and `encode_batch_fast` with the
+    per-id byte-length table. Rendered texts are made once; each path runs `reps` times, interleaved."""
+    import numpy as np
+
+    from hala.models import load_tokenizer, resolve_model
+    from hala.train import masks
+    from hala.train.data import render_with_spans
+
+    tok = load_tokenizer(resolve_model("embedded:gemma-3-270m"))
+    strategy = masks.mask_strategy(tok)
+    rendered = render_with_spans(
+        tok, [record(i)["messages"] for i in range(n)], strategy, masks.training_template(tok, strategy)
+    )
+    texts, spans = [r[0] for r in rendered], [r[1] for r in rendered]
+    backend = tok.backend_tokenizer
+
+    def with_offsets():
+        for k in range(0, n, 500):
+            for e, sp in zip(backend.encode_batch(texts[k : k + 500], add_special_tokens=False), spans[k : k + 500]):
+                masks.span_mask(e, len(e.ids), sp)
+
+    def by_lengths():
+        for k in range(0, n, 500):
+            masks.encode_with_masks(backend, texts[k : k + 500], spans[k : k + 500])
+
+    runs = {"offsets": [], "lengths": []}
+    for _ in range(reps):
+        for name, fn in (("offsets", with_offsets), ("lengths", by_lengths)):
+            t = time.process_time()
+            fn()
+            runs[name].append(round(1000 * (time.process_time() - t) / n, 3))
+    return {
+        "records": n,
+        "cpu_ms_per_record": runs,
+        "median_ratio_offsets_over_lengths": round(float(np.median(runs["offsets"]) / np.median(runs["lengths"])), 3),
+        "min_ratio_offsets_over_lengths": round(min(runs["offsets"]) / min(runs["lengths"]), 3),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--encode-only", type=int, default=0, help="only measure the per-record CPU cost on N records")
+    ap.add_argument("--mask-paths", type=int, default=0, help="only compare the two token/mask paths on N records")
     ap.add_argument("--records", default="45000,450000")
     ap.add_argument("--corpus-records", type=int, default=50000)
     ap.add_argument("--num-proc", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    if args.encode_only:
+    if args.encode_only or args.mask_paths:
         result = {
             "command": " ".join(["python", *sys.argv]),
             "load_average": os.getloadavg(),
-            "encode_only": encode_only(args.encode_only),
+            **({"encode_only": encode_only(args.encode_only)} if args.encode_only else {}),
+            **({"mask_paths": mask_paths(args.mask_paths)} if args.mask_paths else {}),
         }
         text = json.dumps(result, indent=2)
         print(text)

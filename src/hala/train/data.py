@@ -264,7 +264,9 @@ def build(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
+        phases = {}  # seconds per phase, in the meta: where a slow build spends its time
         raw = Dataset.from_generator(_raw_lines, gen_kwargs={"path": path}, cache_dir=str(tmp / "work"))
+        phases["read"] = time.time() - t0
         n_raw = len(raw)
         workers = min(num_proc, max(1, n_raw // 500)) if n_raw else None
         lent = _lent_to_workers(tokenizer, workers)
@@ -292,6 +294,7 @@ def build(
             )
         finally:  # the workers have ended: nothing holds the key any more
             _LENT_TOKENIZERS.pop(getattr(lent, "key", None), None)
+        phases["encode"] = time.time() - t0 - sum(phases.values())
         rejected = encoded.filter(
             lambda r: [bool(x) for x in r], input_columns=["reject"], batched=True, batch_size=10_000
         )
@@ -320,7 +323,9 @@ def build(
             # boundaries in `seq_lengths`, which TRL's padding-free collator turns into position_ids.
             kept = pack_dataset(kept.select_columns(["input_ids", "labels"]), max_length, "bfd")
             kept = kept.map(lambda b: {"length": [len(x) for x in b]}, input_columns=["input_ids"], batched=True)
+        phases["select"] = time.time() - t0 - sum(phases.values())  # rejects out (and packing)
         kept.save_to_disk(str(tmp / DATASET_DIR))
+        phases["save"] = time.time() - t0 - sum(phases.values())
         meta = {
             "source": str(path),
             "records": n_raw,
@@ -335,6 +340,7 @@ def build(
             "system_turns_changed": system_changed,
             "num_proc": num_proc,
             "build_seconds": round(time.time() - t0, 2),
+            "phase_seconds": {k: round(v, 2) for k, v in phases.items()},
         }
         shutil.rmtree(tmp / "work", ignore_errors=True)
         write_json(tmp / META, meta)
