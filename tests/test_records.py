@@ -125,3 +125,35 @@ def test_cli_reports_an_invalid_option_value_in_one_line_naming_the_field(tmp_pa
     assert result.stderr.strip().splitlines() == [
         "hala: error: TranslateConfig: field 'engine': Input should be 'ct2', 'hf', 'vllm', 'openai' or 'echo'"
     ]
+
+
+def test_seen_ids_name_the_first_line_across_merges_like_a_dict():
+    """The compact duplicate-id memory answers exactly as a dict of id -> first line, before and after its
+    newest ids are merged into the sorted arrays (batch 7: many merges)."""
+    import random
+
+    from hala.records import SeenIds
+
+    rng = random.Random(0)
+    seen, oracle = SeenIds(batch=7), {}
+    for line in range(1, 2_000):
+        rid = f"id-{rng.randrange(600)}"
+        assert seen.first_line(rid, line) == oracle.setdefault(rid, line)
+    assert len(seen.hashes) + len(seen.recent) == len(oracle)
+
+
+def test_seen_ids_hold_about_16_bytes_per_id():
+    """~100 bytes per id in a dict (before); the sorted arrays hold 16 (24 while a merge makes the new one), plus
+    one batch of recent ids in a dict (~100 bytes each: 8,192 here)."""
+    import tracemalloc
+
+    from hala.records import SeenIds
+
+    n = 300_000
+    tracemalloc.start()
+    seen = SeenIds(batch=8_192)
+    for line in range(n):
+        seen.first_line(f"record-{line}", line)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 40 * n, f"{peak / n:.0f} bytes per id"

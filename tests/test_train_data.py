@@ -172,7 +172,8 @@ def test_vectorised_mask_equals_the_overlap_rule():
 
 
 _TURNS = [
-    "<start_of_turn>user\nthe cat sat 😀 مرحبا، كيف حالك<end_of_turn>\n<start_of_turn>model\nthe answer é  x<end_of_turn>\n",
+    "<start_of_turn>user\nthe cat sat 😀 مرحبا، كيف حالك<end_of_turn>\n"
+    "<start_of_turn>model\nthe answer é  x<end_of_turn>\n",
     "<start_of_turn>model\n# code\n\tdef f(x):\n\t\treturn x ** 2 🧪<end_of_turn>\n",
     "<start_of_turn>user\na ▁ literal piece<end_of_turn>\n<start_of_turn>model\nok<end_of_turn>\n",
 ]

@@ -16,6 +16,7 @@ Exactly the assistant turns' content and their end-of-turn token carry a label; 
 
 from __future__ import annotations
 
+import weakref
 from typing import Literal
 
 import numpy as np
@@ -140,7 +141,7 @@ def tokenize_with_prefix_mask(tokenizer, messages: list[dict]) -> dict[str, list
 # back to that path, so the result is the same as `encode_batch` + offsets whatever the tokenizer.
 _PROBE = "Ab1  x\t٣٤ مرحبا،\n{é}😀 end "
 _BYTE_PIECE_PREFIX, _BYTE_PIECE_LEN = "<0x", 6
-_TABLES: dict[int, tuple[object, np.ndarray | None]] = {}  # id(backend) -> (backend, table): the ref pins the id
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # backend -> table (None: not of such a kind)
 
 
 def _spelling(backend) -> str | None:
@@ -161,9 +162,8 @@ def _spelling(backend) -> str | None:
 def token_byte_lengths(backend) -> np.ndarray | None:
     """Each token id's length in bytes of the original text (-1 where it has none, e.g. an unknown token), or None
     when the tokenizer is not of a kind whose tokens spell the text. Cached per tokenizer object."""
-    cached = _TABLES.get(id(backend))
-    if cached is not None and cached[0] is backend:
-        return cached[1]
+    if backend in _TABLES:
+        return _TABLES[backend]
     kind = _spelling(backend)
     table = None
     if kind is not None:
@@ -181,7 +181,7 @@ def token_byte_lengths(backend) -> np.ndarray | None:
         unk = getattr(backend.model, "unk_token", None)
         if unk is not None and backend.token_to_id(unk) is not None:
             table[backend.token_to_id(unk)] = -1  # stands for text of any length
-    _TABLES[id(backend)] = (backend, table)
+    _TABLES[backend] = table
     return table
 
 
@@ -235,6 +235,6 @@ def encode_with_masks(backend, texts: list[str], spans_of: list[list[tuple[int, 
         logging.getLogger(__name__).warning(
             "token lengths disagree with the tokenizer's offsets: using its offsets for this tokenizer from now on"
         )
-        _TABLES[id(backend)] = (backend, None)
+        _TABLES[backend] = None
         return [_by_offsets(backend, t, s) for t, s in zip(texts, spans_of)]
     return out
