@@ -219,7 +219,7 @@ def test_token_lengths_give_exactly_the_tokenizers_own_ids_and_masks(tiny_model,
     spans_of = [_spans(t) for t in texts]
     calls = []
     by_offsets = masks._by_offsets
-    monkeypatch.setattr(masks, "_by_offsets", lambda b, t, s: calls.append(t) or by_offsets(b, t, s))
+    monkeypatch.setattr(masks, "_by_offsets", lambda b, t, s: calls.extend(t) or by_offsets(b, t, s))
     got = masks.encode_with_masks(backend, texts, spans_of)
     for text, spans, (ids, mask) in zip(texts, spans_of, got):
         enc = backend.encode(text, add_special_tokens=False)  # the oracle: the tokenizer's character offsets
@@ -241,7 +241,7 @@ def test_a_wrong_length_table_is_caught_and_the_tokenizers_offsets_used(monkeypa
     monkeypatch.setattr(masks, "_byte_spans", lambda t, s: [(a + 1, b + 1) for a, b in byte_spans(t, s)])
     texts = _TURNS[:2]
     got = masks.encode_with_masks(backend, texts, [_spans(t) for t in texts])
-    want = [masks._by_offsets(backend, t, _spans(t)) for t in texts]
+    want = masks._by_offsets(backend, texts, [_spans(t) for t in texts])
     assert all(np.array_equal(g[0], w[0]) and np.array_equal(g[1], w[1]) for g, w in zip(got, want))
     assert "disagree with the tokenizer's offsets" in caplog.text
     assert masks.token_byte_lengths(backend) is None  # off for this tokenizer from now on
@@ -260,6 +260,13 @@ def test_tokenizers_that_rewrite_text_get_no_length_table(tiny_model):
 
     prefixed.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True)  # a space the text does not have
     assert token_byte_lengths(prefixed) is None
+    from tokenizers import processors
+
+    trimmed = _tokenizer(tiny_model).backend_tokenizer
+    assert token_byte_lengths(trimmed) is not None
+    trimmed = _tokenizer(tiny_model).backend_tokenizer
+    trimmed.post_processor = processors.ByteLevel(trim_offsets=True)  # offsets without their leading space
+    assert token_byte_lengths(trimmed) is None
 
 
 def test_packing_trains_padding_free_from_packed_rows(tiny_model, tmp_path):

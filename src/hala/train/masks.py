@@ -132,13 +132,14 @@ def tokenize_with_prefix_mask(tokenizer, messages: list[dict]) -> dict[str, list
 
 
 # ---------------------------------------------------------------- tokens and masks for many texts at once
-# Why by hand: the tokenizer's offsets (what `token_mask` needs) cost ~25 % of Gemma-3's `encode_batch` (0.64 ->
-# 0.48 ms per ~660-token record with `encode_batch_fast`, measured; the tokenizer is ~2/3 of data preparation).
+# Why by hand: the tokenizer's offsets (what `token_mask` needs) are part of every `encode_batch`; without them
+# tokens + masks take 1.08-1.17x less CPU on Gemma-3 (`bench/scale_data_prep.py --mask-paths`, docs/BENCHMARKS.md),
+# and the tokenizer is ~2/3 of data preparation.
 # For tokenizers whose tokens spell the text byte for byte (byte-level BPE; SentencePiece-style BPE whose only
 # normalisation is space -> "▁", with <0xNN> byte pieces) a token's length is a property of its id, so the
-# offsets are a cumulative sum over a per-vocabulary table. Every record is checked (its lengths must add up to
-# the text's), and one record per batch is compared with the tokenizer's own offsets path; either failing falls
-# back to that path, so the result is the same as `encode_batch` + offsets whatever the tokenizer.
+# offsets are a cumulative sum over a per-vocabulary table. The table must reproduce the tokenizer's own offsets
+# on a probe text, every record's lengths must add up to its text, and one record per batch is compared with the
+# offsets path; whatever fails one of these gets the tokenizer's offsets instead.
 _PROBE = "Ab1  x\t٣٤ مرحبا،\n{é}😀 end "
 _BYTE_PIECE_PREFIX, _BYTE_PIECE_LEN = "<0x", 6
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # backend -> table (None: not of such a kind)
@@ -181,8 +182,22 @@ def token_byte_lengths(backend) -> np.ndarray | None:
         unk = getattr(backend.model, "unk_token", None)
         if unk is not None and backend.token_to_id(unk) is not None:
             table[backend.token_to_id(unk)] = -1  # stands for text of any length
+        if not _spells_probe(backend, table):
+            table = None
     _TABLES[backend] = table
     return table
+
+
+def _spells_probe(backend, table: np.ndarray) -> bool:
+    """The table's offsets, in characters, equal the tokenizer's own on the probe (catches what the pieces alone
+    do not show, e.g. a post-processor that trims whitespace off the offsets)."""
+    encoding = backend.encode(_PROBE, add_special_tokens=False)
+    offsets = _byte_offsets(table, np.asarray(encoding.ids, dtype=np.int64), len(_PROBE.encode()))
+    if offsets is None:
+        return False
+    char_at = np.repeat(np.arange(len(_PROBE)), [len(c.encode()) for c in _PROBE])
+    chars = [(int(char_at[a]), int(char_at[b - 1]) + 1) if b > a else (int(char_at[a]),) * 2 for a, b in offsets]
+    return chars == [tuple(o) for o in encoding.offsets]
 
 
 def _byte_offsets(table: np.ndarray, ids: np.ndarray, n_bytes: int) -> np.ndarray | None:
@@ -202,14 +217,16 @@ def _byte_spans(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]
     return [(len(text[:s].encode()), len(text[:e].encode())) for s, e in spans]
 
 
-def _by_offsets(backend, text: str, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """The tokenizer's own path: its character offsets."""
-    encoding = backend.encode(text, add_special_tokens=False)
-    ids = np.asarray(encoding.ids, dtype=np.int32)
-    mask = span_mask(encoding, len(ids), spans)
-    if mask is None:
-        mask = token_mask(np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2), spans)
-    return ids, mask
+def _by_offsets(backend, texts: list[str], spans_of: list[list[tuple[int, int]]]) -> list[tuple]:
+    """The tokenizer's own path: its character offsets (one batch call)."""
+    out = []
+    for encoding, spans in zip(backend.encode_batch(texts, add_special_tokens=False), spans_of):
+        ids = np.asarray(encoding.ids, dtype=np.int32)
+        mask = span_mask(encoding, len(ids), spans)
+        if mask is None:
+            mask = token_mask(np.asarray(encoding.offsets, dtype=np.int64).reshape(-1, 2), spans)
+        out.append((ids, mask))
+    return out
 
 
 def encode_with_masks(backend, texts: list[str], spans_of: list[list[tuple[int, int]]]) -> list[tuple]:
@@ -219,16 +236,16 @@ def encode_with_masks(backend, texts: list[str], spans_of: list[list[tuple[int, 
         return []
     table = token_byte_lengths(backend) if hasattr(backend, "encode_batch_fast") else None
     if table is None:
-        return [_by_offsets(backend, t, s) for t, s in zip(texts, spans_of)]
+        return _by_offsets(backend, texts, spans_of)
     out = []
     for text, spans, encoding in zip(texts, spans_of, backend.encode_batch_fast(texts, add_special_tokens=False)):
         ids = np.asarray(encoding.ids, dtype=np.int32)
         offsets = _byte_offsets(table, ids, len(text.encode()))
         if offsets is None:
-            out.append(_by_offsets(backend, text, spans))
+            out.extend(_by_offsets(backend, [text], [spans]))
         else:
             out.append((ids, token_mask(offsets, _byte_spans(text, spans))))
-    ids, mask = _by_offsets(backend, texts[0], spans_of[0])
+    [(ids, mask)] = _by_offsets(backend, texts[:1], spans_of[:1])
     if not (np.array_equal(ids, out[0][0]) and np.array_equal(mask, out[0][1])):
         import logging
 
@@ -236,5 +253,5 @@ def encode_with_masks(backend, texts: list[str], spans_of: list[list[tuple[int, 
             "token lengths disagree with the tokenizer's offsets: using its offsets for this tokenizer from now on"
         )
         _TABLES[backend] = None
-        return [_by_offsets(backend, t, s) for t, s in zip(texts, spans_of)]
+        return _by_offsets(backend, texts, spans_of)
     return out
