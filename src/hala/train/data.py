@@ -264,9 +264,13 @@ def build(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        phases = {}  # seconds per phase, in the meta: where a slow build spends its time
+        phases: dict[str, float] = {}  # seconds per phase, in the meta: where a slow build spends its time
+
+        def lap(name: str) -> None:
+            phases[name] = time.time() - t0 - sum(phases.values())
+
         raw = Dataset.from_generator(_raw_lines, gen_kwargs={"path": path}, cache_dir=str(tmp / "work"))
-        phases["read"] = time.time() - t0
+        lap("read")
         n_raw = len(raw)
         workers = min(num_proc, max(1, n_raw // 500)) if n_raw else None
         lent = _lent_to_workers(tokenizer, workers)
@@ -294,7 +298,7 @@ def build(
             )
         finally:  # the workers have ended: nothing holds the key any more
             _LENT_TOKENIZERS.pop(getattr(lent, "key", None), None)
-        phases["encode"] = time.time() - t0 - sum(phases.values())
+        lap("encode")
         rejected = encoded.filter(
             lambda r: [bool(x) for x in r], input_columns=["reject"], batched=True, batch_size=10_000
         )
@@ -323,9 +327,9 @@ def build(
             # boundaries in `seq_lengths`, which TRL's padding-free collator turns into position_ids.
             kept = pack_dataset(kept.select_columns(["input_ids", "labels"]), max_length, "bfd")
             kept = kept.map(lambda b: {"length": [len(x) for x in b]}, input_columns=["input_ids"], batched=True)
-        phases["select"] = time.time() - t0 - sum(phases.values())  # rejects out (and packing)
+        lap("select")  # rejects out (and packing)
         kept.save_to_disk(str(tmp / DATASET_DIR))
-        phases["save"] = time.time() - t0 - sum(phases.values())
+        lap("save")
         meta = {
             "source": str(path),
             "records": n_raw,

@@ -16,6 +16,7 @@ Exactly the assistant turns' content and their end-of-turn token carry a label; 
 
 from __future__ import annotations
 
+import logging
 import weakref
 from typing import Literal
 
@@ -203,7 +204,7 @@ def _spells_probe(backend, table: np.ndarray) -> bool:
 def _byte_offsets(table: np.ndarray, ids: np.ndarray, n_bytes: int) -> np.ndarray | None:
     """(tokens, 2) byte offsets from the length table; None unless every length is known and they add up."""
     lengths = table[ids]
-    if len(lengths) and (lengths.min() < 0 or int(lengths.sum()) != n_bytes):
+    if (len(lengths) and lengths.min() < 0) or int(lengths.sum()) != n_bytes:
         return None
     ends = np.cumsum(lengths)
     return np.stack([ends - lengths, ends], axis=1)
@@ -237,18 +238,21 @@ def encode_with_masks(backend, texts: list[str], spans_of: list[list[tuple[int, 
     table = token_byte_lengths(backend) if hasattr(backend, "encode_batch_fast") else None
     if table is None:
         return _by_offsets(backend, texts, spans_of)
-    out = []
-    for text, spans, encoding in zip(texts, spans_of, backend.encode_batch_fast(texts, add_special_tokens=False)):
+    out, checked = [], None  # checked: the first record the table spelled, compared with the offsets path
+    for k, (text, spans, encoding) in enumerate(
+        zip(texts, spans_of, backend.encode_batch_fast(texts, add_special_tokens=False))
+    ):
         ids = np.asarray(encoding.ids, dtype=np.int32)
         offsets = _byte_offsets(table, ids, len(text.encode()))
         if offsets is None:
             out.extend(_by_offsets(backend, [text], [spans]))
         else:
             out.append((ids, token_mask(offsets, _byte_spans(text, spans))))
-    [(ids, mask)] = _by_offsets(backend, texts[:1], spans_of[:1])
-    if not (np.array_equal(ids, out[0][0]) and np.array_equal(mask, out[0][1])):
-        import logging
-
+            checked = k if checked is None else checked
+    if checked is None:
+        return out
+    [(ids, mask)] = _by_offsets(backend, texts[checked : checked + 1], spans_of[checked : checked + 1])
+    if not (np.array_equal(ids, out[checked][0]) and np.array_equal(mask, out[checked][1])):
         logging.getLogger(__name__).warning(
             "token lengths disagree with the tokenizer's offsets: using its offsets for this tokenizer from now on"
         )
