@@ -7,13 +7,15 @@
     out_dir/train_config.json    the config this directory belongs to
     out_dir/rejects.jsonl        records that could not be used, `file:line: reason` (when there were any)
 
-Rerunning on the same out_dir resumes from the newest checkpoint (same weights as an uninterrupted run) and
+Rerunning on the same out_dir resumes from the newest checkpoint that was written whole (same weights as an
+uninterrupted run; with dropout only when it resumes at an epoch boundary, tests/test_train.py) and
 returns at once when the run had finished. The same call runs unchanged under `accelerate launch` with several
 processes (DDP or FSDP, docs/TRAIN.md): every process trains, the main process writes the outputs.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -223,8 +225,6 @@ def prepare(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -
 def run(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -> dict:
     """Train, write out_dir/model (+ adapter), return the summary. `callbacks`: extra transformers
     TrainerCallbacks (e.g. to stop early)."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     from hala.train.export import STAGING_DIR, finalize
 
     out_dir = Path(out_dir)
@@ -233,8 +233,7 @@ def run(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -> di
         return read_json(out_dir / SUMMARY)
     session = prepare(config, out_dir, callbacks)
     trainer = session.trainer
-    checkpoints = out_dir / CHECKPOINTS
-    resume = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    resume = last_complete_checkpoint(out_dir / CHECKPOINTS, remove_torn=session.is_main)
     try:
         result = trainer.train(resume_from_checkpoint=resume)
     finally:
@@ -258,6 +257,38 @@ def run(config: TrainConfig, out_dir: Path, callbacks: list | None = None) -> di
         write_json(out_dir / SUMMARY, summary)
     trainer.accelerator.wait_for_everyone()
     return summary
+
+
+def last_complete_checkpoint(checkpoints: Path, remove_torn: bool) -> str | None:
+    """The newest checkpoint that was written to the end, as a path for `Trainer.train(resume_from_checkpoint=)`.
+
+    The Trainer writes `checkpoint-N/` in place (weights, optimizer, scheduler, RNG, then trainer_state.json) and
+    transformers' `get_last_checkpoint` takes the highest N whatever it holds, so a run stopped while saving
+    (SIGTERM/SIGKILL mid-write) could never be resumed. trainer_state.json comes last: a checkpoint whose state
+    file parses and names its own step is whole. Newer torn ones are removed (by the main process) so the
+    Trainer's rotation and the next save do not trip over their leftovers; they hold nothing a resume can use."""
+    import json
+    import re
+
+    if not checkpoints.is_dir():
+        return None
+    steps = {}
+    for d in checkpoints.iterdir():
+        if d.is_dir() and (m := re.fullmatch(r"checkpoint-(\d+)", d.name)):
+            steps[int(m.group(1))] = d
+    for step in sorted(steps, reverse=True):
+        try:
+            whole = json.loads((steps[step] / "trainer_state.json").read_text(encoding="utf-8"))["global_step"] == step
+        except (OSError, ValueError, KeyError, TypeError):
+            whole = False
+        if whole:
+            return str(steps[step])
+        if remove_torn:
+            logging.getLogger(__name__).warning(
+                "removing %s: written only in part (the run stopped while saving)", steps[step]
+            )
+            shutil.rmtree(steps[step])
+    return None
 
 
 def _summary(session: Session, result, resume: str | None, eval_loss: float | None) -> dict:
