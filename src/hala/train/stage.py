@@ -8,7 +8,7 @@
     out_dir/rejects.jsonl        records that could not be used, `file:line: reason` (when there were any)
 
 Rerunning on the same out_dir resumes from the newest checkpoint that was written whole (same weights as an
-uninterrupted run; with dropout only when it resumes at an epoch boundary, tests/test_train.py) and
+uninterrupted run, mid-epoch too) and
 returns at once when the run had finished. The same call runs unchanged under `accelerate launch` with several
 processes (DDP or FSDP, docs/TRAIN.md): every process trains, the main process writes the outputs.
 """

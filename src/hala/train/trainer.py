@@ -33,6 +33,20 @@ class HalaSFTTrainer(SFTTrainer):
         if "length" not in self._signature_columns:
             self._signature_columns = [*self._signature_columns, "length"]
 
+    def _get_train_sampler(self, train_dataset=None):
+        # transformers' LengthGroupedSampler shuffles with the global torch RNG when its epoch starts. A resume in
+        # the middle of an epoch restores that RNG only after the epoch's iterator has drawn its order, so the
+        # resumed epoch saw other batches than the uninterrupted run wherever dropout (or anything) had drawn from
+        # the RNG before it. Seeding each epoch's shuffle by (seed, epoch) makes the order a function of the epoch
+        # alone, as accelerate's SeedableRandomSampler does for the plain random strategy.
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        sampler = super()._get_train_sampler(train_dataset)
+        if isinstance(sampler, LengthGroupedSampler) and sampler.generator is None:
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            return EpochSeeded(sampler, seed, lambda: self.state.epoch or 0.0)
+        return sampler
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if not self.label_only_head or return_outputs:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -71,3 +85,19 @@ class HalaSFTTrainer(SFTTrainer):
             real = inputs["attention_mask"].sum() if "attention_mask" in inputs else inputs["input_ids"].numel()
             self._total_train_tokens += gather(torch.as_tensor(real, device=logits.device)).sum().item()
         self._metrics[mode]["num_tokens"] = [self._total_train_tokens]
+
+
+class EpochSeeded(torch.utils.data.Sampler):
+    """A sampler whose shuffle is seeded by (seed, epoch), the epoch read from the trainer's state when iteration
+    starts (a resumed run restores that state before its first epoch)."""
+
+    def __init__(self, sampler, seed: int, epoch):
+        self.sampler, self.seed, self.epoch = sampler, seed, epoch
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self):
+        # The state's epoch is `epoch + steps_done / steps_in_epoch`, exactly whole at an epoch's start.
+        self.sampler.generator = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.epoch() + 1e-9))
+        return iter(self.sampler)
