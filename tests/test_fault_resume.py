@@ -85,11 +85,12 @@ def _write_inputs(tmp_path: Path, model: Path) -> Path:
     return recipe
 
 
-def _child(recipe: str, run_dir: str, log: str, fault: tuple[str, float, int] | None = None) -> None:
+def _child(recipe: str, run_dir: str, log: str, fault: tuple | None = None) -> None:
     """One `hala run` of the recipe. With `fault=(stage, delay, signum)` the run sends itself `signum` `delay`
     seconds after `stage` starts its work: a thread started by the runner's own "[run]"/"[resume]" line waits for
-    the stage to record itself running, then `delay`; a parent polling for the stage's `.tmp` would miss a stage
-    that lasts milliseconds on a quiet machine (CI did)."""
+    the stage to record itself running (and, with `fault=(stage, delay, signum, after)`, for the path `after` in
+    the stage's directory), then `delay`; a parent polling for the stage's `.tmp` would miss a stage that lasts
+    milliseconds on a quiet machine (CI did)."""
     import threading
 
     import torch
@@ -98,6 +99,7 @@ def _child(recipe: str, run_dir: str, log: str, fault: tuple[str, float, int] | 
 
     torch.set_num_threads(1)
     fh = open(log, "a", encoding="utf-8")
+    after = fault[3] if fault and len(fault) > 3 else None
 
     def signal_self() -> None:
         running = sorted(p.name.split("-")[0] for p in Path(run_dir).glob("*.tmp") if _is_running(p))
@@ -110,6 +112,10 @@ def _child(recipe: str, run_dir: str, log: str, fault: tuple[str, float, int] | 
         # line: the few milliseconds between them are a good part of a short stage's reference time.
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not any(_is_running(p) for p in Path(run_dir).glob(f"{fault[0]}-*.tmp")):
+            time.sleep(0.0005)
+        # Or from a mark of the stage's own progress: a reference time, measured in another run, can exceed the
+        # whole stage when this run is quicker (CI's SIGINT run finished sft before 0.3 x its reference time).
+        while time.monotonic() < deadline and after and not list(Path(run_dir).glob(f"{fault[0]}-*.tmp/{after}")):
             time.sleep(0.0005)
         time.sleep(fault[1])
         signal_self()
@@ -134,7 +140,7 @@ def _is_running(tmp_dir: Path) -> bool:
         return False
 
 
-def _start(recipe: Path, run_dir: Path, log: Path, fault: tuple[str, float, int] | None = None):
+def _start(recipe: Path, run_dir: Path, log: Path, fault: tuple | None = None):
     proc = multiprocessing.get_context("fork").Process(target=_child, args=(str(recipe), str(run_dir), str(log), fault))
     proc.start()
     return proc
@@ -209,7 +215,7 @@ def test_kill_9_inside_every_stage_then_resume_equals_an_uninterrupted_run(refer
 def test_sigterm_or_sigint_stops_cleanly_says_so_and_the_next_run_resumes(reference, tmp_path, signum):
     recipe, expected, seconds, _ = reference
     run_dir, log = tmp_path / "run", tmp_path / "run.log"
-    proc = _start(recipe, run_dir, log, fault=("sft", 0.3 * seconds["sft"], signum))
+    proc = _start(recipe, run_dir, log, fault=("sft", 0.0, signum, "checkpoints/checkpoint-2"))  # steps 3-6 left
     proc.join(120)
     assert _faulted_stages(log) == ["sft"], log.read_text()  # the signal arrived inside the training stage
     assert proc.exitcode not in (0, None, -signum)  # it handled the signal, did not just die of it
